@@ -1,0 +1,54 @@
+//! Model discovery: a backend configured without `models` is asked for its model list
+//! (`GET /v1/models`) at start and periodically.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::{Adapter, Backend, HttpClient};
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+}
+
+/// Asks `backend` for its models. The error names the backend and URL.
+pub async fn fetch_models(
+    client: &HttpClient,
+    backend: &Backend,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let Adapter::OpenAi(api) = &backend.adapter else {
+        return Ok(backend.models().to_vec());
+    };
+    let name = backend.name();
+    let url = format!("{}/v1/models", api.url);
+    let work = async {
+        let resp = client
+            .request(api.models_request())
+            .await
+            .map_err(|e| format!("backend '{name}': GET {url} failed: {}", crate::http::describe_client_error(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("backend '{name}': GET {url}: reading the body failed: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("backend '{name}': GET {url} answered {status}"));
+        }
+        let list: ModelList = serde_json::from_slice(&body)
+            .map_err(|e| format!("backend '{name}': GET {url} did not return an OpenAI model list: {e}"))?;
+        Ok(list.data.into_iter().map(|m| m.id).collect())
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("backend '{name}': GET {url} timed out after {timeout:?}"))?
+}

@@ -1,0 +1,189 @@
+//! The built-in `mock` backend: answers in-process, deterministically, with an echo of the
+//! last user message, at a settable first-token latency and token rate, failing a settable
+//! fraction of requests. Used by the README quick start, the tests and the benchmarks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::MockSettings;
+
+/// A mock backend with its settings.
+#[derive(Debug)]
+pub struct MockBackend {
+    settings: MockSettings,
+    counter: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct MockRequest {
+    messages: Vec<MockMessage>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct MockMessage {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// Rough token count used by the mock: whitespace-separated words.
+fn count_words(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
+    )
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+impl MockBackend {
+    /// A mock backend with `settings`.
+    pub fn new(settings: MockSettings) -> MockBackend {
+        MockBackend {
+            settings,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn token_delay(&self) -> Duration {
+        if self.settings.tokens_per_second > 0.0 {
+            Duration::from_secs_f64(1.0 / self.settings.tokens_per_second)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Answers a chat completion request (the client's JSON body) for `model`.
+    pub async fn chat(&self, body: &[u8], stream: bool, model: &str) -> Response<Body> {
+        let request: MockRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    &format!("mock backend: 'messages' must be a list of {{role, content}} objects: {e}"),
+                )
+            }
+        };
+        if self.settings.fail_rate > 0.0 && fastrand::f64() < self.settings.fail_rate {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "mock backend: injected failure (mock.fail_rate)",
+            );
+        }
+        let reply = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| text_of(&m.content))
+            .unwrap_or_default();
+        let prompt_tokens: u64 = request
+            .messages
+            .iter()
+            .map(|m| count_words(&text_of(&m.content)) + 1)
+            .sum();
+        let tokens: Vec<&str> = reply.split_inclusive(char::is_whitespace).collect();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("chatcmpl-mock-{n}");
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let usage = json!({
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": tokens.len(),
+            "total_tokens": prompt_tokens + tokens.len() as u64,
+        });
+        if !stream {
+            tokio::time::sleep(self.settings.first_token_latency + self.token_delay() * tokens.len() as u32).await;
+            return json_response(
+                StatusCode::OK,
+                json!({
+                    "id": id, "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                 "logprobs": null, "finish_reason": "stop"}],
+                    "usage": usage,
+                }),
+            );
+        }
+        let chunk = |delta: Value, finish: Value| {
+            sse(&json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            }))
+        };
+        // Each frame with the delay before it: the first token after first_token_latency,
+        // the next ones at the token rate, the closing frames at once.
+        let step = self.token_delay();
+        let mut frames: Vec<(Bytes, Duration)> = Vec::with_capacity(tokens.len() + 4);
+        frames.push((chunk(json!({"role": "assistant", "content": ""}), Value::Null), self.settings.first_token_latency));
+        for (i, t) in tokens.iter().enumerate() {
+            frames.push((chunk(json!({"content": t}), Value::Null), if i == 0 { Duration::ZERO } else { step }));
+        }
+        frames.push((chunk(json!({}), json!("stop")), Duration::ZERO));
+        if request.stream_options.is_some_and(|o| o.include_usage) {
+            let usage_chunk = json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [], "usage": usage,
+            });
+            frames.push((sse(&usage_chunk), Duration::ZERO));
+        }
+        frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Duration::ZERO));
+        let stream = futures_util::stream::unfold(frames.into_iter(), |mut frames| async move {
+            let (frame, wait) = frames.next()?;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            Some((Ok::<_, std::convert::Infallible>(frame), frames))
+        });
+        let mut resp = Response::new(Body::from_stream(stream));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        resp
+    }
+}
+

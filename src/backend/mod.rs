@@ -1,0 +1,82 @@
+//! Backends: what the router sends requests to. One adapter serves every OpenAI-compatible
+//! server; `mock` answers in-process.
+
+mod client;
+pub mod discovery;
+mod mock;
+mod openai_compat;
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use std::sync::Arc;
+
+pub use client::{build_client, HttpClient};
+pub use mock::MockBackend;
+pub use openai_compat::{OpenAiCompat, X_REQUEST_ID};
+
+use crate::config::{BackendConfig, BackendType};
+
+/// How a backend is spoken to.
+#[derive(Debug)]
+pub enum Adapter {
+    /// Over HTTP, OpenAI's wire format.
+    OpenAi(OpenAiCompat),
+    /// In-process.
+    Mock(MockBackend),
+}
+
+/// One configured backend, ready to serve.
+#[derive(Debug)]
+pub struct Backend {
+    /// Its configuration.
+    pub config: BackendConfig,
+    /// Its name as a response header value (`x-continuum-backend`).
+    pub name_header: HeaderValue,
+    /// How to reach it.
+    pub adapter: Adapter,
+    /// Models learned from the backend itself when the config lists none.
+    pub discovered: ArcSwap<Vec<String>>,
+}
+
+impl Backend {
+    /// Prepares a backend from its (validated) configuration.
+    pub fn new(config: BackendConfig) -> Result<Backend, String> {
+        let adapter = match config.kind {
+            BackendType::Mock => Adapter::Mock(MockBackend::new(config.mock.clone())),
+            BackendType::Anthropic | BackendType::Gemini => {
+                return Err(format!(
+                    "backend '{}': type '{}' is not supported yet by this version of continuum",
+                    config.name,
+                    config.kind.as_str()
+                ))
+            }
+            _ => Adapter::OpenAi(OpenAiCompat::new(&config)?),
+        };
+        let name_header = HeaderValue::from_str(&config.name)
+            .map_err(|_| format!("backend name '{}' is not a valid header value", config.name))?;
+        Ok(Backend {
+            config,
+            name_header,
+            adapter,
+            discovered: ArcSwap::from_pointee(Vec::new()),
+        })
+    }
+
+    /// The backend's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether its model list comes from the backend (no `models` in the config).
+    pub fn discovers_models(&self) -> bool {
+        self.config.models.is_none()
+    }
+
+    /// The models it serves now: configured, else last discovered.
+    pub fn models(&self) -> Arc<Vec<String>> {
+        match &self.config.models {
+            Some(m) => Arc::new(m.clone()),
+            None => self.discovered.load_full(),
+        }
+    }
+}

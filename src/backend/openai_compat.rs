@@ -1,0 +1,99 @@
+//! The adapter for every OpenAI-compatible server (openai, vllm, localai, lmstudio,
+//! llamacpp, generic, mlxcel, continuum, and ollama's `/v1` for now): the request bytes go
+//! through unchanged, with the backend's own headers.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::Full;
+
+use crate::config::BackendConfig;
+
+/// A configured OpenAI-compatible backend with its URIs and headers prepared once.
+#[derive(Debug)]
+pub struct OpenAiCompat {
+    /// Server root, for messages.
+    pub url: String,
+    chat_uri: Uri,
+    models_uri: Uri,
+    headers: HeaderMap,
+}
+
+/// `X-Request-ID`, forwarded to backends.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl OpenAiCompat {
+    /// Prepares URIs and headers. The config was validated, so parsing cannot fail for a
+    /// validated config; an error names what did.
+    pub fn new(config: &BackendConfig) -> Result<OpenAiCompat, String> {
+        let url = config
+            .url
+            .clone()
+            .ok_or_else(|| format!("backend '{}' has no url", config.name))?;
+        let parse = |path: &str| -> Result<Uri, String> {
+            format!("{url}{path}")
+                .parse()
+                .map_err(|e| format!("backend '{}': bad url '{url}{path}': {e}", config.name))
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = &config.api_key {
+            let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| format!("backend '{}': api_key is not a valid header value", config.name))?;
+            headers.insert(AUTHORIZATION, mark_sensitive(value));
+        }
+        if let Some(org) = &config.org_id {
+            let value = HeaderValue::from_str(org)
+                .map_err(|_| format!("backend '{}': org_id is not a valid header value", config.name))?;
+            headers.insert(HeaderName::from_static("openai-organization"), value);
+        }
+        for (name, value) in &config.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("backend '{}': bad header name '{name}'", config.name))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("backend '{}': bad value for header '{name}'", config.name))?;
+            headers.insert(name, value);
+        }
+        Ok(OpenAiCompat {
+            chat_uri: parse("/v1/chat/completions")?,
+            models_uri: parse("/v1/models")?,
+            url,
+            headers,
+        })
+    }
+
+    /// The chat completions request carrying `body` as is.
+    pub fn chat_request(&self, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
+        self.request(Method::POST, self.chat_uri.clone(), body, request_id)
+    }
+
+    /// The model list request used for discovery.
+    pub fn models_request(&self) -> Request<Full<Bytes>> {
+        let mut req = self.request(
+            Method::GET,
+            self.models_uri.clone(),
+            Bytes::new(),
+            &HeaderValue::from_static("continuum-discovery"),
+        );
+        req.headers_mut().remove(CONTENT_TYPE);
+        req
+    }
+
+    fn request(&self, method: Method, uri: Uri, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        let headers = req.headers_mut();
+        headers.reserve(self.headers.len() + 1);
+        for (name, value) in &self.headers {
+            headers.insert(name, value.clone());
+        }
+        headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+        req
+    }
+}
+
+fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}

@@ -1,0 +1,171 @@
+//! Command-line types (clap derive) and the dispatch from a parsed command to its code.
+//! Commands return an exit code: 0 success, 1 a failure the user can fix; clap itself
+//! exits 2 on usage errors.
+
+mod config_cmd;
+mod health_check;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// Continuum: one fast OpenAI-compatible endpoint in front of all your LLM backends.
+#[derive(Debug, Parser)]
+#[command(name = "continuum", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; without a subcommand, `continuum` serves (as `continuum serve`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub legacy: LegacyArgs,
+}
+
+/// The original Continuum Router's top-level flags, kept as hidden aliases.
+#[derive(Debug, Args)]
+pub struct LegacyArgs {
+    /// Config file (serve with it).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print a sample config (as `config generate`).
+    #[arg(long, hide = true)]
+    pub generate_config: bool,
+    /// Check a running router's health (as `health-check`).
+    #[arg(long, hide = true)]
+    pub health_check: bool,
+    /// URL for `--health-check`.
+    #[arg(long, hide = true, value_name = "URL")]
+    pub health_check_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, hide = true, value_name = "ADDR")]
+    pub bind: Vec<String>,
+    /// Backend URLs, comma-separated.
+    #[arg(long, hide = true, value_name = "URLS")]
+    pub backends: Vec<String>,
+    /// Log level.
+    #[arg(long, hide = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long, hide = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router.
+    Serve(ServeArgs),
+    /// Generate or validate configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check a running router's health endpoint (exit 0 if it answers 200, else 1).
+    HealthCheck(HealthCheckArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+/// Arguments of `continuum serve`.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/).
+    #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Vec<String>,
+    /// Comma-separated OpenAI-compatible backend URLs (replace the configured backends).
+    #[arg(long, value_name = "URLS")]
+    pub backends: Vec<String>,
+    /// Log level: trace, debug, info, warn, error.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "pretty"])]
+    pub log_format: Option<String>,
+}
+
+/// `continuum config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a fully commented sample configuration (valid as printed).
+    Generate {
+        /// Only the few keys a first config needs.
+        #[arg(long)]
+        minimal: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SampleFormat::Yaml)]
+        format: SampleFormat,
+    },
+    /// Load, substitute and validate a config; print every problem with its key path.
+    Validate {
+        /// Config file. Default: the search path.
+        #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Formats `config generate` can print.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SampleFormat {
+    /// YAML.
+    Yaml,
+    /// TOML.
+    Toml,
+}
+
+/// Arguments of `continuum health-check`.
+#[derive(Debug, Args)]
+pub struct HealthCheckArgs {
+    /// Health URL to GET.
+    #[arg(long, value_name = "URL", default_value = health_check::DEFAULT_URL)]
+    pub url: String,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let legacy = cli.legacy;
+    match cli.command {
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Config(ConfigCommand::Generate { minimal, format })) => {
+            config_cmd::generate(format, minimal)
+        }
+        Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
+        Some(Command::HealthCheck(args)) => health_check::run(&args.url),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "continuum", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
+        None if legacy.health_check || legacy.health_check_url.is_some() => health_check::run(
+            legacy
+                .health_check_url
+                .as_deref()
+                .unwrap_or(health_check::DEFAULT_URL),
+        ),
+        None => serve::run(ServeArgs {
+            config: legacy.config.or_else(|| std::env::var_os("CONTINUUM_CONFIG").map(PathBuf::from)),
+            bind: legacy.bind,
+            backends: legacy.backends,
+            log_level: legacy.log_level,
+            log_format: legacy.log_format,
+        }),
+    }
+}

@@ -1,0 +1,79 @@
+//! `continuum serve` (and bare `continuum`): load the config, start the router, stop
+//! gracefully on SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use continuum::config::{self, Overrides, ProcessEnv, Strictness};
+use continuum::Router;
+
+use super::ServeArgs;
+
+/// Runs the router until a shutdown signal; exit 0 after a graceful stop.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        bind: args.bind,
+        backends: args.backends,
+        log_level: args.log_level,
+        log_format: args.log_format,
+    };
+    let loaded = match config::load(args.config.as_deref(), &overrides, &ProcessEnv, Strictness::Serve) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = continuum::telemetry::init_logging(&loaded.config.logging) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    match &loaded.file {
+        Some(f) => tracing::info!(file = %f.display(), "configuration loaded"),
+        None => tracing::info!("no config file found; using built-in defaults"),
+    }
+    for w in &loaded.warnings {
+        let file = loaded.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default();
+        tracing::warn!("{file}: {w} (ignored)");
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if loaded.config.server.workers > 0 {
+        runtime.worker_threads(loaded.config.server.workers);
+    }
+    let runtime = match runtime.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let router = match Router::builder(loaded.config).start().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        router.shutdown_with(shutdown_signal()).await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+    }
+}

@@ -1,0 +1,402 @@
+//! Configuration: where it is found, how it is parsed (YAML or TOML), substituted
+//! (`${VAR}`), validated (every problem with its key path) and overridden
+//! (command line > environment > file > defaults).
+
+mod interpolate;
+mod model;
+mod reader;
+pub mod sample;
+pub mod types;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use interpolate::{EnvSource, ProcessEnv};
+pub use model::*;
+pub use reader::Problem;
+pub use types::{BindAddr, Secret};
+pub use validate::{normalize_url, parse_log_format, parse_log_level};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read the config file: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML/TOML.
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file (or `<text>`).
+        file: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The file parsed but its values are wrong.
+    #[error("{file}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file (or `<text>`, or `<defaults>`).
+        file: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+    /// A command-line flag or environment override is wrong.
+    #[error("{origin}: {message}")]
+    Override {
+        /// The flag or variable, e.g. `--bind` or `CONTINUUM_BIND_ADDRESS`.
+        origin: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The file formats a config may be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+    /// TOML (`.toml`).
+    Toml,
+}
+
+impl Format {
+    /// The format a path's extension implies (YAML unless `.toml`).
+    pub fn of_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("toml") => Format::Toml,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Everything the command line (or an embedding program) may override.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--bind` addresses (replace `server.bind_address`).
+    pub bind: Vec<String>,
+    /// `--backends` URLs (replace `backends` with generic OpenAI-compatible ones).
+    pub backends: Vec<String>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<String>,
+}
+
+/// A loaded configuration and what was noticed on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// The file it came from (`None`: built-in defaults).
+    pub file: Option<PathBuf>,
+    /// Unknown keys (typos), reported as warnings by `serve`.
+    pub warnings: Vec<Problem>,
+}
+
+/// How strictly unknown keys are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// `config validate`: unknown keys are errors.
+    Validate,
+    /// `serve`: unknown keys are warnings.
+    Serve,
+}
+
+/// Parses, substitutes and validates configuration text. `file` labels messages.
+pub fn from_text(
+    text: &str,
+    format: Format,
+    file: &str,
+    env: &dyn EnvSource,
+    strictness: Strictness,
+) -> Result<(Config, Vec<Problem>), ConfigError> {
+    let mut tree = parse_tree(text, format).map_err(|message| ConfigError::Syntax {
+        file: file.to_string(),
+        message,
+    })?;
+    let subst = interpolate::substitute_tree(&mut tree, env);
+    let mut r = reader::Reader {
+        unset: subst.unset,
+        ..Default::default()
+    };
+    for (path, message) in subst.errors {
+        r.error(path, message);
+    }
+    let config = validate::read_config(&tree, &mut r);
+    let mut problems = r.errors;
+    let warnings = match strictness {
+        Strictness::Validate => {
+            problems.extend(r.unknown);
+            Vec::new()
+        }
+        Strictness::Serve => r.unknown,
+    };
+    match config {
+        Some(config) if problems.is_empty() => Ok((config, warnings)),
+        _ => {
+            problems.sort_by(|a, b| a.path.cmp(&b.path));
+            Err(ConfigError::Invalid {
+                file: file.to_string(),
+                problems,
+            })
+        }
+    }
+}
+
+fn parse_tree(text: &str, format: Format) -> Result<serde_json::Value, String> {
+    match format {
+        Format::Yaml => {
+            if text.trim().is_empty() {
+                return Ok(serde_json::Value::Null);
+            }
+            serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))
+        }
+        Format::Toml => toml::from_str(text).map_err(|e| format!("invalid TOML: {e}")),
+    }
+}
+
+/// The config file to use: `explicit` (`--config`), else `CONTINUUM_CONFIG`, else the
+/// first of `./config.{yaml,yml,toml}`, `~/.config/continuum-router/config.*`,
+/// `/etc/continuum-router/config.*` that exists.
+pub fn find_config_file(explicit: Option<&Path>, env: &dyn EnvSource) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = env.var("CONTINUUM_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let mut dirs = vec![PathBuf::from(".")];
+    if let Some(home) = env.var("HOME").filter(|h| !h.is_empty()) {
+        dirs.push(Path::new(&home).join(".config/continuum-router"));
+    }
+    dirs.push(PathBuf::from("/etc/continuum-router"));
+    dirs.iter()
+        .flat_map(|d| ["config.yaml", "config.yml", "config.toml"].map(|f| d.join(f)))
+        .find(|p| p.is_file())
+}
+
+/// Loads the effective configuration: file (or defaults), then environment overrides,
+/// then `overrides` from the command line.
+pub fn load(
+    explicit: Option<&Path>,
+    overrides: &Overrides,
+    env: &dyn EnvSource,
+    strictness: Strictness,
+) -> Result<Loaded, ConfigError> {
+    let file = find_config_file(explicit, env);
+    let (mut config, warnings) = match &file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            from_text(
+                &text,
+                Format::of_path(path),
+                &path.display().to_string(),
+                env,
+                strictness,
+            )?
+        }
+        None => (Config::default(), Vec::new()),
+    };
+    apply_env(&mut config, env)?;
+    apply_overrides(&mut config, overrides)?;
+    Ok(Loaded {
+        config,
+        file,
+        warnings,
+    })
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn apply_env(config: &mut Config, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    let bind = env.var("CONTINUUM_BIND_ADDRESS").map(|v| split_list(&v));
+    let backends = env.var("CONTINUUM_BACKEND_URLS").map(|v| split_list(&v));
+    set_bind(config, bind.as_deref(), "CONTINUUM_BIND_ADDRESS")?;
+    set_backends(config, backends.as_deref(), "CONTINUUM_BACKEND_URLS")?;
+    if let Some(level) = env.var("CONTINUUM_LOG_LEVEL").filter(|l| !l.is_empty()) {
+        config.logging.level = Some(parse_log_level(&level).map_err(|message| {
+            ConfigError::Override {
+                origin: "CONTINUUM_LOG_LEVEL".into(),
+                message,
+            }
+        })?);
+    }
+    Ok(())
+}
+
+/// Applies command-line overrides (the highest priority) to `config`.
+pub fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigError> {
+    set_bind(config, Some(&o.bind[..]), "--bind")?;
+    let urls: Vec<String> = o.backends.iter().flat_map(|b| split_list(b)).collect();
+    set_backends(config, Some(&urls[..]).filter(|b| !b.is_empty()), "--backends")?;
+    if let Some(level) = &o.log_level {
+        config.logging.level =
+            Some(
+                parse_log_level(level).map_err(|message| ConfigError::Override {
+                    origin: "--log-level".into(),
+                    message,
+                })?,
+            );
+    }
+    if let Some(format) = &o.log_format {
+        config.logging.format =
+            parse_log_format(format).map_err(|message| ConfigError::Override {
+                origin: "--log-format".into(),
+                message,
+            })?;
+    }
+    Ok(())
+}
+
+fn set_bind(config: &mut Config, list: Option<&[String]>, origin: &str) -> Result<(), ConfigError> {
+    let Some(list) = list else { return Ok(()) };
+    if list.is_empty() {
+        return Ok(());
+    }
+    let addrs = list
+        .iter()
+        .map(|a| BindAddr::parse(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| ConfigError::Override {
+            origin: origin.into(),
+            message,
+        })?;
+    config.server.bind_address = addrs;
+    Ok(())
+}
+
+fn set_backends(
+    config: &mut Config,
+    urls: Option<&[String]>,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    let Some(urls) = urls else { return Ok(()) };
+    if urls.is_empty() {
+        return Ok(());
+    }
+    let mut backends = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let root = normalize_url(url).map_err(|message| ConfigError::Override {
+            origin: origin.into(),
+            message,
+        })?;
+        let mut b = BackendConfig::new(format!("backend-{}", i + 1), BackendType::Generic);
+        b.url = Some(root);
+        backends.push(b);
+    }
+    config.backends = backends;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match from_text(text, Format::Yaml, "t.yaml", &env(&[]), Strictness::Validate) {
+            Ok(_) => vec![],
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(|p| p.to_string()).collect()
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let p = problems(
+            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\ntimeouts:\n  connection: 10\n",
+        );
+        let text = p.join("\n");
+        assert!(text.contains("server.bind_adress: unknown key; did you mean 'bind_address'?"), "{text}");
+        assert!(text.contains("server.workers: expected a non-negative whole number"), "{text}");
+        assert!(text.contains("backends[0].type: unknown backend type 'vlm'; did you mean 'vllm'?"), "{text}");
+        assert!(text.contains("backends[0].url: 'ftp://x' must start with http:// or https://"), "{text}");
+        assert!(text.contains("backends[1].api_key: an api_key (type 'openai') is required, but environment variable NOPE is not set"), "{text}");
+        assert!(text.contains("health_checks: not supported yet"), "{text}");
+        assert!(text.contains("timeouts.connection: durations need a unit"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_names_and_alias_targets() {
+        let text = problems(
+            "backends:\n  - {name: a, type: mock}\n  - name: a\n    url: http://h\n    models: [m]\n    model_aliases: {fast: other}\n",
+        )
+        .join("\n");
+        assert!(text.contains("backends[1].name: 'a' is already the name"), "{text}");
+        assert!(text.contains("backends[1].model_aliases.fast: 'other' is not one of"), "{text}");
+    }
+
+    #[test]
+    fn toml_and_yaml_read_alike() {
+        let y = "server:\n  bind_address: [\"127.0.0.1:9000\", \"unix:/tmp/c.sock\"]\n  socket_mode: 0o660\nbackends:\n  - {name: l, type: vllm, url: \"http://h:8000/v1/\"}\n";
+        let t = "[server]\nbind_address = [\"127.0.0.1:9000\", \"unix:/tmp/c.sock\"]\nsocket_mode = 0o660\n[[backends]]\nname = \"l\"\ntype = \"vllm\"\nurl = \"http://h:8000/v1/\"\n";
+        let (a, _) = from_text(y, Format::Yaml, "y", &env(&[]), Strictness::Validate).unwrap();
+        let (b, _) = from_text(t, Format::Toml, "t", &env(&[]), Strictness::Validate).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.server.socket_mode, Some(0o660));
+        assert_eq!(a.backends[0].url.as_deref(), Some("http://h:8000"));
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings_when_serving() {
+        let (_, warnings) = from_text(
+            "backends: [{name: m, type: mock}]\nlogging: {levle: info}\n",
+            Format::Yaml,
+            "f",
+            &env(&[]),
+            Strictness::Serve,
+        )
+        .unwrap();
+        assert_eq!(warnings[0].path, "logging.levle");
+    }
+
+    #[test]
+    fn priority_cli_over_env_over_file() {
+        let dir = std::env::temp_dir().join(format!("continuum-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.yaml");
+        std::fs::write(
+            &file,
+            "server: {bind_address: \"127.0.0.1:1111\"}\nbackends: [{name: m, type: mock}]\nlogging: {level: warn}\n",
+        )
+        .unwrap();
+        let e = env(&[("CONTINUUM_BIND_ADDRESS", "127.0.0.1:2222"), ("CONTINUUM_LOG_LEVEL", "debug")]);
+        let loaded = load(Some(&file), &Overrides::default(), &e, Strictness::Serve).unwrap();
+        assert_eq!(loaded.config.server.bind_address[0].to_string(), "127.0.0.1:2222");
+        assert_eq!(loaded.config.logging.level.as_deref(), Some("debug"));
+        let cli = Overrides {
+            bind: vec!["127.0.0.1:3333".into()],
+            log_level: Some("error".into()),
+            ..Default::default()
+        };
+        let loaded = load(Some(&file), &cli, &e, Strictness::Serve).unwrap();
+        assert_eq!(loaded.config.server.bind_address[0].to_string(), "127.0.0.1:3333");
+        assert_eq!(loaded.config.logging.level.as_deref(), Some("error"));
+        let bad = env(&[("CONTINUUM_BIND_ADDRESS", "nowhere")]);
+        let err = load(Some(&file), &Overrides::default(), &bad, Strictness::Serve).unwrap_err();
+        assert!(err.to_string().starts_with("CONTINUUM_BIND_ADDRESS: 'nowhere'"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,289 @@
+//! The validated, immutable configuration the router runs on. Every value here has
+//! passed validation; defaults are filled in.
+
+use std::time::Duration;
+
+use super::types::{BindAddr, Secret};
+
+/// The whole router configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listening sockets and server limits.
+    pub server: ServerConfig,
+    /// Upstream model servers, in file order.
+    pub backends: Vec<BackendConfig>,
+    /// How a backend is chosen among those serving a model.
+    pub selection_strategy: SelectionStrategy,
+    /// Connection and request deadlines.
+    pub timeouts: TimeoutsConfig,
+    /// Log level and format.
+    pub logging: LoggingConfig,
+}
+
+/// `server:` section.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on (TCP and/or Unix sockets); never empty.
+    pub bind_address: Vec<BindAddr>,
+    /// File mode for Unix socket files (e.g. 0o660); `None` keeps the umask's.
+    pub socket_mode: Option<u32>,
+    /// Runtime worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Idle keep-alive connections kept per backend host.
+    pub connection_pool_size: usize,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    pub max_body_size: u64,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    pub shutdown_grace: Duration,
+    /// Whether responses carry `x-continuum-backend` / `x-continuum-model`.
+    pub expose_backend_header: bool,
+}
+
+/// The kinds of backend a config may name (`backends[].type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendType {
+    /// OpenAI's own API.
+    Openai,
+    /// Anthropic Messages API (not served by this build yet).
+    Anthropic,
+    /// Google Gemini API (not served by this build yet).
+    Gemini,
+    /// Ollama, reached through its OpenAI-compatible `/v1` API for now.
+    Ollama,
+    /// vLLM's OpenAI-compatible server.
+    Vllm,
+    /// LocalAI.
+    Localai,
+    /// LM Studio's server.
+    Lmstudio,
+    /// llama.cpp's `llama-server`.
+    Llamacpp,
+    /// Any other OpenAI-compatible server.
+    Generic,
+    /// MLXcel (OpenAI-compatible).
+    Mlxcel,
+    /// Another Continuum router (OpenAI-compatible).
+    Continuum,
+    /// The built-in deterministic backend (no network).
+    Mock,
+}
+
+impl BackendType {
+    /// Every type with its config spelling.
+    pub const ALL: [(&'static str, BackendType); 12] = [
+        ("openai", BackendType::Openai),
+        ("anthropic", BackendType::Anthropic),
+        ("gemini", BackendType::Gemini),
+        ("ollama", BackendType::Ollama),
+        ("vllm", BackendType::Vllm),
+        ("localai", BackendType::Localai),
+        ("lmstudio", BackendType::Lmstudio),
+        ("llamacpp", BackendType::Llamacpp),
+        ("generic", BackendType::Generic),
+        ("mlxcel", BackendType::Mlxcel),
+        ("continuum", BackendType::Continuum),
+        ("mock", BackendType::Mock),
+    ];
+
+    /// The config spelling of this type.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map(|(s, _)| *s)
+            .unwrap_or("generic")
+    }
+
+    /// The URL used when the config gives none (`None`: a URL is required).
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            BackendType::Openai => Some("https://api.openai.com"),
+            BackendType::Anthropic => Some("https://api.anthropic.com"),
+            BackendType::Gemini => Some("https://generativelanguage.googleapis.com"),
+            BackendType::Ollama => Some("http://localhost:11434"),
+            BackendType::Vllm => Some("http://localhost:8000"),
+            BackendType::Localai => Some("http://localhost:8080"),
+            BackendType::Lmstudio => Some("http://localhost:1234"),
+            BackendType::Llamacpp => Some("http://localhost:8080"),
+            BackendType::Generic | BackendType::Mlxcel | BackendType::Continuum => None,
+            BackendType::Mock => None,
+        }
+    }
+
+    /// Whether this build can route requests to this type.
+    pub fn is_served(self) -> bool {
+        !matches!(self, BackendType::Anthropic | BackendType::Gemini)
+    }
+}
+
+/// One `backends[]` entry.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// Unique name; shown in `x-continuum-backend` and usable as `name/model`.
+    pub name: String,
+    /// What the backend speaks.
+    pub kind: BackendType,
+    /// Server root without a trailing `/` or `/v1` (`None` only for `mock`).
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer …`.
+    pub api_key: Option<Secret>,
+    /// OpenAI organisation, sent as `OpenAI-Organization`.
+    pub org_id: Option<String>,
+    /// Relative share for weighted strategies (≥ 1).
+    pub weight: u32,
+    /// Models served; `None` means discover them from the backend's model list.
+    pub models: Option<Vec<String>>,
+    /// Extra names clients may use, mapped to one of the backend's models.
+    pub model_aliases: Vec<(String, String)>,
+    /// Extra headers sent with every request to this backend.
+    pub headers: Vec<(String, String)>,
+    /// Behaviour of a `mock` backend.
+    pub mock: MockSettings,
+}
+
+/// Settings of the built-in `mock` backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSettings {
+    /// Delay before the first token (and before a non-streamed reply).
+    pub first_token_latency: Duration,
+    /// Tokens streamed per second; 0 streams without delay.
+    pub tokens_per_second: f64,
+    /// Fraction of requests (0.0–1.0) answered with a 500 error.
+    pub fail_rate: f64,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        MockSettings {
+            first_token_latency: Duration::from_millis(20),
+            tokens_per_second: 200.0,
+            fail_rate: 0.0,
+        }
+    }
+}
+
+/// `selection_strategy`: which backend of several serving a model gets a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectionStrategy {
+    /// Each backend in turn.
+    RoundRobin,
+}
+
+/// `timeouts:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeoutsConfig {
+    /// TCP (and TLS) connect deadline.
+    pub connection: Duration,
+    /// Non-streaming requests.
+    pub standard: StandardTimeouts,
+    /// Streaming requests.
+    pub streaming: StreamingTimeouts,
+}
+
+/// Deadlines of a non-streamed request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardTimeouts {
+    /// Until the backend's response headers arrive.
+    pub first_byte: Duration,
+    /// Until the whole response is read.
+    pub total: Duration,
+}
+
+/// Deadlines of a streamed request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamingTimeouts {
+    /// Until the backend's headers and first chunk arrive.
+    pub first_byte: Duration,
+    /// Longest silence between two chunks.
+    pub chunk_interval: Duration,
+    /// Whole stream.
+    pub total: Duration,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            connection: Duration::from_secs(10),
+            standard: StandardTimeouts {
+                first_byte: Duration::from_secs(30),
+                total: Duration::from_secs(180),
+            },
+            streaming: StreamingTimeouts {
+                first_byte: Duration::from_secs(60),
+                chunk_interval: Duration::from_secs(30),
+                total: Duration::from_secs(600),
+            },
+        }
+    }
+}
+
+/// `logging:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// `trace|debug|info|warn|error` or a `RUST_LOG`-style filter; `None` falls back to
+    /// `RUST_LOG`, then `info`.
+    pub level: Option<String>,
+    /// Human-readable or one JSON object per line.
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind_address: vec![BindAddr::Tcp(([127, 0, 0, 1], 8080).into())],
+            socket_mode: None,
+            workers: 0,
+            connection_pool_size: 100,
+            max_body_size: 32 << 20,
+            shutdown_grace: Duration::from_secs(30),
+            expose_backend_header: true,
+        }
+    }
+}
+
+impl BackendConfig {
+    /// A backend of `kind` with every optional setting at its default.
+    pub fn new(name: impl Into<String>, kind: BackendType) -> BackendConfig {
+        BackendConfig {
+            name: name.into(),
+            kind,
+            url: kind.default_url().map(str::to_string),
+            api_key: None,
+            org_id: None,
+            weight: 1,
+            models: None,
+            model_aliases: Vec::new(),
+            headers: Vec::new(),
+            mock: MockSettings::default(),
+        }
+    }
+}
+
+impl Default for Config {
+    /// The configuration used when no file is found: listen on 127.0.0.1:8080 and route
+    /// to a local Ollama and LM Studio.
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            backends: vec![
+                BackendConfig::new("ollama", BackendType::Ollama),
+                BackendConfig::new("lmstudio", BackendType::Lmstudio),
+            ],
+            selection_strategy: SelectionStrategy::RoundRobin,
+            timeouts: TimeoutsConfig::default(),
+            logging: LoggingConfig {
+                level: None,
+                format: LogFormat::Pretty,
+            },
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! Turns the parsed (and substituted) configuration tree into a [`Config`], collecting
+//! every problem with its key path.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::model::*;
+use super::reader::{child, did_you_mean, Keys, Reader};
+use super::types::{BindAddr, Secret};
+
+const TOP: Keys = Keys {
+    known: &["server", "backends", "selection_strategy", "timeouts", "logging"],
+    unsupported: &[
+        "model_metadata_file",
+        "model_configs",
+        "health_checks",
+        "retry",
+        "files",
+        "tracing",
+        "circuit_breaker",
+        "rate_limiting",
+        "admin",
+        "metrics",
+        "fallback",
+        "api_keys",
+        "cors",
+        "cache",
+        "global_prompts",
+        "model_aliases",
+        "hot_reload",
+        "webui",
+        "acp",
+        "web_search",
+    ],
+};
+
+const SERVER: Keys = Keys {
+    known: &[
+        "bind_address",
+        "socket_mode",
+        "workers",
+        "connection_pool_size",
+        "max_body_size",
+        "shutdown_grace",
+        "expose_backend_header",
+    ],
+    unsupported: &["max_concurrent_requests", "queue_timeout"],
+};
+
+const BACKEND: Keys = Keys {
+    known: &[
+        "name",
+        "type",
+        "url",
+        "api_key",
+        "org_id",
+        "weight",
+        "models",
+        "model_aliases",
+        "headers",
+        "mock",
+    ],
+    unsupported: &["model_configs", "retry_override", "auth"],
+};
+
+const MOCK: Keys = Keys {
+    known: &["first_token_latency", "tokens_per_second", "fail_rate"],
+    unsupported: &[],
+};
+
+const TIMEOUTS: Keys = Keys {
+    known: &["connection", "request"],
+    unsupported: &["health_check"],
+};
+
+const REQUEST_TIMEOUTS: Keys = Keys {
+    known: &["standard", "streaming"],
+    unsupported: &["image_generation", "model_overrides"],
+};
+
+const STANDARD: Keys = Keys {
+    known: &["first_byte", "total"],
+    unsupported: &[],
+};
+
+const STREAMING: Keys = Keys {
+    known: &["first_byte", "chunk_interval", "total"],
+    unsupported: &[],
+};
+
+const LOGGING: Keys = Keys {
+    known: &["level", "format"],
+    unsupported: &[],
+};
+
+const STRATEGIES_LATER: &[&str] = &[
+    "WeightedRoundRobin",
+    "LeastLatency",
+    "Random",
+    "ConsistentHash",
+    "PrefixAwareHash",
+];
+
+/// Reads the whole tree. Returns a config only when `reader.errors` stayed empty.
+pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
+    let empty = Map::new();
+    let top = match root {
+        Value::Null => &empty,
+        _ => r.section(root, "", &TOP)?,
+    };
+    let defaults = Config::default();
+
+    let server = match top.get("server") {
+        Some(v) => read_server(v, r),
+        None => Some(defaults.server.clone()),
+    };
+    let backends = match top.get("backends").filter(|v| !v.is_null()) {
+        Some(v) => read_backends(v, r),
+        None => {
+            r.error("backends", "at least one backend is required");
+            None
+        }
+    };
+    let selection_strategy = read_strategy(top, r);
+    let timeouts = match top.get("timeouts") {
+        Some(v) => read_timeouts(v, r),
+        None => Some(TimeoutsConfig::default()),
+    };
+    let logging = match top.get("logging") {
+        Some(v) => read_logging(v, r),
+        None => Some(defaults.logging.clone()),
+    };
+    if !r.errors.is_empty() {
+        return None;
+    }
+    Some(Config {
+        server: server?,
+        backends: backends?,
+        selection_strategy: selection_strategy?,
+        timeouts: timeouts?,
+        logging: logging?,
+    })
+}
+
+fn read_strategy(top: &Map<String, Value>, r: &mut Reader) -> Option<SelectionStrategy> {
+    let Some(name) = r.string(top, "", "selection_strategy") else {
+        return Some(SelectionStrategy::RoundRobin);
+    };
+    if name == "RoundRobin" {
+        return Some(SelectionStrategy::RoundRobin);
+    }
+    if STRATEGIES_LATER.contains(&name.as_str()) {
+        r.error(
+            "selection_strategy",
+            format!("'{name}' is not supported yet by this version of continuum; use RoundRobin"),
+        );
+        return None;
+    }
+    let all = std::iter::once("RoundRobin").chain(STRATEGIES_LATER.iter().copied());
+    let hint = did_you_mean(&name, all)
+        .map(|s| format!("; did you mean '{s}'?"))
+        .unwrap_or_default();
+    r.error(
+        "selection_strategy",
+        format!("unknown strategy '{name}'{hint} (this version supports RoundRobin)"),
+    );
+    None
+}
+
+fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
+    let p = "server";
+    let d = ServerConfig::default();
+    let Some(m) = r.section(v, p, &SERVER) else {
+        return (v.is_null()).then_some(d);
+    };
+    let mut bind_address = d.bind_address.clone();
+    if let Some(list) = r.string_or_list(m, p, "bind_address") {
+        if list.is_empty() {
+            r.error("server.bind_address", "needs at least one address");
+        }
+        bind_address.clear();
+        for (i, text) in list.iter().enumerate() {
+            match BindAddr::parse(text) {
+                Ok(a) => bind_address.push(a),
+                Err(e) => {
+                    let path = if m.get("bind_address").is_some_and(Value::is_array) {
+                        format!("server.bind_address[{i}]")
+                    } else {
+                        "server.bind_address".to_string()
+                    };
+                    r.error(path, e)
+                }
+            }
+        }
+    }
+    let socket_mode = read_socket_mode(m, r);
+    let workers = r.integer(m, p, "workers").unwrap_or(0);
+    if workers > 1024 {
+        r.error("server.workers", format!("{workers} worker threads is more than the 1024 allowed"));
+    }
+    let pool = r.integer(m, p, "connection_pool_size").unwrap_or(d.connection_pool_size as u64);
+    let max_body_size = r.byte_size(m, p, "max_body_size").unwrap_or(d.max_body_size);
+    if max_body_size == 0 {
+        r.error("server.max_body_size", "must be larger than 0");
+    }
+    Some(ServerConfig {
+        bind_address,
+        socket_mode,
+        workers: workers as usize,
+        connection_pool_size: pool as usize,
+        max_body_size,
+        shutdown_grace: r.duration(m, p, "shutdown_grace").unwrap_or(d.shutdown_grace),
+        expose_backend_header: r
+            .boolean(m, p, "expose_backend_header")
+            .unwrap_or(d.expose_backend_header),
+    })
+}
+
+fn read_socket_mode(m: &Map<String, Value>, r: &mut Reader) -> Option<u32> {
+    let path = "server.socket_mode";
+    let mode = match m.get("socket_mode")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let digits = s.trim().trim_start_matches("0o").trim_start_matches("0O");
+            u64::from_str_radix(digits, 8).ok()
+        }
+        _ => None,
+    };
+    match mode {
+        Some(mode) if mode <= 0o777 => Some(mode as u32),
+        _ => {
+            r.error(path, "expected a file mode such as 0o660 (octal, at most 0o777)");
+            None
+        }
+    }
+}
+
+fn read_backends(v: &Value, r: &mut Reader) -> Option<Vec<BackendConfig>> {
+    let Value::Array(items) = v else {
+        r.error("backends", "expected a list of backends");
+        return None;
+    };
+    if items.is_empty() {
+        r.error("backends", "at least one backend is required");
+    }
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("backends[{i}]");
+        if let Some(b) = read_backend(item, &path, r) {
+            if !names.insert(b.name.clone()) {
+                r.error(
+                    child(&path, "name"),
+                    format!("'{}' is already the name of another backend; names must be unique", b.name),
+                );
+            }
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
+fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
+    let m = r.section(v, p, &BACKEND)?;
+    let errors_before = r.errors.len();
+
+    let kind = match r.string(m, p, "type") {
+        None => BackendType::Generic,
+        Some(t) => match BackendType::ALL.iter().find(|(s, _)| *s == t) {
+            Some((_, kind)) => {
+                if !kind.is_served() {
+                    r.error(
+                        child(p, "type"),
+                        format!("'{t}' backends are not supported yet by this version of continuum"),
+                    );
+                }
+                *kind
+            }
+            None => {
+                let hint = did_you_mean(&t, BackendType::ALL.iter().map(|(s, _)| *s))
+                    .map(|s| format!("did you mean '{s}'? "))
+                    .unwrap_or_default();
+                let all: Vec<_> = BackendType::ALL.iter().map(|(s, _)| *s).collect();
+                r.error(
+                    child(p, "type"),
+                    format!("unknown backend type '{t}'; {hint}(one of: {})", all.join(", ")),
+                );
+                BackendType::Generic
+            }
+        },
+    };
+
+    let name = match r.string(m, p, "name") {
+        Some(n) if n.trim().is_empty() => {
+            r.error(child(p, "name"), "must not be empty");
+            String::new()
+        }
+        Some(n) if n.contains('/') => {
+            r.error(
+                child(p, "name"),
+                format!("'{n}' contains '/', which clients use to pin a backend (NAME/model)"),
+            );
+            n
+        }
+        Some(n) => n,
+        None => {
+            r.missing(child(p, "name"), "a backend name");
+            String::new()
+        }
+    };
+
+    let mut b = BackendConfig::new(name, kind);
+
+    match (r.string(m, p, "url"), kind) {
+        (Some(_), BackendType::Mock) => {
+            r.error(child(p, "url"), "a mock backend has no url (it answers in-process)")
+        }
+        (Some(url), _) => match normalize_url(&url) {
+            Ok(u) => b.url = Some(u),
+            Err(e) => r.error(child(p, "url"), e),
+        },
+        (None, BackendType::Mock) => {}
+        (None, _) if b.url.is_none() => r.missing(
+            child(p, "url"),
+            &format!("a url (type '{}' has no default)", kind.as_str()),
+        ),
+        (None, _) => {}
+    }
+
+    b.api_key = r.string(m, p, "api_key").filter(|k| !k.is_empty()).map(Secret::new);
+    if kind == BackendType::Openai && b.api_key.is_none() {
+        r.missing(child(p, "api_key"), "an api_key (type 'openai')");
+    }
+    b.org_id = r.string(m, p, "org_id").filter(|k| !k.is_empty());
+    if let Some(w) = r.integer(m, p, "weight") {
+        if w == 0 || w > 1_000_000 {
+            r.error(child(p, "weight"), format!("{w} is out of range (1 to 1000000)"));
+        }
+        b.weight = w.clamp(1, 1_000_000) as u32;
+    }
+
+    b.models = r.string_list(m, p, "models");
+    if let Some(models) = &b.models {
+        let mut seen = HashSet::new();
+        for (i, model) in models.iter().enumerate() {
+            if model.trim().is_empty() {
+                r.error(format!("{p}.models[{i}]"), "a model name must not be empty");
+            } else if !seen.insert(model.as_str()) {
+                r.error(format!("{p}.models[{i}]"), format!("'{model}' is listed twice"));
+            }
+        }
+    }
+    if kind == BackendType::Mock && b.models.as_ref().is_none_or(Vec::is_empty) {
+        b.models = Some(vec!["mock-model".to_string()]);
+    }
+
+    b.model_aliases = r.string_map(m, p, "model_aliases").unwrap_or_default();
+    for (alias, target) in &b.model_aliases {
+        if let Some(models) = &b.models {
+            if !models.contains(target) {
+                r.error(
+                    format!("{p}.model_aliases.{alias}"),
+                    format!("'{target}' is not one of this backend's models ({})", models.join(", ")),
+                );
+            }
+        }
+    }
+
+    b.headers = r.string_map(m, p, "headers").unwrap_or_default();
+    for (name, value) in &b.headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            r.error(format!("{p}.headers.{name}"), "is not a valid HTTP header name");
+        } else if http::HeaderValue::from_str(value).is_err() {
+            r.error(format!("{p}.headers.{name}"), "has a value that is not a valid HTTP header value");
+        }
+    }
+
+    if let Some(mv) = m.get("mock").filter(|v| !v.is_null()) {
+        let mp = child(p, "mock");
+        if kind != BackendType::Mock {
+            r.error(mp.clone(), "only a backend with type: mock takes mock settings");
+        }
+        if let Some(mm) = r.section(mv, &mp, &MOCK) {
+            if let Some(d) = r.duration(mm, &mp, "first_token_latency") {
+                b.mock.first_token_latency = d;
+            }
+            if let Some(t) = r.number(mm, &mp, "tokens_per_second") {
+                if t < 0.0 {
+                    r.error(child(&mp, "tokens_per_second"), "must not be negative (0 means no delay)");
+                }
+                b.mock.tokens_per_second = t;
+            }
+            if let Some(f) = r.number(mm, &mp, "fail_rate") {
+                if !(0.0..=1.0).contains(&f) {
+                    r.error(child(&mp, "fail_rate"), format!("{f} is not between 0.0 and 1.0"));
+                }
+                b.mock.fail_rate = f;
+            }
+        }
+    }
+
+    (r.errors.len() == errors_before).then_some(b)
+}
+
+/// Checks a backend URL and reduces it to the server root: no trailing `/`, no `/v1`.
+pub fn normalize_url(url: &str) -> Result<String, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| format!("'{url}' is not a valid URL"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("'{url}' must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("'{url}' has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("'{url}' must not have a query string"));
+    }
+    let mut root = url.trim().trim_end_matches('/').to_string();
+    if root.ends_with("/v1") {
+        root.truncate(root.len() - 3);
+    }
+    Ok(root)
+}
+
+fn read_timeouts(v: &Value, r: &mut Reader) -> Option<TimeoutsConfig> {
+    let mut t = TimeoutsConfig::default();
+    let Some(m) = r.section(v, "timeouts", &TIMEOUTS) else {
+        return v.is_null().then_some(t);
+    };
+    if let Some(d) = positive(r, m, "timeouts", "connection") {
+        t.connection = d;
+    }
+    if let Some(req) = m.get("request") {
+        if let Some(rm) = r.section(req, "timeouts.request", &REQUEST_TIMEOUTS) {
+            if let Some(s) = rm.get("standard") {
+                let p = "timeouts.request.standard";
+                if let Some(sm) = r.section(s, p, &STANDARD) {
+                    if let Some(d) = positive(r, sm, p, "first_byte") {
+                        t.standard.first_byte = d;
+                    }
+                    if let Some(d) = positive(r, sm, p, "total") {
+                        t.standard.total = d;
+                    }
+                }
+            }
+            if let Some(s) = rm.get("streaming") {
+                let p = "timeouts.request.streaming";
+                if let Some(sm) = r.section(s, p, &STREAMING) {
+                    if let Some(d) = positive(r, sm, p, "first_byte") {
+                        t.streaming.first_byte = d;
+                    }
+                    if let Some(d) = positive(r, sm, p, "chunk_interval") {
+                        t.streaming.chunk_interval = d;
+                    }
+                    if let Some(d) = positive(r, sm, p, "total") {
+                        t.streaming.total = d;
+                    }
+                }
+            }
+        }
+    }
+    Some(t)
+}
+
+fn positive(
+    r: &mut Reader,
+    m: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Option<std::time::Duration> {
+    let d = r.duration(m, path, key)?;
+    if d.is_zero() {
+        r.error(child(path, key), "must be longer than 0");
+        return None;
+    }
+    Some(d)
+}
+
+/// Log levels accepted by `logging.level` and `--log-level`.
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
+
+/// Checks a log level name.
+pub fn parse_log_level(level: &str) -> Result<String, String> {
+    let l = level.trim().to_ascii_lowercase();
+    if LOG_LEVELS.contains(&l.as_str()) {
+        return Ok(l);
+    }
+    let hint = did_you_mean(&l, LOG_LEVELS.iter().copied())
+        .map(|s| format!("did you mean '{s}'? "))
+        .unwrap_or_default();
+    Err(format!("unknown log level '{level}'; {hint}(one of: {})", LOG_LEVELS.join(", ")))
+}
+
+/// Checks a log format name.
+pub fn parse_log_format(format: &str) -> Result<LogFormat, String> {
+    match format.trim().to_ascii_lowercase().as_str() {
+        "pretty" | "text" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("unknown log format '{format}' (json or pretty)")),
+    }
+}
+
+fn read_logging(v: &Value, r: &mut Reader) -> Option<LoggingConfig> {
+    let mut l = Config::default().logging;
+    let Some(m) = r.section(v, "logging", &LOGGING) else {
+        return v.is_null().then_some(l);
+    };
+    if let Some(level) = r.string(m, "logging", "level") {
+        match parse_log_level(&level) {
+            Ok(level) => l.level = Some(level),
+            Err(e) => r.error("logging.level", e),
+        }
+    }
+    if let Some(format) = r.string(m, "logging", "format") {
+        match parse_log_format(&format) {
+            Ok(f) => l.format = f,
+            Err(e) => r.error("logging.format", e),
+        }
+    }
+    Some(l)
+}

@@ -1,0 +1,121 @@
+//! The errors a proxied request can end in. Each knows its HTTP status and OpenAI error
+//! type; `http::error` turns them into responses in exactly one place.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Why a request could not be answered by a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The body exceeds `server.max_body_size`.
+    #[error("request body is larger than the {limit}-byte limit (server.max_body_size)")]
+    BodyTooLarge {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// The body could not be read from the client.
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    /// The body is not a JSON object of the expected shape.
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// A field has the wrong type.
+    #[error("{message}")]
+    InvalidField {
+        /// The field name.
+        param: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// No `model` in the request.
+    #[error("you must provide a model parameter")]
+    MissingModel,
+    /// No backend serves the requested model.
+    #[error("the model '{0}' does not exist or is not served by any backend")]
+    ModelNotFound(String),
+    /// No route for this path.
+    #[error("no route for {method} {path}")]
+    UnknownRoute {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// The backend could not be connected to.
+    #[error("backend '{backend}' is unreachable at {url}: {reason}")]
+    Unreachable {
+        /// Backend name.
+        backend: String,
+        /// Backend URL.
+        url: String,
+        /// The connection error.
+        reason: String,
+    },
+    /// The backend did not answer in time.
+    #[error("backend '{backend}' timed out: no {what} within {after:?}")]
+    Timeout {
+        /// Backend name.
+        backend: String,
+        /// What did not arrive ("response headers", "first chunk", "complete response").
+        what: &'static str,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The backend broke the connection or sent something unreadable.
+    #[error("backend '{backend}' failed: {reason}")]
+    BadUpstream {
+        /// Backend name.
+        backend: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl ProxyError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyRead(_)
+            | ProxyError::InvalidJson(_)
+            | ProxyError::InvalidField { .. }
+            | ProxyError::MissingModel => StatusCode::BAD_REQUEST,
+            ProxyError::ModelNotFound(_) | ProxyError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// OpenAI's error `type` for this error.
+    pub fn openai_type(&self) -> &'static str {
+        match self.status() {
+            StatusCode::NOT_FOUND if matches!(self, ProxyError::UnknownRoute { .. }) => "not_found_error",
+            s if s.is_client_error() => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+
+    /// OpenAI's error `code` (machine-readable), if any.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::BodyTooLarge { .. } => Some("request_too_large"),
+            ProxyError::InvalidJson(_) => Some("invalid_json"),
+            ProxyError::MissingModel => Some("missing_required_parameter"),
+            ProxyError::ModelNotFound(_) => Some("model_not_found"),
+            ProxyError::Unreachable { .. } => Some("backend_unreachable"),
+            ProxyError::Timeout { .. } => Some("backend_timeout"),
+            ProxyError::BadUpstream { .. } => Some("backend_error"),
+            ProxyError::BodyRead(_) | ProxyError::InvalidField { .. } | ProxyError::UnknownRoute { .. } => None,
+        }
+    }
+
+    /// The request parameter at fault, if any.
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::MissingModel | ProxyError::ModelNotFound(_) => Some("model"),
+            ProxyError::InvalidField { param, .. } => Some(param),
+            _ => None,
+        }
+    }
+}

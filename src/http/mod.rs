@@ -1,0 +1,113 @@
+//! The HTTP edge: routes, shared state, request ids, and the error mapper.
+
+pub mod error;
+mod proxy;
+mod stream;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+
+use crate::backend::{Backend, HttpClient, X_REQUEST_ID};
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::routing::{ListedModel, ModelIndex};
+
+/// Response header naming the backend that answered.
+pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuum-backend");
+/// Response header naming the model that answered.
+pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-model");
+
+/// Everything a request handler reads: fixed for the router's life except the model
+/// index, which discovery swaps atomically.
+pub struct AppState {
+    /// The configuration the router was started with.
+    pub config: Config,
+    /// Backends in config order.
+    pub backends: Vec<Arc<Backend>>,
+    /// Model name → backends; rebuilt when discovered model lists change.
+    pub index: ArcSwap<ModelIndex>,
+    /// The shared upstream client.
+    pub client: HttpClient,
+}
+
+/// The axum router with every endpoint of this build.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{*id}", get(get_model))
+        .route("/health", get(health))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The request's `X-Request-ID`, or a new one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
+        if !v.is_empty() && v.len() <= 256 {
+            return v.clone();
+        }
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{:016x}{:08x}", fastrand::u64(..), n as u32);
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// A readable reason for an upstream client error, including its cause chain.
+pub fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn with_request_id(headers: &HeaderMap, resp: impl IntoResponse) -> Response {
+    let mut resp = resp.into_response();
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id(headers));
+    resp
+}
+
+fn model_json(m: &ListedModel) -> serde_json::Value {
+    json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "backends": m.backends})
+}
+
+async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let index = state.index.load();
+    let data: Vec<_> = index.listed().iter().map(model_json).collect();
+    with_request_id(&headers, Json(json!({"object": "list", "data": data})))
+}
+
+async fn get_model(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let index = state.index.load();
+    match index.listed().iter().find(|m| m.id == id) {
+        Some(m) => with_request_id(&headers, Json(model_json(m))),
+        None => with_request_id(&headers, ProxyError::ModelNotFound(id)),
+    }
+}
+
+async fn health(headers: HeaderMap) -> Response {
+    with_request_id(&headers, Json(json!({"status": "ok"})))
+}
+
+async fn not_found(req: Request) -> Response {
+    let err = ProxyError::UnknownRoute {
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    };
+    with_request_id(req.headers(), err)
+}

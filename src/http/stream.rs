@@ -1,0 +1,131 @@
+//! The body of a streamed response: the backend's bytes pass through frame by frame,
+//! unbuffered, while the chunk-interval and total deadlines are watched. A stream that
+//! breaks or stalls after its first byte ends with an explicit error event, never a clean
+//! `[DONE]`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use super::error::openai_stream_error_event;
+use crate::backend::Backend;
+use crate::error::ProxyError;
+
+/// A backend's streamed body with deadlines.
+pub struct GuardedStream {
+    first: Option<Frame<Bytes>>,
+    inner: Incoming,
+    timer: Pin<Box<Sleep>>,
+    chunk_interval: Duration,
+    last_chunk: Instant,
+    started: Instant,
+    total_deadline: Instant,
+    backend: Arc<Backend>,
+    done: bool,
+}
+
+impl GuardedStream {
+    /// Wraps `inner`, whose `first` frame was already read.
+    pub fn new(
+        first: Option<Frame<Bytes>>,
+        inner: Incoming,
+        chunk_interval: Duration,
+        started: Instant,
+        total: Duration,
+        backend: Arc<Backend>,
+    ) -> GuardedStream {
+        let now = Instant::now();
+        let total_deadline = started + total;
+        let deadline = (now + chunk_interval).min(total_deadline);
+        GuardedStream {
+            done: first.is_none() && inner.is_end_stream(),
+            first,
+            inner,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            chunk_interval,
+            last_chunk: now,
+            started,
+            total_deadline,
+            backend,
+        }
+    }
+
+    fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
+        self.done = true;
+        Poll::Ready(Some(Ok(Frame::data(openai_stream_error_event(&err)))))
+    }
+}
+
+impl Body for GuardedStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.last_chunk = Instant::now();
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let err = ProxyError::BadUpstream {
+                    backend: this.backend.name().to_string(),
+                    reason: format!("the stream broke off: {e}"),
+                };
+                return this.fail(err);
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        // Nothing from the backend: check the deadlines. The timer is moved forward lazily,
+        // only when it fires before the real deadline.
+        loop {
+            let chunk_deadline = this.last_chunk + this.chunk_interval;
+            let deadline = chunk_deadline.min(this.total_deadline);
+            if this.timer.deadline() < deadline {
+                this.timer.as_mut().reset(deadline);
+            }
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                let (what, after) = if deadline == this.total_deadline {
+                    ("end of stream", this.total_deadline - this.started)
+                } else {
+                    ("next chunk", this.chunk_interval)
+                };
+                let err = ProxyError::Timeout {
+                    backend: this.backend.name().to_string(),
+                    what,
+                    after,
+                };
+                return this.fail(err);
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.first.is_none()
+    }
+}

@@ -1,0 +1,16 @@
+//! Continuum: a fast LLM API router. One OpenAI-compatible endpoint in front of many model
+//! backends (OpenAI, vLLM, llama.cpp, LM Studio, LocalAI, Ollama, any OpenAI-compatible
+//! server, and a built-in `mock`).
+//!
+//! The `continuum` binary is a thin command line over this library; programs can embed
+//! the router with [`Router::builder`] (see `examples/embedded.rs`).
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod routing;
+mod server;
+pub mod telemetry;
+
+pub use server::{BoundAddr, Router, RouterBuilder, RunningRouter, StartError, DEFAULT_DISCOVERY_INTERVAL};

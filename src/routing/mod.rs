@@ -1,0 +1,163 @@
+//! Model resolution and backend selection: which backends may answer a model name, and
+//! which of them gets this request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::backend::Backend;
+use crate::error::ProxyError;
+
+/// One backend able to answer a requested model, and the model name it knows it by.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Index into the router's backend list.
+    pub backend: usize,
+    /// The model name sent to the backend (the alias target, or the unpinned name).
+    pub upstream_model: Arc<str>,
+    /// `upstream_model` as a header value (`x-continuum-model`).
+    pub model_header: HeaderValue,
+}
+
+/// All targets of one requested name, with the round-robin position.
+#[derive(Debug)]
+pub struct Route {
+    targets: Box<[Target]>,
+    next: AtomicUsize,
+}
+
+impl Route {
+    /// Picks the next target in turn (round robin).
+    pub fn pick(&self) -> &Target {
+        if self.targets.len() == 1 {
+            return &self.targets[0];
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.targets[i % self.targets.len()]
+    }
+
+    /// Every target, in backend order.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+}
+
+/// A model as listed by `/v1/models`.
+#[derive(Debug, Clone)]
+pub struct ListedModel {
+    /// Model id (or alias).
+    pub id: String,
+    /// Names of the backends serving it.
+    pub backends: Vec<String>,
+    /// Type of the first backend serving it (`owned_by`).
+    pub owned_by: &'static str,
+}
+
+/// Immutable lookup table from requested model names to routes; rebuilt whenever a
+/// backend's model list changes and swapped in atomically.
+#[derive(Debug, Default)]
+pub struct ModelIndex {
+    routes: HashMap<String, Route>,
+    listed: Vec<ListedModel>,
+}
+
+impl ModelIndex {
+    /// Builds the index over `backends`: every model and alias, plus `BACKEND/model` pins.
+    /// A real model id wins over a pin of the same spelling.
+    pub fn build(backends: &[Arc<Backend>]) -> ModelIndex {
+        let mut pinned: HashMap<String, Vec<Target>> = HashMap::new();
+        let mut plain: HashMap<String, Vec<Target>> = HashMap::new();
+        let mut listed: Vec<ListedModel> = Vec::new();
+        let mut list_pos: HashMap<String, usize> = HashMap::new();
+        for (i, b) in backends.iter().enumerate() {
+            let models = b.models();
+            let aliases = b.config.model_aliases.iter().map(|(a, t)| (a.as_str(), t.as_str()));
+            let names = models.iter().map(|m| (m.as_str(), m.as_str())).chain(aliases);
+            for (name, upstream) in names {
+                let Ok(model_header) = HeaderValue::from_str(upstream) else {
+                    continue;
+                };
+                let target = Target {
+                    backend: i,
+                    upstream_model: Arc::from(upstream),
+                    model_header,
+                };
+                let entry = plain.entry(name.to_string()).or_default();
+                if entry.iter().any(|t| t.backend == i) {
+                    continue;
+                }
+                entry.push(target.clone());
+                pinned.insert(format!("{}/{name}", b.name()), vec![target]);
+                match list_pos.get(name) {
+                    Some(&pos) => listed[pos].backends.push(b.name().to_string()),
+                    None => {
+                        list_pos.insert(name.to_string(), listed.len());
+                        listed.push(ListedModel {
+                            id: name.to_string(),
+                            backends: vec![b.name().to_string()],
+                            owned_by: b.config.kind.as_str(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut routes: HashMap<String, Route> = HashMap::with_capacity(pinned.len() + plain.len());
+        for (name, targets) in pinned.into_iter().chain(plain) {
+            routes.insert(
+                name,
+                Route {
+                    targets: targets.into_boxed_slice(),
+                    next: AtomicUsize::new(0),
+                },
+            );
+        }
+        ModelIndex { routes, listed }
+    }
+
+    /// The route for a requested model name, or `model_not_found`.
+    pub fn resolve(&self, model: &str) -> Result<&Route, ProxyError> {
+        self.routes
+            .get(model)
+            .ok_or_else(|| ProxyError::ModelNotFound(model.to_string()))
+    }
+
+    /// Models for `/v1/models`, in backend order.
+    pub fn listed(&self) -> &[ListedModel] {
+        &self.listed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BackendConfig, BackendType};
+
+    fn backend(name: &str, models: &[&str], aliases: &[(&str, &str)]) -> Arc<Backend> {
+        let mut c = BackendConfig::new(name, BackendType::Mock);
+        c.models = Some(models.iter().map(|m| m.to_string()).collect());
+        c.model_aliases = aliases.iter().map(|(a, t)| (a.to_string(), t.to_string())).collect();
+        Arc::new(Backend::new(c).unwrap())
+    }
+
+    #[test]
+    fn resolves_models_aliases_and_pins_round_robin() {
+        let index = ModelIndex::build(&[
+            backend("a", &["m", "org/x"], &[("fast", "m")]),
+            backend("b", &["m"], &[]),
+        ]);
+        let route = index.resolve("m").unwrap();
+        let picks: Vec<usize> = (0..4).map(|_| route.pick().backend).collect();
+        assert_eq!(picks, [0, 1, 0, 1]);
+        assert_eq!(&*index.resolve("fast").unwrap().pick().upstream_model, "m");
+        let pinned = index.resolve("b/m").unwrap();
+        assert_eq!(pinned.targets().len(), 1);
+        assert_eq!(pinned.pick().backend, 1);
+        assert_eq!(index.resolve("org/x").unwrap().pick().backend, 0);
+        assert!(matches!(index.resolve("nope"), Err(ProxyError::ModelNotFound(_))));
+        let ids: Vec<&str> = index.listed().iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["m", "org/x", "fast"]);
+        assert_eq!(index.listed()[0].backends, ["a", "b"]);
+    }
+}
