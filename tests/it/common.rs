@@ -1,0 +1,205 @@
+//! Test helpers: routers started in-process on ephemeral ports, upstream backends as small
+//! axum apps, an HTTP client, and the `continuum` binary run as a process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use continuum::config::{self, BindAddr, Format, Strictness};
+use continuum::{Router, RunningRouter};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+/// Starts an axum app on 127.0.0.1:0 and returns its address.
+pub async fn spawn_upstream(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
+
+/// Parses a YAML config (no environment) and starts it on an ephemeral TCP port.
+pub async fn start_router(yaml: &str) -> RunningRouter {
+    let (mut config, _) = config::from_text(yaml, Format::Yaml, "test.yaml", &HashMap::<String, String>::new(), Strictness::Validate)
+        .unwrap_or_else(|e| panic!("test config invalid: {e}"));
+    config.server.bind_address = vec![BindAddr::Tcp("127.0.0.1:0".parse().unwrap())];
+    Router::builder(config).start().await.unwrap()
+}
+
+/// A response read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends a request and reads the whole response.
+pub async fn send(method: Method, url: String, body: impl Into<Bytes>, headers: &[(&str, &str)]) -> Reply {
+    let client = continuum::backend::build_client(4, Duration::from_secs(5));
+    let mut req = Request::new(Full::new(body.into()));
+    *req.method_mut() = method;
+    *req.uri_mut() = url.parse().unwrap();
+    req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    for (k, v) in headers {
+        req.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+    }
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// POSTs JSON to the router's chat completions endpoint.
+pub async fn chat(addr: SocketAddr, body: &str) -> Reply {
+    send(Method::POST, format!("http://{addr}/v1/chat/completions"), body.to_string(), &[]).await
+}
+
+/// GETs a path.
+pub async fn get_path(addr: SocketAddr, path: &str) -> Reply {
+    send(Method::GET, format!("http://{addr}{path}"), Bytes::new(), &[]).await
+}
+
+/// The `continuum` binary built for these tests.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_continuum"));
+    c.env_remove("CONTINUUM_CONFIG")
+        .env_remove("CONTINUUM_BIND_ADDRESS")
+        .env_remove("CONTINUUM_BACKEND_URLS")
+        .env_remove("CONTINUUM_LOG_LEVEL")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// Output of a finished command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary to completion.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A `continuum serve` process whose stderr is read in the background.
+pub struct ServeProcess {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl ServeProcess {
+    /// Starts the binary with `args` and waits for its "listening on" lines (one per address).
+    pub fn start(cmd: &mut Command, addresses: usize) -> ServeProcess {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = ServeProcess { child, lines: rx, seen: Vec::new() };
+        let mut found = 0;
+        while found < addresses {
+            let line = p.next_line(Duration::from_secs(30)).unwrap_or_else(|| {
+                panic!("router did not start; stderr so far:\n{}", p.seen.join("\n"))
+            });
+            if line.contains("listening on ") {
+                found += 1;
+            }
+        }
+        p
+    }
+
+    /// The next stderr line, if one comes within `wait`.
+    pub fn next_line(&mut self, wait: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(wait).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// The TCP address from the first "listening on" line.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.seen
+            .iter()
+            .filter_map(|l| l.split("listening on ").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .find_map(|a| a.trim_matches('"').parse().ok())
+            .expect("no TCP listening line")
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit (at most `wait`) and returns the exit code.
+    pub fn wait_exit(&mut self, wait: Duration) -> i32 {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("router did not exit in {wait:?}; stderr:\n{}", self.seen.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("continuum-test-{name}-{}-{}", std::process::id(), fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
