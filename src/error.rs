@@ -82,7 +82,9 @@ impl ProxyError {
             | ProxyError::InvalidField { .. }
             | ProxyError::MissingModel => StatusCode::BAD_REQUEST,
             ProxyError::ModelNotFound(_) | ProxyError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
-            ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -90,7 +92,9 @@ impl ProxyError {
     /// OpenAI's error `type` for this error.
     pub fn openai_type(&self) -> &'static str {
         match self.status() {
-            StatusCode::NOT_FOUND if matches!(self, ProxyError::UnknownRoute { .. }) => "not_found_error",
+            StatusCode::NOT_FOUND if matches!(self, ProxyError::UnknownRoute { .. }) => {
+                "not_found_error"
+            }
             s if s.is_client_error() => "invalid_request_error",
             _ => "api_error",
         }
@@ -106,7 +110,9 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => Some("backend_unreachable"),
             ProxyError::Timeout { .. } => Some("backend_timeout"),
             ProxyError::BadUpstream { .. } => Some("backend_error"),
-            ProxyError::BodyRead(_) | ProxyError::InvalidField { .. } | ProxyError::UnknownRoute { .. } => None,
+            ProxyError::BodyRead(_)
+            | ProxyError::InvalidField { .. }
+            | ProxyError::UnknownRoute { .. } => None,
         }
     }
 

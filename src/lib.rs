@@ -13,4 +13,6 @@ pub mod routing;
 mod server;
 pub mod telemetry;
 
-pub use server::{BoundAddr, Router, RouterBuilder, RunningRouter, StartError, DEFAULT_DISCOVERY_INTERVAL};
+pub use server::{
+    BoundAddr, Router, RouterBuilder, RunningRouter, StartError, DEFAULT_DISCOVERY_INTERVAL,
+};

@@ -106,7 +106,10 @@ impl RouterBuilder {
             .map(|c| Backend::new(c.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StartError::Backend)?;
-        let client = build_client(config.server.connection_pool_size, config.timeouts.connection);
+        let client = build_client(
+            config.server.connection_pool_size,
+            config.timeouts.connection,
+        );
         let state = Arc::new(AppState {
             index: ArcSwap::from_pointee(ModelIndex::default()),
             backends,
@@ -164,19 +167,23 @@ impl RouterBuilder {
                 }),
             });
         }
-        let discovery = state.backends.iter().any(|b| b.discovers_models()).then(|| {
-            let state = Arc::clone(&state);
-            let mut rx = shutdown_rx.clone();
-            let every = self.discovery_interval;
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(every) => refresh_models(&state).await,
-                        _ = rx.changed() => break,
+        let discovery = state
+            .backends
+            .iter()
+            .any(|b| b.discovers_models())
+            .then(|| {
+                let state = Arc::clone(&state);
+                let mut rx = shutdown_rx.clone();
+                let every = self.discovery_interval;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep(every) => refresh_models(&state).await,
+                            _ = rx.changed() => break,
+                        }
                     }
-                }
-            })
-        });
+                })
+            });
         for a in &bound {
             tracing::info!("listening on {a}");
         }
@@ -205,13 +212,16 @@ fn bind_unix(path: &PathBuf, mode: Option<u32>) -> Result<UnixListener, StartErr
     };
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(fail("the path exists and is not a socket; refusing to replace it".into()));
+            return Err(fail(
+                "the path exists and is not a socket; refusing to replace it".into(),
+            ));
         }
         // A socket file left by an earlier run: nothing listens on it any more if a connect fails.
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(fail("another process is listening on this socket".into()));
         }
-        std::fs::remove_file(path).map_err(|e| fail(format!("cannot remove the stale socket file: {e}")))?;
+        std::fs::remove_file(path)
+            .map_err(|e| fail(format!("cannot remove the stale socket file: {e}")))?;
     }
     let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
     if let Some(mode) = mode {
@@ -225,19 +235,25 @@ fn bind_unix(path: &PathBuf, mode: Option<u32>) -> Result<UnixListener, StartErr
 /// when something changed.
 async fn refresh_models(state: &AppState) {
     let timeout = state.config.timeouts.connection + state.config.timeouts.standard.first_byte;
-    let jobs = state.backends.iter().filter(|b| b.discovers_models()).map(|b| async move {
-        match discovery::fetch_models(&state.client, b, timeout).await {
-            Ok(models) => {
-                if **b.discovered.load() != models {
-                    tracing::info!(backend = b.name(), models = ?models, "discovered models");
-                    b.discovered.store(Arc::new(models));
+    let jobs = state
+        .backends
+        .iter()
+        .filter(|b| b.discovers_models())
+        .map(|b| async move {
+            match discovery::fetch_models(&state.client, b, timeout).await {
+                Ok(models) => {
+                    if **b.discovered.load() != models {
+                        tracing::info!(backend = b.name(), models = ?models, "discovered models");
+                        b.discovered.store(Arc::new(models));
+                    }
                 }
+                Err(e) => tracing::warn!("model discovery: {e}; keeping its last known models"),
             }
-            Err(e) => tracing::warn!("model discovery: {e}; keeping its last known models"),
-        }
-    });
+        });
     futures_util::future::join_all(jobs).await;
-    state.index.store(Arc::new(ModelIndex::build(&state.backends)));
+    state
+        .index
+        .store(Arc::new(ModelIndex::build(&state.backends)));
 }
 
 /// A router that is serving. Drop it or call [`RunningRouter::shutdown`] to stop.

@@ -30,10 +30,12 @@ pub async fn fetch_models(
     let name = backend.name();
     let url = format!("{}/v1/models", api.url);
     let work = async {
-        let resp = client
-            .request(api.models_request())
-            .await
-            .map_err(|e| format!("backend '{name}': GET {url} failed: {}", crate::http::describe_client_error(&e)))?;
+        let resp = client.request(api.models_request()).await.map_err(|e| {
+            format!(
+                "backend '{name}': GET {url} failed: {}",
+                crate::http::describe_client_error(&e)
+            )
+        })?;
         let status = resp.status();
         let body = resp
             .into_body()
@@ -44,8 +46,9 @@ pub async fn fetch_models(
         if !status.is_success() {
             return Err(format!("backend '{name}': GET {url} answered {status}"));
         }
-        let list: ModelList = serde_json::from_slice(&body)
-            .map_err(|e| format!("backend '{name}': GET {url} did not return an OpenAI model list: {e}"))?;
+        let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
+            format!("backend '{name}': GET {url} did not return an OpenAI model list: {e}")
+        })?;
         Ok(list.data.into_iter().map(|m| m.id).collect())
     };
     tokio::time::timeout(timeout, work)

@@ -60,8 +60,10 @@ fn count_words(text: &str) -> u64 {
 fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -95,16 +97,17 @@ impl MockBackend {
 
     /// Answers a chat completion request (the client's JSON body) for `model`.
     pub async fn chat(&self, body: &[u8], stream: bool, model: &str) -> Response<Body> {
-        let request: MockRequest = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => {
-                return error_response(
+        let request: MockRequest =
+            match serde_json::from_slice(body) {
+                Ok(r) => r,
+                Err(e) => return error_response(
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
-                    &format!("mock backend: 'messages' must be a list of {{role, content}} objects: {e}"),
-                )
-            }
-        };
+                    &format!(
+                        "mock backend: 'messages' must be a list of {{role, content}} objects: {e}"
+                    ),
+                ),
+            };
         if self.settings.fail_rate > 0.0 && fastrand::f64() < self.settings.fail_rate {
             return error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,7 +140,10 @@ impl MockBackend {
             "total_tokens": prompt_tokens + tokens.len() as u64,
         });
         if !stream {
-            tokio::time::sleep(self.settings.first_token_latency + self.token_delay() * tokens.len() as u32).await;
+            tokio::time::sleep(
+                self.settings.first_token_latency + self.token_delay() * tokens.len() as u32,
+            )
+            .await;
             return json_response(
                 StatusCode::OK,
                 json!({
@@ -158,9 +164,15 @@ impl MockBackend {
         // the next ones at the token rate, the closing frames at once.
         let step = self.token_delay();
         let mut frames: Vec<(Bytes, Duration)> = Vec::with_capacity(tokens.len() + 4);
-        frames.push((chunk(json!({"role": "assistant", "content": ""}), Value::Null), self.settings.first_token_latency));
+        frames.push((
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            self.settings.first_token_latency,
+        ));
         for (i, t) in tokens.iter().enumerate() {
-            frames.push((chunk(json!({"content": t}), Value::Null), if i == 0 { Duration::ZERO } else { step }));
+            frames.push((
+                chunk(json!({"content": t}), Value::Null),
+                if i == 0 { Duration::ZERO } else { step },
+            ));
         }
         frames.push((chunk(json!({}), json!("stop")), Duration::ZERO));
         if request.stream_options.is_some_and(|o| o.include_usage) {
@@ -179,11 +191,12 @@ impl MockBackend {
             Some((Ok::<_, std::convert::Infallible>(frame), frames))
         });
         let mut resp = Response::new(Body::from_stream(stream));
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         resp
     }
 }
-

@@ -38,13 +38,22 @@ impl OpenAiCompat {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key {
-            let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                .map_err(|_| format!("backend '{}': api_key is not a valid header value", config.name))?;
+            let value =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    format!(
+                        "backend '{}': api_key is not a valid header value",
+                        config.name
+                    )
+                })?;
             headers.insert(AUTHORIZATION, mark_sensitive(value));
         }
         if let Some(org) = &config.org_id {
-            let value = HeaderValue::from_str(org)
-                .map_err(|_| format!("backend '{}': org_id is not a valid header value", config.name))?;
+            let value = HeaderValue::from_str(org).map_err(|_| {
+                format!(
+                    "backend '{}': org_id is not a valid header value",
+                    config.name
+                )
+            })?;
             headers.insert(HeaderName::from_static("openai-organization"), value);
         }
         for (name, value) in &config.headers {
@@ -79,7 +88,13 @@ impl OpenAiCompat {
         req
     }
 
-    fn request(&self, method: Method, uri: Uri, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
+    fn request(
+        &self,
+        method: Method,
+        uri: Uri,
+        body: Bytes,
+        request_id: &HeaderValue,
+    ) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = uri;

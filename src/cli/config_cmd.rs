@@ -19,7 +19,12 @@ pub fn generate(format: SampleFormat, minimal: bool) -> ExitCode {
 
 /// Validates a config: exit 0 and a summary when valid, else every problem and exit 1.
 pub fn validate(path: Option<PathBuf>) -> ExitCode {
-    match config::load(path.as_deref(), &Overrides::default(), &ProcessEnv, Strictness::Validate) {
+    match config::load(
+        path.as_deref(),
+        &Overrides::default(),
+        &ProcessEnv,
+        Strictness::Validate,
+    ) {
         Ok(loaded) => {
             let source = match &loaded.file {
                 Some(f) => f.display().to_string(),

@@ -19,7 +19,10 @@ pub fn run(url: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -42,7 +45,10 @@ pub fn run(url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(Err(e)) => {
-            eprintln!("error: {url}: {}", continuum::http::describe_client_error(&e));
+            eprintln!(
+                "error: {url}: {}",
+                continuum::http::describe_client_error(&e)
+            );
             ExitCode::FAILURE
         }
         Err(_) => {

@@ -13,7 +13,12 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Continuum: one fast OpenAI-compatible endpoint in front of all your LLM backends.
 #[derive(Debug, Parser)]
-#[command(name = "continuum", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "continuum",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do; without a subcommand, `continuum` serves (as `continuum serve`).
     #[command(subcommand)]
@@ -140,7 +145,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
         Some(Command::HealthCheck(args)) => health_check::run(&args.url),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "continuum", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "continuum",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
         Some(Command::Man) => {
@@ -161,7 +171,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 .unwrap_or(health_check::DEFAULT_URL),
         ),
         None => serve::run(ServeArgs {
-            config: legacy.config.or_else(|| std::env::var_os("CONTINUUM_CONFIG").map(PathBuf::from)),
+            config: legacy
+                .config
+                .or_else(|| std::env::var_os("CONTINUUM_CONFIG").map(PathBuf::from)),
             bind: legacy.bind,
             backends: legacy.backends,
             log_level: legacy.log_level,

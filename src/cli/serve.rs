@@ -16,7 +16,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         log_level: args.log_level,
         log_format: args.log_format,
     };
-    let loaded = match config::load(args.config.as_deref(), &overrides, &ProcessEnv, Strictness::Serve) {
+    let loaded = match config::load(
+        args.config.as_deref(),
+        &overrides,
+        &ProcessEnv,
+        Strictness::Serve,
+    ) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -32,7 +37,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         None => tracing::info!("no config file found; using built-in defaults"),
     }
     for w in &loaded.warnings {
-        let file = loaded.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default();
+        let file = loaded
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
         tracing::warn!("{file}: {w} (ignored)");
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -204,8 +204,7 @@ pub fn load(
         }
         None => (Config::default(), Vec::new()),
     };
-    apply_env(&mut config, env)?;
-    apply_overrides(&mut config, overrides)?;
+    apply_env_and_overrides(&mut config, env, overrides)?;
     Ok(Loaded {
         config,
         file,
@@ -221,32 +220,42 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn apply_env(config: &mut Config, env: &dyn EnvSource) -> Result<(), ConfigError> {
-    let bind = env.var("CONTINUUM_BIND_ADDRESS").map(|v| split_list(&v));
-    let backends = env.var("CONTINUUM_BACKEND_URLS").map(|v| split_list(&v));
-    set_bind(config, bind.as_deref(), "CONTINUUM_BIND_ADDRESS")?;
-    set_backends(config, backends.as_deref(), "CONTINUUM_BACKEND_URLS")?;
-    if let Some(level) = env.var("CONTINUUM_LOG_LEVEL").filter(|l| !l.is_empty()) {
-        config.logging.level = Some(parse_log_level(&level).map_err(|message| {
-            ConfigError::Override {
-                origin: "CONTINUUM_LOG_LEVEL".into(),
-                message,
-            }
-        })?);
-    }
-    Ok(())
-}
-
-/// Applies command-line overrides (the highest priority) to `config`.
-pub fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigError> {
-    set_bind(config, Some(&o.bind[..]), "--bind")?;
+/// Applies the command line and the environment over the file, key by key: a flag given
+/// on the command line wins and its environment variable is then not read at all.
+fn apply_env_and_overrides(
+    config: &mut Config,
+    env: &dyn EnvSource,
+    o: &Overrides,
+) -> Result<(), ConfigError> {
     let urls: Vec<String> = o.backends.iter().flat_map(|b| split_list(b)).collect();
-    set_backends(config, Some(&urls[..]).filter(|b| !b.is_empty()), "--backends")?;
-    if let Some(level) = &o.log_level {
+    if !o.bind.is_empty() {
+        set_bind(config, &o.bind, "--bind")?;
+    } else if let Some(v) = env
+        .var("CONTINUUM_BIND_ADDRESS")
+        .filter(|v| !v.trim().is_empty())
+    {
+        set_bind(config, &split_list(&v), "CONTINUUM_BIND_ADDRESS")?;
+    }
+    if !urls.is_empty() {
+        set_backends(config, &urls, "--backends")?;
+    } else if let Some(v) = env
+        .var("CONTINUUM_BACKEND_URLS")
+        .filter(|v| !v.trim().is_empty())
+    {
+        set_backends(config, &split_list(&v), "CONTINUUM_BACKEND_URLS")?;
+    }
+    let level = match &o.log_level {
+        Some(l) => Some((l.clone(), "--log-level")),
+        None => env
+            .var("CONTINUUM_LOG_LEVEL")
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (l, "CONTINUUM_LOG_LEVEL")),
+    };
+    if let Some((level, origin)) = level {
         config.logging.level =
             Some(
-                parse_log_level(level).map_err(|message| ConfigError::Override {
-                    origin: "--log-level".into(),
+                parse_log_level(&level).map_err(|message| ConfigError::Override {
+                    origin: origin.into(),
                     message,
                 })?,
             );
@@ -261,11 +270,7 @@ pub fn apply_overrides(config: &mut Config, o: &Overrides) -> Result<(), ConfigE
     Ok(())
 }
 
-fn set_bind(config: &mut Config, list: Option<&[String]>, origin: &str) -> Result<(), ConfigError> {
-    let Some(list) = list else { return Ok(()) };
-    if list.is_empty() {
-        return Ok(());
-    }
+fn set_bind(config: &mut Config, list: &[String], origin: &str) -> Result<(), ConfigError> {
     let addrs = list
         .iter()
         .map(|a| BindAddr::parse(a))
@@ -278,15 +283,7 @@ fn set_bind(config: &mut Config, list: Option<&[String]>, origin: &str) -> Resul
     Ok(())
 }
 
-fn set_backends(
-    config: &mut Config,
-    urls: Option<&[String]>,
-    origin: &str,
-) -> Result<(), ConfigError> {
-    let Some(urls) = urls else { return Ok(()) };
-    if urls.is_empty() {
-        return Ok(());
-    }
+fn set_backends(config: &mut Config, urls: &[String], origin: &str) -> Result<(), ConfigError> {
     let mut backends = Vec::with_capacity(urls.len());
     for (i, url) in urls.iter().enumerate() {
         let root = normalize_url(url).map_err(|message| ConfigError::Override {
@@ -314,7 +311,13 @@ mod tests {
     }
 
     fn problems(text: &str) -> Vec<String> {
-        match from_text(text, Format::Yaml, "t.yaml", &env(&[]), Strictness::Validate) {
+        match from_text(
+            text,
+            Format::Yaml,
+            "t.yaml",
+            &env(&[]),
+            Strictness::Validate,
+        ) {
             Ok(_) => vec![],
             Err(ConfigError::Invalid { problems, .. }) => {
                 problems.iter().map(|p| p.to_string()).collect()
@@ -329,13 +332,28 @@ mod tests {
             "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\ntimeouts:\n  connection: 10\n",
         );
         let text = p.join("\n");
-        assert!(text.contains("server.bind_adress: unknown key; did you mean 'bind_address'?"), "{text}");
-        assert!(text.contains("server.workers: expected a non-negative whole number"), "{text}");
-        assert!(text.contains("backends[0].type: unknown backend type 'vlm'; did you mean 'vllm'?"), "{text}");
-        assert!(text.contains("backends[0].url: 'ftp://x' must start with http:// or https://"), "{text}");
+        assert!(
+            text.contains("server.bind_adress: unknown key; did you mean 'bind_address'?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("server.workers: expected a non-negative whole number"),
+            "{text}"
+        );
+        assert!(
+            text.contains("backends[0].type: unknown backend type 'vlm'; did you mean 'vllm'?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("backends[0].url: 'ftp://x' must start with http:// or https://"),
+            "{text}"
+        );
         assert!(text.contains("backends[1].api_key: an api_key (type 'openai') is required, but environment variable NOPE is not set"), "{text}");
         assert!(text.contains("health_checks: not supported yet"), "{text}");
-        assert!(text.contains("timeouts.connection: durations need a unit"), "{text}");
+        assert!(
+            text.contains("timeouts.connection: durations need a unit"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -344,8 +362,14 @@ mod tests {
             "backends:\n  - {name: a, type: mock}\n  - name: a\n    url: http://h\n    models: [m]\n    model_aliases: {fast: other}\n",
         )
         .join("\n");
-        assert!(text.contains("backends[1].name: 'a' is already the name"), "{text}");
-        assert!(text.contains("backends[1].model_aliases.fast: 'other' is not one of"), "{text}");
+        assert!(
+            text.contains("backends[1].name: 'a' is already the name"),
+            "{text}"
+        );
+        assert!(
+            text.contains("backends[1].model_aliases.fast: 'other' is not one of"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -382,9 +406,15 @@ mod tests {
             "server: {bind_address: \"127.0.0.1:1111\"}\nbackends: [{name: m, type: mock}]\nlogging: {level: warn}\n",
         )
         .unwrap();
-        let e = env(&[("CONTINUUM_BIND_ADDRESS", "127.0.0.1:2222"), ("CONTINUUM_LOG_LEVEL", "debug")]);
+        let e = env(&[
+            ("CONTINUUM_BIND_ADDRESS", "127.0.0.1:2222"),
+            ("CONTINUUM_LOG_LEVEL", "debug"),
+        ]);
         let loaded = load(Some(&file), &Overrides::default(), &e, Strictness::Serve).unwrap();
-        assert_eq!(loaded.config.server.bind_address[0].to_string(), "127.0.0.1:2222");
+        assert_eq!(
+            loaded.config.server.bind_address[0].to_string(),
+            "127.0.0.1:2222"
+        );
         assert_eq!(loaded.config.logging.level.as_deref(), Some("debug"));
         let cli = Overrides {
             bind: vec!["127.0.0.1:3333".into()],
@@ -392,11 +422,20 @@ mod tests {
             ..Default::default()
         };
         let loaded = load(Some(&file), &cli, &e, Strictness::Serve).unwrap();
-        assert_eq!(loaded.config.server.bind_address[0].to_string(), "127.0.0.1:3333");
+        assert_eq!(
+            loaded.config.server.bind_address[0].to_string(),
+            "127.0.0.1:3333"
+        );
         assert_eq!(loaded.config.logging.level.as_deref(), Some("error"));
         let bad = env(&[("CONTINUUM_BIND_ADDRESS", "nowhere")]);
         let err = load(Some(&file), &Overrides::default(), &bad, Strictness::Serve).unwrap_err();
-        assert!(err.to_string().starts_with("CONTINUUM_BIND_ADDRESS: 'nowhere'"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("CONTINUUM_BIND_ADDRESS: 'nowhere'"),
+            "{err}"
+        );
+        // A command-line flag wins without the environment variable being read.
+        assert!(load(Some(&file), &cli, &bad, Strictness::Serve).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -74,7 +74,10 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -124,7 +127,10 @@ impl Reader {
             Value::Object(map) => map,
             Value::Null => return None,
             other => {
-                self.error(path, format!("expected a mapping, found {}", type_name(other)));
+                self.error(
+                    path,
+                    format!("expected a mapping, found {}", type_name(other)),
+                );
                 return None;
             }
         };
@@ -163,7 +169,10 @@ impl Reader {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             other => {
-                self.error(child(path, key), format!("expected a string, found {}", type_name(other)));
+                self.error(
+                    child(path, key),
+                    format!("expected a string, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -177,7 +186,10 @@ impl Reader {
             other => {
                 self.error(
                     child(path, key),
-                    format!("expected a non-negative whole number, found {}", describe(other)),
+                    format!(
+                        "expected a non-negative whole number, found {}",
+                        describe(other)
+                    ),
                 );
                 None
             }
@@ -190,7 +202,10 @@ impl Reader {
             Value::Number(n) => n.as_f64(),
             Value::String(s) if s.trim().parse::<f64>().is_ok() => s.trim().parse().ok(),
             other => {
-                self.error(child(path, key), format!("expected a number, found {}", describe(other)));
+                self.error(
+                    child(path, key),
+                    format!("expected a number, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -202,14 +217,22 @@ impl Reader {
             Value::Bool(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
             other => {
-                self.error(child(path, key), format!("expected true or false, found {}", describe(other)));
+                self.error(
+                    child(path, key),
+                    format!("expected true or false, found {}", describe(other)),
+                );
                 None
             }
         }
     }
 
     /// A duration string with a unit (`"30s"`).
-    pub fn duration(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<Duration> {
+    pub fn duration(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Duration> {
         match Self::present(map, key)? {
             Value::String(s) => match parse_duration(s) {
                 Ok(d) => Some(d),
@@ -228,7 +251,10 @@ impl Reader {
             other => {
                 self.error(
                     child(path, key),
-                    format!("expected a duration such as \"30s\", found {}", type_name(other)),
+                    format!(
+                        "expected a duration such as \"30s\", found {}",
+                        type_name(other)
+                    ),
                 );
                 None
             }
@@ -241,7 +267,13 @@ impl Reader {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             other => {
-                self.error(child(path, key), format!("expected a size such as \"32MB\", found {}", type_name(other)));
+                self.error(
+                    child(path, key),
+                    format!(
+                        "expected a size such as \"32MB\", found {}",
+                        type_name(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -255,23 +287,42 @@ impl Reader {
     }
 
     /// One string or a list of strings.
-    pub fn string_or_list(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<Vec<String>> {
+    pub fn string_or_list(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
         match Self::present(map, key)? {
             Value::String(s) => Some(vec![s.clone()]),
             Value::Array(_) => self.string_list(map, path, key),
             other => {
-                self.error(child(path, key), format!("expected a string or a list of strings, found {}", type_name(other)));
+                self.error(
+                    child(path, key),
+                    format!(
+                        "expected a string or a list of strings, found {}",
+                        type_name(other)
+                    ),
+                );
                 None
             }
         }
     }
 
     /// A list of strings.
-    pub fn string_list(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<Vec<String>> {
+    pub fn string_list(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
         let items = match Self::present(map, key)? {
             Value::Array(items) => items,
             other => {
-                self.error(child(path, key), format!("expected a list of strings, found {}", type_name(other)));
+                self.error(
+                    child(path, key),
+                    format!("expected a list of strings, found {}", type_name(other)),
+                );
                 return None;
             }
         };
@@ -291,11 +342,22 @@ impl Reader {
     }
 
     /// A mapping of string to string, in file order.
-    pub fn string_map(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<Vec<(String, String)>> {
+    pub fn string_map(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Vec<(String, String)>> {
         let entries = match Self::present(map, key)? {
             Value::Object(m) => m,
             other => {
-                self.error(child(path, key), format!("expected a mapping of names to strings, found {}", type_name(other)));
+                self.error(
+                    child(path, key),
+                    format!(
+                        "expected a mapping of names to strings, found {}",
+                        type_name(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -330,8 +392,14 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("bind_adress", ["bind_address", "workers"]), Some("bind_address"));
-        assert_eq!(did_you_mean("intervall", ["interval", "timeout"]), Some("interval"));
+        assert_eq!(
+            did_you_mean("bind_adress", ["bind_address", "workers"]),
+            Some("bind_address")
+        );
+        assert_eq!(
+            did_you_mean("intervall", ["interval", "timeout"]),
+            Some("interval")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["interval", "timeout"]), None);
     }
 }

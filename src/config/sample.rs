@@ -25,13 +25,22 @@ mod tests {
         let mut full = Vec::new();
         for format in [Format::Yaml, Format::Toml] {
             for minimal in [false, true] {
-                let (config, _) = from_text(sample(format, minimal), format, "sample", &env, Strictness::Validate)
-                    .unwrap_or_else(|e| panic!("{format:?} minimal={minimal}: {e}"));
+                let (config, _) = from_text(
+                    sample(format, minimal),
+                    format,
+                    "sample",
+                    &env,
+                    Strictness::Validate,
+                )
+                .unwrap_or_else(|e| panic!("{format:?} minimal={minimal}: {e}"));
                 if !minimal {
                     full.push(format!("{config:?}"));
                 }
             }
         }
-        assert_eq!(full[0], full[1], "the YAML and TOML samples must describe the same config");
+        assert_eq!(
+            full[0], full[1],
+            "the YAML and TOML samples must describe the same config"
+        );
     }
 }

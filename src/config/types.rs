@@ -140,10 +140,15 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("30 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("30 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration("s").is_err());
     }
 

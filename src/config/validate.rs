@@ -10,7 +10,13 @@ use super::reader::{child, did_you_mean, Keys, Reader};
 use super::types::{BindAddr, Secret};
 
 const TOP: Keys = Keys {
-    known: &["server", "backends", "selection_strategy", "timeouts", "logging"],
+    known: &[
+        "server",
+        "backends",
+        "selection_strategy",
+        "timeouts",
+        "logging",
+    ],
     unsupported: &[
         "model_metadata_file",
         "model_configs",
@@ -197,10 +203,17 @@ fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
     let socket_mode = read_socket_mode(m, r);
     let workers = r.integer(m, p, "workers").unwrap_or(0);
     if workers > 1024 {
-        r.error("server.workers", format!("{workers} worker threads is more than the 1024 allowed"));
+        r.error(
+            "server.workers",
+            format!("{workers} worker threads is more than the 1024 allowed"),
+        );
     }
-    let pool = r.integer(m, p, "connection_pool_size").unwrap_or(d.connection_pool_size as u64);
-    let max_body_size = r.byte_size(m, p, "max_body_size").unwrap_or(d.max_body_size);
+    let pool = r
+        .integer(m, p, "connection_pool_size")
+        .unwrap_or(d.connection_pool_size as u64);
+    let max_body_size = r
+        .byte_size(m, p, "max_body_size")
+        .unwrap_or(d.max_body_size);
     if max_body_size == 0 {
         r.error("server.max_body_size", "must be larger than 0");
     }
@@ -210,7 +223,9 @@ fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
         workers: workers as usize,
         connection_pool_size: pool as usize,
         max_body_size,
-        shutdown_grace: r.duration(m, p, "shutdown_grace").unwrap_or(d.shutdown_grace),
+        shutdown_grace: r
+            .duration(m, p, "shutdown_grace")
+            .unwrap_or(d.shutdown_grace),
         expose_backend_header: r
             .boolean(m, p, "expose_backend_header")
             .unwrap_or(d.expose_backend_header),
@@ -230,7 +245,10 @@ fn read_socket_mode(m: &Map<String, Value>, r: &mut Reader) -> Option<u32> {
     match mode {
         Some(mode) if mode <= 0o777 => Some(mode as u32),
         _ => {
-            r.error(path, "expected a file mode such as 0o660 (octal, at most 0o777)");
+            r.error(
+                path,
+                "expected a file mode such as 0o660 (octal, at most 0o777)",
+            );
             None
         }
     }
@@ -248,13 +266,17 @@ fn read_backends(v: &Value, r: &mut Reader) -> Option<Vec<BackendConfig>> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = format!("backends[{i}]");
-        if let Some(b) = read_backend(item, &path, r) {
-            if !names.insert(b.name.clone()) {
+        if let Some(name) = item.get("name").and_then(Value::as_str) {
+            if !names.insert(name.to_string()) {
                 r.error(
                     child(&path, "name"),
-                    format!("'{}' is already the name of another backend; names must be unique", b.name),
+                    format!(
+                        "'{name}' is already the name of another backend; names must be unique"
+                    ),
                 );
             }
+        }
+        if let Some(b) = read_backend(item, &path, r) {
             out.push(b);
         }
     }
@@ -272,7 +294,9 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
                 if !kind.is_served() {
                     r.error(
                         child(p, "type"),
-                        format!("'{t}' backends are not supported yet by this version of continuum"),
+                        format!(
+                            "'{t}' backends are not supported yet by this version of continuum"
+                        ),
                     );
                 }
                 *kind
@@ -284,7 +308,10 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
                 let all: Vec<_> = BackendType::ALL.iter().map(|(s, _)| *s).collect();
                 r.error(
                     child(p, "type"),
-                    format!("unknown backend type '{t}'; {hint}(one of: {})", all.join(", ")),
+                    format!(
+                        "unknown backend type '{t}'; {hint}(one of: {})",
+                        all.join(", ")
+                    ),
                 );
                 BackendType::Generic
             }
@@ -313,9 +340,10 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
     let mut b = BackendConfig::new(name, kind);
 
     match (r.string(m, p, "url"), kind) {
-        (Some(_), BackendType::Mock) => {
-            r.error(child(p, "url"), "a mock backend has no url (it answers in-process)")
-        }
+        (Some(_), BackendType::Mock) => r.error(
+            child(p, "url"),
+            "a mock backend has no url (it answers in-process)",
+        ),
         (Some(url), _) => match normalize_url(&url) {
             Ok(u) => b.url = Some(u),
             Err(e) => r.error(child(p, "url"), e),
@@ -328,14 +356,20 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
         (None, _) => {}
     }
 
-    b.api_key = r.string(m, p, "api_key").filter(|k| !k.is_empty()).map(Secret::new);
+    b.api_key = r
+        .string(m, p, "api_key")
+        .filter(|k| !k.is_empty())
+        .map(Secret::new);
     if kind == BackendType::Openai && b.api_key.is_none() {
         r.missing(child(p, "api_key"), "an api_key (type 'openai')");
     }
     b.org_id = r.string(m, p, "org_id").filter(|k| !k.is_empty());
     if let Some(w) = r.integer(m, p, "weight") {
         if w == 0 || w > 1_000_000 {
-            r.error(child(p, "weight"), format!("{w} is out of range (1 to 1000000)"));
+            r.error(
+                child(p, "weight"),
+                format!("{w} is out of range (1 to 1000000)"),
+            );
         }
         b.weight = w.clamp(1, 1_000_000) as u32;
     }
@@ -347,7 +381,10 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
             if model.trim().is_empty() {
                 r.error(format!("{p}.models[{i}]"), "a model name must not be empty");
             } else if !seen.insert(model.as_str()) {
-                r.error(format!("{p}.models[{i}]"), format!("'{model}' is listed twice"));
+                r.error(
+                    format!("{p}.models[{i}]"),
+                    format!("'{model}' is listed twice"),
+                );
             }
         }
     }
@@ -361,7 +398,10 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
             if !models.contains(target) {
                 r.error(
                     format!("{p}.model_aliases.{alias}"),
-                    format!("'{target}' is not one of this backend's models ({})", models.join(", ")),
+                    format!(
+                        "'{target}' is not one of this backend's models ({})",
+                        models.join(", ")
+                    ),
                 );
             }
         }
@@ -370,16 +410,25 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
     b.headers = r.string_map(m, p, "headers").unwrap_or_default();
     for (name, value) in &b.headers {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            r.error(format!("{p}.headers.{name}"), "is not a valid HTTP header name");
+            r.error(
+                format!("{p}.headers.{name}"),
+                "is not a valid HTTP header name",
+            );
         } else if http::HeaderValue::from_str(value).is_err() {
-            r.error(format!("{p}.headers.{name}"), "has a value that is not a valid HTTP header value");
+            r.error(
+                format!("{p}.headers.{name}"),
+                "has a value that is not a valid HTTP header value",
+            );
         }
     }
 
     if let Some(mv) = m.get("mock").filter(|v| !v.is_null()) {
         let mp = child(p, "mock");
         if kind != BackendType::Mock {
-            r.error(mp.clone(), "only a backend with type: mock takes mock settings");
+            r.error(
+                mp.clone(),
+                "only a backend with type: mock takes mock settings",
+            );
         }
         if let Some(mm) = r.section(mv, &mp, &MOCK) {
             if let Some(d) = r.duration(mm, &mp, "first_token_latency") {
@@ -387,13 +436,19 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
             }
             if let Some(t) = r.number(mm, &mp, "tokens_per_second") {
                 if t < 0.0 {
-                    r.error(child(&mp, "tokens_per_second"), "must not be negative (0 means no delay)");
+                    r.error(
+                        child(&mp, "tokens_per_second"),
+                        "must not be negative (0 means no delay)",
+                    );
                 }
                 b.mock.tokens_per_second = t;
             }
             if let Some(f) = r.number(mm, &mp, "fail_rate") {
                 if !(0.0..=1.0).contains(&f) {
-                    r.error(child(&mp, "fail_rate"), format!("{f} is not between 0.0 and 1.0"));
+                    r.error(
+                        child(&mp, "fail_rate"),
+                        format!("{f} is not between 0.0 and 1.0"),
+                    );
                 }
                 b.mock.fail_rate = f;
             }
@@ -491,7 +546,10 @@ pub fn parse_log_level(level: &str) -> Result<String, String> {
     let hint = did_you_mean(&l, LOG_LEVELS.iter().copied())
         .map(|s| format!("did you mean '{s}'? "))
         .unwrap_or_default();
-    Err(format!("unknown log level '{level}'; {hint}(one of: {})", LOG_LEVELS.join(", ")))
+    Err(format!(
+        "unknown log level '{level}'; {hint}(one of: {})",
+        LOG_LEVELS.join(", ")
+    ))
 }
 
 /// Checks a log format name.

@@ -34,7 +34,11 @@ pub fn openai_error_json(err: &ProxyError) -> String {
             code: err.code(),
         },
     };
-    serde_json::to_string(&body).unwrap_or_else(|_| String::from(r#"{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}"#))
+    serde_json::to_string(&body).unwrap_or_else(|_| {
+        String::from(
+            r#"{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}"#,
+        )
+    })
 }
 
 /// The SSE event that ends an OpenAI stream which broke after its first byte.
@@ -46,8 +50,10 @@ impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let mut resp = Response::new(Body::from(openai_error_json(&self)));
         *resp.status_mut() = self.status();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         resp
     }
 }

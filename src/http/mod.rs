@@ -78,7 +78,8 @@ pub fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
 
 fn with_request_id(headers: &HeaderMap, resp: impl IntoResponse) -> Response {
     let mut resp = resp.into_response();
-    resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id(headers));
+    resp.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id(headers));
     resp
 }
 
@@ -92,7 +93,11 @@ async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     with_request_id(&headers, Json(json!({"object": "list", "data": data})))
 }
 
-async fn get_model(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn get_model(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let index = state.index.load();
     match index.listed().iter().find(|m| m.id == id) {
         Some(m) => with_request_id(&headers, Json(model_json(m))),

@@ -37,6 +37,11 @@ struct Routing {
 }
 
 fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ProxyError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    }
     let fields: RoutingFields<'_> =
         serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
     let raw = fields.model.ok_or(ProxyError::MissingModel)?;
@@ -83,7 +88,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
     let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::BodyTooLarge { limit }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge { limit })
+        }
         Err(e) => Err(ProxyError::BodyRead(e.to_string())),
     }
 }
@@ -111,7 +118,11 @@ fn log_error(err: &ProxyError, id: &HeaderValue) {
     }
 }
 
-async fn proxy_chat(state: &AppState, req: Request, id: &HeaderValue) -> Result<Response, ProxyError> {
+async fn proxy_chat(
+    state: &AppState,
+    req: Request,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
@@ -126,8 +137,13 @@ async fn proxy_chat(state: &AppState, req: Request, id: &HeaderValue) -> Result<
     };
     tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), stream = routing.stream, "routing");
     let mut resp = match &backend.adapter {
-        Adapter::Mock(mock) => mock.chat(&body, routing.stream, &target.upstream_model).await,
-        Adapter::OpenAi(api) => forward(state, backend, api, body, routing.stream, id, started).await?,
+        Adapter::Mock(mock) => {
+            mock.chat(&body, routing.stream, &target.upstream_model)
+                .await
+        }
+        Adapter::OpenAi(api) => {
+            forward(state, backend, api, body, routing.stream, id, started).await?
+        }
     };
     if state.config.server.expose_backend_header {
         let headers = resp.headers_mut();
@@ -166,7 +182,12 @@ async fn forward(
     let first_deadline = (started + first_byte).min(total_deadline);
     let name = || backend.name().to_string();
 
-    let upstream = match timeout_at(first_deadline, state.client.request(api.chat_request(body, id))).await {
+    let upstream = match timeout_at(
+        first_deadline,
+        state.client.request(api.chat_request(body, id)),
+    )
+    .await
+    {
         Err(_) => {
             return Err(ProxyError::Timeout {
                 backend: name(),
@@ -262,13 +283,34 @@ mod tests {
 
     #[test]
     fn rejects_bad_bodies() {
-        assert!(matches!(parse_routing(b"{not json"), Err(ProxyError::InvalidJson(_))));
-        assert!(matches!(parse_routing(b"[]"), Err(ProxyError::InvalidJson(_))));
-        assert!(matches!(parse_routing(b"{}"), Err(ProxyError::MissingModel)));
-        assert!(matches!(parse_routing(br#"{"model":null}"#), Err(ProxyError::MissingModel)));
-        assert!(matches!(parse_routing(br#"{"model":""}"#), Err(ProxyError::MissingModel)));
-        assert!(matches!(parse_routing(br#"{"model":3}"#), Err(ProxyError::InvalidField { .. })));
-        assert!(matches!(parse_routing(br#"{"model":"m","stream":"yes"}"#), Err(ProxyError::InvalidJson(_))));
+        assert!(matches!(
+            parse_routing(b"{not json"),
+            Err(ProxyError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_routing(b"[]"),
+            Err(ProxyError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_routing(b"{}"),
+            Err(ProxyError::MissingModel)
+        ));
+        assert!(matches!(
+            parse_routing(br#"{"model":null}"#),
+            Err(ProxyError::MissingModel)
+        ));
+        assert!(matches!(
+            parse_routing(br#"{"model":""}"#),
+            Err(ProxyError::MissingModel)
+        ));
+        assert!(matches!(
+            parse_routing(br#"{"model":3}"#),
+            Err(ProxyError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            parse_routing(br#"{"model":"m","stream":"yes"}"#),
+            Err(ProxyError::InvalidJson(_))
+        ));
         let escaped = parse_routing(br#"{"model":"a\u002fb"}"#).unwrap();
         assert_eq!(escaped.model, "a/b");
     }

@@ -73,8 +73,15 @@ impl ModelIndex {
         let mut list_pos: HashMap<String, usize> = HashMap::new();
         for (i, b) in backends.iter().enumerate() {
             let models = b.models();
-            let aliases = b.config.model_aliases.iter().map(|(a, t)| (a.as_str(), t.as_str()));
-            let names = models.iter().map(|m| (m.as_str(), m.as_str())).chain(aliases);
+            let aliases = b
+                .config
+                .model_aliases
+                .iter()
+                .map(|(a, t)| (a.as_str(), t.as_str()));
+            let names = models
+                .iter()
+                .map(|m| (m.as_str(), m.as_str()))
+                .chain(aliases);
             for (name, upstream) in names {
                 let Ok(model_header) = HeaderValue::from_str(upstream) else {
                     continue;
@@ -137,7 +144,10 @@ mod tests {
     fn backend(name: &str, models: &[&str], aliases: &[(&str, &str)]) -> Arc<Backend> {
         let mut c = BackendConfig::new(name, BackendType::Mock);
         c.models = Some(models.iter().map(|m| m.to_string()).collect());
-        c.model_aliases = aliases.iter().map(|(a, t)| (a.to_string(), t.to_string())).collect();
+        c.model_aliases = aliases
+            .iter()
+            .map(|(a, t)| (a.to_string(), t.to_string()))
+            .collect();
         Arc::new(Backend::new(c).unwrap())
     }
 
@@ -155,7 +165,10 @@ mod tests {
         assert_eq!(pinned.targets().len(), 1);
         assert_eq!(pinned.pick().backend, 1);
         assert_eq!(index.resolve("org/x").unwrap().pick().backend, 0);
-        assert!(matches!(index.resolve("nope"), Err(ProxyError::ModelNotFound(_))));
+        assert!(matches!(
+            index.resolve("nope"),
+            Err(ProxyError::ModelNotFound(_))
+        ));
         let ids: Vec<&str> = index.listed().iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["m", "org/x", "fast"]);
         assert_eq!(index.listed()[0].backends, ["a", "b"]);

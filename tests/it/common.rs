@@ -26,8 +26,14 @@ pub async fn spawn_upstream(app: axum::Router) -> SocketAddr {
 
 /// Parses a YAML config (no environment) and starts it on an ephemeral TCP port.
 pub async fn start_router(yaml: &str) -> RunningRouter {
-    let (mut config, _) = config::from_text(yaml, Format::Yaml, "test.yaml", &HashMap::<String, String>::new(), Strictness::Validate)
-        .unwrap_or_else(|e| panic!("test config invalid: {e}"));
+    let (mut config, _) = config::from_text(
+        yaml,
+        Format::Yaml,
+        "test.yaml",
+        &HashMap::<String, String>::new(),
+        Strictness::Validate,
+    )
+    .unwrap_or_else(|e| panic!("test config invalid: {e}"));
     config.server.bind_address = vec![BindAddr::Tcp("127.0.0.1:0".parse().unwrap())];
     Router::builder(config).start().await.unwrap()
 }
@@ -45,7 +51,10 @@ impl Reply {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -53,14 +62,23 @@ impl Reply {
 }
 
 /// Sends a request and reads the whole response.
-pub async fn send(method: Method, url: String, body: impl Into<Bytes>, headers: &[(&str, &str)]) -> Reply {
+pub async fn send(
+    method: Method,
+    url: String,
+    body: impl Into<Bytes>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let client = continuum::backend::build_client(4, Duration::from_secs(5));
     let mut req = Request::new(Full::new(body.into()));
     *req.method_mut() = method;
     *req.uri_mut() = url.parse().unwrap();
-    req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    req.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     for (k, v) in headers {
-        req.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
@@ -73,12 +91,24 @@ pub async fn send(method: Method, url: String, body: impl Into<Bytes>, headers: 
 
 /// POSTs JSON to the router's chat completions endpoint.
 pub async fn chat(addr: SocketAddr, body: &str) -> Reply {
-    send(Method::POST, format!("http://{addr}/v1/chat/completions"), body.to_string(), &[]).await
+    send(
+        Method::POST,
+        format!("http://{addr}/v1/chat/completions"),
+        body.to_string(),
+        &[],
+    )
+    .await
 }
 
 /// GETs a path.
 pub async fn get_path(addr: SocketAddr, path: &str) -> Reply {
-    send(Method::GET, format!("http://{addr}{path}"), Bytes::new(), &[]).await
+    send(
+        Method::GET,
+        format!("http://{addr}{path}"),
+        Bytes::new(),
+        &[],
+    )
+    .await
 }
 
 /// The `continuum` binary built for these tests.
@@ -135,11 +165,18 @@ impl ServeProcess {
                 }
             }
         });
-        let mut p = ServeProcess { child, lines: rx, seen: Vec::new() };
+        let mut p = ServeProcess {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
         let mut found = 0;
         while found < addresses {
             let line = p.next_line(Duration::from_secs(30)).unwrap_or_else(|| {
-                panic!("router did not start; stderr so far:\n{}", p.seen.join("\n"))
+                panic!(
+                    "router did not start; stderr so far:\n{}",
+                    p.seen.join("\n")
+                )
             });
             if line.contains("listening on ") {
                 found += 1;
@@ -160,8 +197,12 @@ impl ServeProcess {
         self.seen
             .iter()
             .filter_map(|l| l.split("listening on ").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .find_map(|a| a.trim_matches('"').parse().ok())
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
+                    .collect::<String>()
+            })
+            .find_map(|a| a.parse().ok())
             .expect("no TCP listening line")
     }
 
@@ -183,7 +224,10 @@ impl ServeProcess {
             }
             if std::time::Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("router did not exit in {wait:?}; stderr:\n{}", self.seen.join("\n"));
+                panic!(
+                    "router did not exit in {wait:?}; stderr:\n{}",
+                    self.seen.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -199,7 +243,11 @@ impl Drop for ServeProcess {
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("continuum-test-{name}-{}-{}", std::process::id(), fastrand::u32(..)));
+    let dir = std::env::temp_dir().join(format!(
+        "continuum-test-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

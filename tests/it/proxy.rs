@@ -53,13 +53,21 @@ async fn round_robin_across_two_backends() {
     let log: Log = Default::default();
     let a = spawn_upstream(named_upstream("a", log.clone())).await;
     let b = spawn_upstream(named_upstream("b", log.clone())).await;
-    let router = start_router(&format!("backends:\n{}{}", backend_yaml("a", a, "[m]"), backend_yaml("b", b, "[m]"))).await;
+    let router = start_router(&format!(
+        "backends:\n{}{}",
+        backend_yaml("a", a, "[m]"),
+        backend_yaml("b", b, "[m]")
+    ))
+    .await;
     let addr = router.tcp_addr().unwrap();
     let mut order = Vec::new();
     for _ in 0..4 {
         let r = chat(addr, HELLO).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        assert_eq!(r.json()["choices"][0]["message"]["content"], r.header("x-continuum-backend"));
+        assert_eq!(
+            r.json()["choices"][0]["message"]["content"],
+            r.header("x-continuum-backend")
+        );
         assert_eq!(r.header("x-continuum-model"), "m");
         order.push(r.header("x-continuum-backend").to_string());
     }
@@ -86,7 +94,10 @@ async fn aliases_pins_request_ids_and_backend_headers() {
         Method::POST,
         format!("http://{addr}/v1/chat/completions"),
         body,
-        &[("x-request-id", "req-123"), ("authorization", "Bearer client-key")],
+        &[
+            ("x-request-id", "req-123"),
+            ("authorization", "Bearer client-key"),
+        ],
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -97,7 +108,10 @@ async fn aliases_pins_request_ids_and_backend_headers() {
     assert_eq!(seen.body["model"], "real");
     assert_eq!(seen.body["extra"], json!({"kept": [1, 2.5, "x"]}));
     assert_eq!(seen.headers["x-request-id"], "req-123");
-    assert_eq!(seen.headers["authorization"], "Bearer sk-secret", "the backend's key, never the client's");
+    assert_eq!(
+        seen.headers["authorization"], "Bearer sk-secret",
+        "the backend's key, never the client's"
+    );
     assert_eq!(seen.headers["x-team"], "research");
 
     // BACKEND/model pins a backend.
@@ -113,7 +127,10 @@ async fn aliases_pins_request_ids_and_backend_headers() {
     assert!(id.len() >= 16, "{id}");
     let seen = log.lock().unwrap().pop().unwrap();
     assert_eq!(seen.headers["x-request-id"], id.as_str());
-    assert!(seen.headers.get("authorization").is_none() || seen.headers["authorization"] == "Bearer sk-secret");
+    assert!(
+        seen.headers.get("authorization").is_none()
+            || seen.headers["authorization"] == "Bearer sk-secret"
+    );
 }
 
 /// An upstream that streams `chunks` with a pause between them.
@@ -123,12 +140,16 @@ fn streaming_upstream(chunks: Vec<&'static [u8]>, pause: Duration) -> axum::Rout
         post(move || {
             let chunks = chunks.clone();
             async move {
-                let stream = futures_util::stream::unfold(chunks.into_iter(), move |mut it| async move {
-                    let c = it.next()?;
-                    tokio::time::sleep(pause).await;
-                    Some((Ok::<_, Infallible>(Bytes::from_static(c)), it))
-                });
-                ([("content-type", "text/event-stream")], Body::from_stream(stream))
+                let stream =
+                    futures_util::stream::unfold(chunks.into_iter(), move |mut it| async move {
+                        let c = it.next()?;
+                        tokio::time::sleep(pause).await;
+                        Some((Ok::<_, Infallible>(Bytes::from_static(c)), it))
+                    });
+                (
+                    [("content-type", "text/event-stream")],
+                    Body::from_stream(stream),
+                )
             }
         }),
     )
@@ -146,7 +167,11 @@ async fn streaming_passthrough_is_byte_exact() {
     let expected: Vec<u8> = chunks.concat();
     let up = spawn_upstream(streaming_upstream(chunks, Duration::from_millis(20))).await;
     let router = start_router(&format!("backends:\n{}", backend_yaml("s", up, "[m]"))).await;
-    let r = chat(router.tcp_addr().unwrap(), r#"{"model":"m","stream":true,"messages":[]}"#).await;
+    let r = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-type"), "text/event-stream");
     assert_eq!(r.header("x-continuum-backend"), "s");
@@ -164,10 +189,33 @@ async fn request_errors_have_openai_shape() {
     .await;
     let addr = router.tcp_addr().unwrap();
     let cases: Vec<(String, StatusCode, &str, Option<&str>)> = vec![
-        ("{not json".into(), StatusCode::BAD_REQUEST, "invalid_request_error", Some("invalid_json")),
-        (r#"{"messages":[]}"#.into(), StatusCode::BAD_REQUEST, "invalid_request_error", Some("missing_required_parameter")),
-        (r#"{"model":"gpt-9","messages":[]}"#.into(), StatusCode::NOT_FOUND, "invalid_request_error", Some("model_not_found")),
-        (format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2000)), StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", Some("request_too_large")),
+        (
+            "{not json".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("invalid_json"),
+        ),
+        (
+            r#"{"messages":[]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("missing_required_parameter"),
+        ),
+        (
+            r#"{"model":"gpt-9","messages":[]}"#.into(),
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+        ),
+        (
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+                "x".repeat(2000)
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+        ),
     ];
     for (body, status, kind, code) in cases {
         let r = chat(addr, &body).await;
@@ -189,7 +237,11 @@ async fn unreachable_backend_is_502() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let router = start_router(&format!("backends:\n{}", backend_yaml("gone", closed, "[m]"))).await;
+    let router = start_router(&format!(
+        "backends:\n{}",
+        backend_yaml("gone", closed, "[m]")
+    ))
+    .await;
     let r = chat(router.tcp_addr().unwrap(), HELLO).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     let e = &r.json()["error"];
@@ -237,12 +289,23 @@ async fn backend_errors_pass_through_with_their_body() {
     let up = spawn_upstream(app).await;
     let router = start_router(&format!("backends:\n{}", backend_yaml("e", up, "[m]"))).await;
     let addr = router.tcp_addr().unwrap();
-    let r = chat(addr, r#"{"model":"m","messages":[{"role":"user","content":"limit"}]}"#).await;
+    let r = chat(
+        addr,
+        r#"{"model":"m","messages":[{"role":"user","content":"limit"}]}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(r.text(), r#"{"error":{"message":"upstream says 429","type":"x","param":null,"code":"u429"}}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"error":{"message":"upstream says 429","type":"x","param":null,"code":"u429"}}"#
+    );
     assert_eq!(r.header("retry-after"), "7");
     assert_eq!(r.header("x-continuum-backend"), "e");
-    let r = chat(addr, r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"boom"}]}"#).await;
+    let r = chat(
+        addr,
+        r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"boom"}]}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.json()["error"]["code"], "u500");
 }
@@ -256,9 +319,15 @@ async fn stalled_stream_ends_with_an_error_event_not_done() {
                 if i > 0 {
                     tokio::time::sleep(Duration::from_secs(30)).await;
                 }
-                Some((Ok::<_, Infallible>(Bytes::from_static(b"data: {\"choices\":[]}\n\n")), i + 1))
+                Some((
+                    Ok::<_, Infallible>(Bytes::from_static(b"data: {\"choices\":[]}\n\n")),
+                    i + 1,
+                ))
             });
-            ([("content-type", "text/event-stream")], Body::from_stream(stream))
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(stream),
+            )
         }),
     );
     let up = spawn_upstream(app).await;
@@ -267,7 +336,11 @@ async fn stalled_stream_ends_with_an_error_event_not_done() {
         backend_yaml("stall", up, "[m]")
     ))
     .await;
-    let r = chat(router.tcp_addr().unwrap(), r#"{"model":"m","stream":true,"messages":[]}"#).await;
+    let r = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.text();
     assert!(text.starts_with("data: {\"choices\":[]}\n\n"), "{text}");
@@ -289,7 +362,11 @@ async fn client_disconnect_cancels_the_upstream_stream() {
                 let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1);
                 tokio::spawn(async move {
                     loop {
-                        if tx.send(Ok(Bytes::from_static(b"data: {\"choices\":[]}\n\n"))).await.is_err() {
+                        if tx
+                            .send(Ok(Bytes::from_static(b"data: {\"choices\":[]}\n\n")))
+                            .await
+                            .is_err()
+                        {
                             if let Some(t) = cancelled_tx.lock().unwrap().take() {
                                 let _ = t.send(());
                             }
@@ -298,17 +375,26 @@ async fn client_disconnect_cancels_the_upstream_stream() {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 });
-                let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-                ([("content-type", "text/event-stream")], Body::from_stream(stream))
+                let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|c| (c, rx))
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    Body::from_stream(stream),
+                )
             }
         }),
     );
     let up = spawn_upstream(app).await;
     let router = start_router(&format!("backends:\n{}", backend_yaml("inf", up, "[m]"))).await;
     let client = continuum::backend::build_client(1, Duration::from_secs(5));
-    let mut req = http::Request::new(http_body_util::Full::new(Bytes::from_static(br#"{"model":"m","stream":true}"#)));
+    let mut req = http::Request::new(http_body_util::Full::new(Bytes::from_static(
+        br#"{"model":"m","stream":true}"#,
+    )));
     *req.method_mut() = Method::POST;
-    *req.uri_mut() = format!("http://{}/v1/chat/completions", router.tcp_addr().unwrap()).parse().unwrap();
+    *req.uri_mut() = format!("http://{}/v1/chat/completions", router.tcp_addr().unwrap())
+        .parse()
+        .unwrap();
     let resp = client.request(req).await.unwrap();
     let mut body = resp.into_body();
     for _ in 0..3 {
@@ -328,12 +414,22 @@ async fn models_are_discovered_listed_and_refreshed() {
     let app = axum::Router::new()
         .route(
             "/v1/models",
-            get(|State(m): State<Arc<Mutex<Vec<&'static str>>>>| async move {
-                let data: Vec<Value> = m.lock().unwrap().iter().map(|id| json!({"id": id, "object": "model"})).collect();
-                axum::Json(json!({"object": "list", "data": data}))
-            }),
+            get(
+                |State(m): State<Arc<Mutex<Vec<&'static str>>>>| async move {
+                    let data: Vec<Value> = m
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|id| json!({"id": id, "object": "model"}))
+                        .collect();
+                    axum::Json(json!({"object": "list", "data": data}))
+                },
+            ),
         )
-        .route("/v1/chat/completions", post(|| async { axum::Json(json!({"ok": true})) }))
+        .route(
+            "/v1/chat/completions",
+            post(|| async { axum::Json(json!({"ok": true})) }),
+        )
         .with_state(models.clone());
     let up = spawn_upstream(app).await;
     let (mut config, _) = continuum::config::from_text(
@@ -344,7 +440,9 @@ async fn models_are_discovered_listed_and_refreshed() {
         continuum::config::Strictness::Validate,
     )
     .unwrap();
-    config.server.bind_address = vec![continuum::config::BindAddr::Tcp("127.0.0.1:0".parse().unwrap())];
+    config.server.bind_address = vec![continuum::config::BindAddr::Tcp(
+        "127.0.0.1:0".parse().unwrap(),
+    )];
     let router = continuum::Router::builder(config)
         .discovery_interval(Duration::from_millis(100))
         .start()
@@ -354,14 +452,25 @@ async fn models_are_discovered_listed_and_refreshed() {
 
     let list = get_path(addr, "/v1/models").await.json();
     assert_eq!(list["object"], "list");
-    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["first", "mock-model"]);
     assert_eq!(list["data"][0]["backends"], json!(["disc", "demo"]));
-    assert_eq!(get_path(addr, "/v1/models/mock-model").await.json()["id"], "mock-model");
+    assert_eq!(
+        get_path(addr, "/v1/models/mock-model").await.json()["id"],
+        "mock-model"
+    );
     let missing = get_path(addr, "/v1/models/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.json()["error"]["code"], "model_not_found");
-    assert_eq!(chat(addr, r#"{"model":"second"}"#).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        chat(addr, r#"{"model":"second"}"#).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     models.lock().unwrap().push("second");
     let mut routed = false;
@@ -384,7 +493,11 @@ async fn mock_backend_streams_and_fails_on_request() {
     )
     .await;
     let addr = router.tcp_addr().unwrap();
-    let r = chat(addr, r#"{"model":"mock-model","messages":[{"role":"user","content":"echo me back"}]}"#).await;
+    let r = chat(
+        addr,
+        r#"{"model":"mock-model","messages":[{"role":"user","content":"echo me back"}]}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
     assert_eq!(v["object"], "chat.completion");
@@ -401,7 +514,11 @@ async fn mock_backend_streams_and_fails_on_request() {
         .filter_map(|e| e.strip_prefix("data: "))
         .filter(|e| *e != "[DONE]")
         .map(|e| serde_json::from_str::<Value>(e).unwrap())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     assert_eq!(content, "echo me back");
     assert!(text.contains("\"usage\":{"));
@@ -409,7 +526,10 @@ async fn mock_backend_streams_and_fails_on_request() {
     let r = chat(addr, r#"{"model":"flaky","messages":[]}"#).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.json()["error"]["type"], "server_error");
-    assert_eq!(get_path(addr, "/health").await.json(), json!({"status": "ok"}));
+    assert_eq!(
+        get_path(addr, "/health").await.json(),
+        json!({"status": "ok"})
+    );
     assert_eq!(get_path(addr, "/healthz").await.status, StatusCode::OK);
     let unknown = get_path(addr, "/v2/nothing").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);

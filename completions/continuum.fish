@@ -1,0 +1,74 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_continuum_global_optspecs
+    string join \n config= generate-config health-check health-check-url= bind= backends= log-level= log-format= h/help V/version
+end
+
+function __fish_continuum_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_continuum_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_continuum_using_subcommand
+    set -l cmd (__fish_continuum_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c continuum -n "__fish_continuum_needs_command" -l config -d 'Config file (serve with it)' -r -F
+complete -c continuum -n "__fish_continuum_needs_command" -l health-check-url -d 'URL for `--health-check`' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l bind -d 'Address to listen on' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l backends -d 'Backend URLs, comma-separated' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l log-level -d 'Log level' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l log-format -d 'Log format' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l generate-config -d 'Print a sample config (as `config generate`)'
+complete -c continuum -n "__fish_continuum_needs_command" -l health-check -d 'Check a running router\'s health (as `health-check`)'
+complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l bind -d 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l backends -d 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l log-level -d 'Log level: trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l log-format -d 'Log format' -r -f -a "json\t''
+pretty\t''"
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l format -d 'Output format' -r -f -a "yaml\t'YAML'
+toml\t'TOML'"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l minimal -d 'Only the few keys a first config needs'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s c -l config -d 'Config file. Default: the search path' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'Health URL to GET' -r
+complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand man" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "serve" -d 'Run the router'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
