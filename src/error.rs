@@ -42,6 +42,14 @@ pub enum ProxyError {
         /// Request path.
         path: String,
     },
+    /// The path exists but not with this method.
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
     /// The backend could not be connected to.
     #[error("backend '{backend}' is unreachable at {url}: {reason}")]
     Unreachable {
@@ -82,6 +90,7 @@ impl ProxyError {
             | ProxyError::InvalidField { .. }
             | ProxyError::MissingModel => StatusCode::BAD_REQUEST,
             ProxyError::ModelNotFound(_) | ProxyError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. } => {
                 StatusCode::BAD_GATEWAY
             }
@@ -112,7 +121,8 @@ impl ProxyError {
             ProxyError::BadUpstream { .. } => Some("backend_error"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
-            | ProxyError::UnknownRoute { .. } => None,
+            | ProxyError::UnknownRoute { .. }
+            | ProxyError::MethodNotAllowed { .. } => None,
         }
     }
 

@@ -97,17 +97,18 @@ impl MockBackend {
 
     /// Answers a chat completion request (the client's JSON body) for `model`.
     pub async fn chat(&self, body: &[u8], stream: bool, model: &str) -> Response<Body> {
-        let request: MockRequest =
-            match serde_json::from_slice(body) {
-                Ok(r) => r,
-                Err(e) => return error_response(
+        let request: MockRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error_response(
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
                     &format!(
                         "mock backend: 'messages' must be a list of {{role, content}} objects: {e}"
                     ),
-                ),
-            };
+                )
+            }
+        };
         if self.settings.fail_rate > 0.0 && fastrand::f64() < self.settings.fail_rate {
             return error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,

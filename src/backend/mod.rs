@@ -20,7 +20,7 @@ use crate::config::{BackendConfig, BackendType};
 #[derive(Debug)]
 pub enum Adapter {
     /// Over HTTP, OpenAI's wire format.
-    OpenAi(OpenAiCompat),
+    OpenAi(Box<OpenAiCompat>),
     /// In-process.
     Mock(MockBackend),
 }
@@ -50,7 +50,7 @@ impl Backend {
                     config.kind.as_str()
                 ))
             }
-            _ => Adapter::OpenAi(OpenAiCompat::new(&config)?),
+            _ => Adapter::OpenAi(Box::new(OpenAiCompat::new(&config)?)),
         };
         let name_header = HeaderValue::from_str(&config.name)
             .map_err(|_| format!("backend name '{}' is not a valid header value", config.name))?;

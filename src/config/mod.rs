@@ -397,6 +397,35 @@ mod tests {
     }
 
     #[test]
+    fn search_path_prefers_explicit_then_env_then_home() {
+        let home = std::env::temp_dir().join(format!("continuum-home-{}", std::process::id()));
+        let dir = home.join(".config/continuum-router");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), "").unwrap();
+        let h = home.display().to_string();
+        assert_eq!(
+            find_config_file(None, &env(&[("HOME", &h)])),
+            Some(dir.join("config.toml"))
+        );
+        std::fs::write(dir.join("config.yaml"), "").unwrap();
+        assert_eq!(
+            find_config_file(None, &env(&[("HOME", &h)])),
+            Some(dir.join("config.yaml")),
+            ".yaml first"
+        );
+        let e = env(&[("HOME", &h), ("CONTINUUM_CONFIG", "/x/from-env.yaml")]);
+        assert_eq!(
+            find_config_file(None, &e),
+            Some(PathBuf::from("/x/from-env.yaml"))
+        );
+        assert_eq!(
+            find_config_file(Some(Path::new("/x/cli.toml")), &e),
+            Some(PathBuf::from("/x/cli.toml"))
+        );
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
     fn priority_cli_over_env_over_file() {
         let dir = std::env::temp_dir().join(format!("continuum-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -82,7 +82,7 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|c| (distance(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1).min(3))
+        .filter(|(d, c)| *d <= (c.len() / 3).clamp(1, 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

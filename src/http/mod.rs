@@ -47,6 +47,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health", get(health))
         .route("/healthz", get(health))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -111,6 +112,14 @@ async fn health(headers: HeaderMap) -> Response {
 
 async fn not_found(req: Request) -> Response {
     let err = ProxyError::UnknownRoute {
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    };
+    with_request_id(req.headers(), err)
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let err = ProxyError::MethodNotAllowed {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
     };

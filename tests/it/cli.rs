@@ -69,6 +69,23 @@ timeouts:
         out.stderr
     );
 
+    // `serve` refuses features that are not built yet, too: they are never silently ignored.
+    let unsupported = dir.join("unsupported.yaml");
+    std::fs::write(
+        &unsupported,
+        "backends: [{name: m, type: mock}]\napi_keys: {mode: blocking}\n",
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&unsupported));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("api_keys: not supported yet"),
+        "{}",
+        out.stderr
+    );
+
     // A syntax error names the file and the line.
     std::fs::write(&file, "server:\n  bind_address: [unclosed\n").unwrap();
     let out = run(bin().args(["config", "validate", "--config"]).arg(&file));

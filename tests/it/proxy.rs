@@ -531,6 +531,12 @@ async fn mock_backend_streams_and_fails_on_request() {
         json!({"status": "ok"})
     );
     assert_eq!(get_path(addr, "/healthz").await.status, StatusCode::OK);
+    let wrong_method = get_path(addr, "/v1/chat/completions").await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GET"));
     let unknown = get_path(addr, "/v2/nothing").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["error"]["type"], "not_found_error");

@@ -234,3 +234,26 @@ async fn environment_and_command_line_override_the_file() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn original_command_line_form_serves() {
+    let dir = temp_dir("legacy");
+    let config = dir.join("config.yml");
+    std::fs::write(&config, "backends:\n  - {name: demo, type: mock}\n").unwrap();
+    let p = ServeProcess::start(
+        bin()
+            .arg("--config")
+            .arg(&config)
+            .args(["--bind", "127.0.0.1:0"]),
+        1,
+    );
+    let r = chat(
+        p.tcp_addr(),
+        r#"{"model":"mock-model","messages":[{"role":"user","content":"legacy"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "legacy");
+    drop(p);
+    std::fs::remove_dir_all(dir).unwrap();
+}
