@@ -2,8 +2,9 @@
 //! directly, at concurrency 1 and 64, in the same run on the same machine; plus the
 //! router's idle and post-load RSS.
 //!
-//! The router runs as the real release binary (`continuum serve`); the backend is a small
-//! axum server answering a fixed chat completion from this process. Run with
+//! The router runs as the real release binary (`continuum serve`, 2 workers); the backend is
+//! a small axum server on its own thread answering a fixed chat completion; when nginx is
+//! installed, a plain nginx proxy hop is measured too, as the reference for one hop. Run with
 //! `cargo bench --bench overhead` (add `-- --quick` for a shorter run).
 
 use std::io::{BufRead, BufReader};
@@ -21,12 +22,32 @@ const REQUEST: &str = r#"{"model":"bench-model","messages":[{"role":"system","co
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The backend runs on a thread of its own, as a separate server would; the load
+    // generator runs on this one. Direct, router and nginx are measured with the same pair.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let upstream = axum::Router::new().route(
+                "/v1/chat/completions",
+                post(|| async { ([("content-type", "application/json")], REPLY) }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, upstream).await.expect("upstream");
+        });
+    });
+    let up = rx.recv().expect("upstream address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(quick));
+    runtime.block_on(run(up, quick));
 }
 
 async fn one(client: &HttpClient, uri: &http::Uri) -> Duration {
@@ -65,28 +86,69 @@ fn stats(mut samples: Vec<Duration>, wall: Duration) -> Stats {
     }
 }
 
-/// Concurrency 1: direct and routed requests alternate in blocks so drift hits both alike.
-async fn sequential(
-    client: &HttpClient,
-    direct: &http::Uri,
-    routed: &http::Uri,
-    n: usize,
-) -> (Stats, Stats) {
-    let (mut d, mut r) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut dw, mut rw) = (Duration::ZERO, Duration::ZERO);
+/// Concurrency 1: requests to each target alternate in blocks so drift hits all alike.
+async fn sequential(client: &HttpClient, targets: &[&http::Uri], n: usize) -> Vec<Stats> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); targets.len()];
+    let mut walls = vec![Duration::ZERO; targets.len()];
     for _ in 0..n / 100 {
-        let t = Instant::now();
-        for _ in 0..100 {
-            d.push(one(client, direct).await);
+        for (i, uri) in targets.iter().enumerate() {
+            let t = Instant::now();
+            for _ in 0..100 {
+                samples[i].push(one(client, uri).await);
+            }
+            walls[i] += t.elapsed();
         }
-        dw += t.elapsed();
-        let t = Instant::now();
-        for _ in 0..100 {
-            r.push(one(client, routed).await);
-        }
-        rw += t.elapsed();
     }
-    (stats(d, dw), stats(r, rw))
+    samples
+        .into_iter()
+        .zip(walls)
+        .map(|(s, w)| stats(s, w))
+        .collect()
+}
+
+/// Starts nginx as a plain reverse-proxy hop to `up`, when nginx is installed: the
+/// reference point for what one proxy hop costs on this machine.
+fn start_nginx(dir: &std::path::Path, up: SocketAddr) -> Option<(std::process::Child, SocketAddr)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes 2; error_log stderr warn; pid {pid};\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
+               upstream up {{ server {up}; keepalive 256; }}\n\
+               server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n",
+            pid = dir.join("nginx.pid").display(),
+            dir = dir.display(),
+        ),
+    )
+    .ok()?;
+    let child = Command::new(nginx)
+        .args(["-c"])
+        .arg(&conf)
+        .args(["-p"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some((child, addr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// `conc` tasks issue `per_task` requests each, back to back.
@@ -139,17 +201,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn run(quick: bool) {
-    let upstream = axum::Router::new().route(
-        "/v1/chat/completions",
-        post(|| async { ([("content-type", "application/json")], REPLY) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let up: SocketAddr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, upstream).await.expect("upstream") });
-
+async fn run(up: SocketAddr, quick: bool) {
     let workers: usize = std::env::var("CONTINUUM_BENCH_WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())
@@ -186,6 +238,7 @@ async fn run(quick: bool) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(pid);
 
+    let mut nginx = start_nginx(&dir, up);
     let client = build_client(256, Duration::from_secs(5));
     let direct: http::Uri = format!("http://{up}/v1/chat/completions")
         .parse()
@@ -193,30 +246,48 @@ async fn run(quick: bool) {
     let routed: http::Uri = format!("http://{router}/v1/chat/completions")
         .parse()
         .expect("uri");
+    let proxied: Option<http::Uri> = nginx.as_ref().map(|(_, a)| {
+        format!("http://{a}/v1/chat/completions")
+            .parse()
+            .expect("uri")
+    });
     let (n1, per_task) = if quick { (2_000, 50) } else { (20_000, 400) };
 
-    sequential(&client, &direct, &routed, 2_000).await; // warm-up
-    let (d1, r1) = sequential(&client, &direct, &routed, n1).await;
+    let mut targets = vec![&direct, &routed];
+    targets.extend(proxied.as_ref());
+    sequential(&client, &targets, 2_000).await; // warm-up
+    let c1 = sequential(&client, &targets, n1).await;
     let d64 = concurrent(&client, &direct, 64, per_task).await;
     let cpu_before = cpu_seconds(pid);
     let r64 = concurrent(&client, &routed, 64, per_task).await;
     let cpu_per_request_us = (cpu_seconds(pid) - cpu_before) * 1e6 / (64 * per_task) as f64;
+    let n64 = match &proxied {
+        Some(uri) => Some(concurrent(&client, uri, 64, per_task).await),
+        None => None,
+    };
     let load_rss = rss_kib(pid);
     let _ = child.kill();
     let _ = child.wait();
+    if let Some((mut n, _)) = nginx.take() {
+        // SIGTERM (not SIGKILL) so the master stops its workers too.
+        let _ = Command::new("kill")
+            .args(["-TERM", &n.id().to_string()])
+            .status();
+        let _ = n.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
+    let (d1, r1) = (&c1[0], &c1[1]);
     println!("continuum router overhead (router minus direct, same run; microseconds)");
     println!(
         "{:<16} {:>10} {:>10} {:>10} {:>12}",
         "", "p50", "p90", "p99", "req/s"
     );
-    for (name, s) in [
-        ("c=1 direct", &d1),
-        ("c=1 router", &r1),
-        ("c=64 direct", &d64),
-        ("c=64 router", &r64),
-    ] {
+    let mut rows = vec![("c=1 direct", d1), ("c=1 router", r1)];
+    rows.extend(c1.get(2).map(|n| ("c=1 nginx", n)));
+    rows.extend([("c=64 direct", &d64), ("c=64 router", &r64)]);
+    rows.extend(n64.as_ref().map(|n| ("c=64 nginx", n)));
+    for (name, s) in rows {
         println!(
             "{name:<16} {:>10.1} {:>10.1} {:>10.1} {:>12.0}",
             s.p50, s.p90, s.p99, s.rps
@@ -229,12 +300,34 @@ async fn run(quick: bool) {
         r1.p90 - d1.p90,
         r1.p99 - d1.p99
     );
+    if let Some(n1) = c1.get(2) {
+        println!(
+            "{:<16} {:>10.1} {:>10.1} {:>10.1}",
+            "c=1 nginx added",
+            n1.p50 - d1.p50,
+            n1.p90 - d1.p90,
+            n1.p99 - d1.p99
+        );
+    }
     println!(
         "{:<16} {:>10.1} {:>10.1} {:>10.1}",
         "c=64 added",
         r64.p50 - d64.p50,
         r64.p90 - d64.p90,
         r64.p99 - d64.p99
+    );
+    if let Some(n64) = &n64 {
+        println!(
+            "throughput at c=64: router {:.0} req/s = {:.0}% of nginx's {:.0} req/s",
+            r64.rps,
+            100.0 * r64.rps / n64.rps,
+            n64.rps
+        );
+    } else {
+        println!("(nginx not installed: no proxy-hop reference; apt-get install nginx-light)");
+    }
+    println!(
+        "router CPU time per request at c=64: {cpu_per_request_us:.1} us (workers: {workers})"
     );
     println!(
         "router RSS: idle {:.1} MiB, after load {:.1} MiB",

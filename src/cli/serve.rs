@@ -44,12 +44,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .unwrap_or_default();
         tracing::warn!("{file}: {w} (ignored)");
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if loaded.config.server.workers > 0 {
-        runtime.worker_threads(loaded.config.server.workers);
-    }
-    let runtime = match runtime.build() {
+    // This runtime only waits for signals and runs model discovery; requests are served on
+    // the router's own worker threads (`server.workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -15,7 +15,7 @@ use axum::Json;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use crate::backend::{Backend, HttpClient, X_REQUEST_ID};
+use crate::backend::{build_client, Backend, HttpClient, X_REQUEST_ID};
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::routing::{ListedModel, ModelIndex};
@@ -25,17 +25,33 @@ pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuu
 /// Response header naming the model that answered.
 pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-model");
 
-/// Everything a request handler reads: fixed for the router's life except the model
-/// index, which discovery swaps atomically.
+/// Everything a request handler reads. Each worker thread has its own instance: the
+/// shared parts are behind `Arc`s, the upstream client (and so its connection pool) is the
+/// worker's own, so a request never leaves its thread.
+#[derive(Clone)]
 pub struct AppState {
     /// The configuration the router was started with.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// Backends in config order.
-    pub backends: Vec<Arc<Backend>>,
+    pub backends: Arc<[Arc<Backend>]>,
     /// Model name → backends; rebuilt when discovered model lists change.
-    pub index: ArcSwap<ModelIndex>,
-    /// The shared upstream client.
+    pub index: Arc<ArcSwap<ModelIndex>>,
+    /// This worker's upstream client.
     pub client: HttpClient,
+}
+
+impl AppState {
+    /// The same shared state with a new upstream client, for another worker thread. Must be
+    /// called on the thread (runtime) that will use it.
+    pub fn for_worker(&self) -> AppState {
+        AppState {
+            client: build_client(
+                self.config.server.connection_pool_size,
+                self.config.timeouts.connection,
+            ),
+            ..self.clone()
+        }
+    }
 }
 
 /// The axum router with every endpoint of this build.
