@@ -148,7 +148,9 @@ async fn proxy_chat(
     if state.config.server.expose_backend_header {
         let headers = resp.headers_mut();
         headers.insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());
-        headers.insert(X_CONTINUUM_MODEL.clone(), target.model_header.clone());
+        if let Some(model) = &target.model_header {
+            headers.insert(X_CONTINUUM_MODEL.clone(), model.clone());
+        }
     }
     Ok(resp)
 }

@@ -17,8 +17,9 @@ pub struct Target {
     pub backend: usize,
     /// The model name sent to the backend (the alias target, or the unpinned name).
     pub upstream_model: Arc<str>,
-    /// `upstream_model` as a header value (`x-continuum-model`).
-    pub model_header: HeaderValue,
+    /// `upstream_model` as a header value (`x-continuum-model`); `None` when the name
+    /// cannot be a header value (control characters), in which case the header is left out.
+    pub model_header: Option<HeaderValue>,
 }
 
 /// All targets of one requested name, with the round-robin position.
@@ -83,9 +84,7 @@ impl ModelIndex {
                 .map(|m| (m.as_str(), m.as_str()))
                 .chain(aliases);
             for (name, upstream) in names {
-                let Ok(model_header) = HeaderValue::from_str(upstream) else {
-                    continue;
-                };
+                let model_header = HeaderValue::from_str(upstream).ok();
                 let target = Target {
                     backend: i,
                     upstream_model: Arc::from(upstream),

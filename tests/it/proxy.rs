@@ -538,6 +538,24 @@ async fn mock_backend_streams_and_fails_on_request() {
         .unwrap()
         .contains("GET"));
     let unknown = get_path(addr, "/v2/nothing").await;
+    assert!(!unknown.header("x-request-id").is_empty());
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["error"]["type"], "not_found_error");
+}
+
+#[tokio::test]
+async fn backend_headers_can_be_hidden() {
+    let router = start_router(
+        "server: {expose_backend_header: false}\nbackends:\n  - {name: demo, type: mock, mock: {first_token_latency: 1ms}}\n",
+    )
+    .await;
+    let r = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"mock-model","messages":[]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("x-continuum-backend").is_none());
+    assert!(r.headers.get("x-continuum-model").is_none());
+    assert!(r.headers.get("x-request-id").is_some());
 }
