@@ -50,6 +50,11 @@ pub enum ProxyError {
         /// Request path.
         path: String,
     },
+    /// Every backend serving the model is unhealthy, warming up or circuit-open.
+    #[error(
+        "no healthy backend is available for model '{0}' (unhealthy, warming up or circuit open)"
+    )]
+    NoHealthyBackend(String),
     /// The backend could not be connected to.
     #[error("backend '{backend}' is unreachable at {url}: {reason}")]
     Unreachable {
@@ -81,6 +86,16 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// Whether another attempt (on this or another backend) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::Unreachable { .. }
+                | ProxyError::Timeout { .. }
+                | ProxyError::BadUpstream { .. }
+        )
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -95,6 +110,7 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::NoHealthyBackend(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -119,6 +135,7 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => Some("backend_unreachable"),
             ProxyError::Timeout { .. } => Some("backend_timeout"),
             ProxyError::BadUpstream { .. } => Some("backend_error"),
+            ProxyError::NoHealthyBackend(_) => Some("no_healthy_backend"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::UnknownRoute { .. }
@@ -129,7 +146,9 @@ impl ProxyError {
     /// The request parameter at fault, if any.
     pub fn param(&self) -> Option<&'static str> {
         match self {
-            ProxyError::MissingModel | ProxyError::ModelNotFound(_) => Some("model"),
+            ProxyError::MissingModel
+            | ProxyError::ModelNotFound(_)
+            | ProxyError::NoHealthyBackend(_) => Some("model"),
             ProxyError::InvalidField { param, .. } => Some(param),
             _ => None,
         }

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod resilience;
 pub mod routing;
 mod server;
 pub mod telemetry;

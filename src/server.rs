@@ -129,7 +129,7 @@ impl RouterBuilder {
         let backends = config
             .backends
             .iter()
-            .map(|c| Backend::new(c.clone()).map(Arc::new))
+            .map(|c| Backend::new(c.clone(), &config.circuit_breaker).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StartError::Backend)?;
         let state = AppState {
@@ -141,7 +141,7 @@ impl RouterBuilder {
             backends: backends.into(),
             config: Arc::new(config),
         };
-        refresh_models(&state).await;
+        tokio::join!(refresh_models(&state), probe_all(&state));
 
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
@@ -209,6 +209,20 @@ impl RouterBuilder {
                     }
                 })
             });
+        let mut background: Vec<JoinHandle<()>> = discovery.into_iter().collect();
+        if state.config.health_checks.enabled {
+            for b in state
+                .backends
+                .iter()
+                .filter(|b| b.config.kind != crate::config::BackendType::Mock)
+            {
+                background.push(tokio::spawn(probe_loop(
+                    state.clone(),
+                    Arc::clone(b),
+                    shutdown_rx.clone(),
+                )));
+            }
+        }
         for a in &bound {
             tracing::info!(workers, "listening on {a}");
         }
@@ -218,7 +232,7 @@ impl RouterBuilder {
             shutdown_tx,
             finished,
             aborts,
-            discovery,
+            background,
             grace: state.config.server.shutdown_grace,
             state,
         })
@@ -357,6 +371,52 @@ async fn refresh_models(state: &AppState) {
         .store(Arc::new(ModelIndex::build(&state.backends)));
 }
 
+/// Probes every backend once, concurrently (at start, so `/health/ready` is right at once).
+async fn probe_all(state: &AppState) {
+    if !state.config.health_checks.enabled {
+        return;
+    }
+    let jobs = state.backends.iter().map(|b| probe_once(state, b));
+    futures_util::future::join_all(jobs).await;
+}
+
+/// Probes one backend, applies the result; returns the wait before the next probe.
+async fn probe_once(state: &AppState, b: &Backend) -> Duration {
+    let cfg = &state.config.health_checks;
+    let result = crate::backend::probe::probe(&state.client, b, cfg).await;
+    let (changed, next) = b
+        .state
+        .health
+        .on_probe(result, tokio::time::Instant::now(), cfg);
+    if let Some(status) = changed {
+        match status {
+            crate::resilience::HealthStatus::Healthy => {
+                tracing::info!(backend = b.name(), "backend is healthy")
+            }
+            s => tracing::warn!(
+                backend = b.name(),
+                status = s.as_str(),
+                "backend is not taking traffic"
+            ),
+        }
+    }
+    next
+}
+
+/// Probes a backend for the router's life, at the interval its state calls for.
+async fn probe_loop(state: AppState, backend: Arc<Backend>, mut shutdown: watch::Receiver<bool>) {
+    let mut wait = state.config.health_checks.interval;
+    if backend.state.health.status() == crate::resilience::HealthStatus::WarmingUp {
+        wait = state.config.health_checks.warmup_check_interval;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => wait = probe_once(&state, &backend).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// A router that is serving. Drop it or call [`RunningRouter::shutdown`] to stop.
 pub struct RunningRouter {
     bound: Vec<BoundAddr>,
@@ -364,7 +424,7 @@ pub struct RunningRouter {
     shutdown_tx: watch::Sender<bool>,
     finished: Vec<oneshot::Receiver<()>>,
     aborts: Vec<oneshot::Sender<()>>,
-    discovery: Option<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
     grace: Duration,
     state: AppState,
 }
@@ -400,8 +460,8 @@ impl RunningRouter {
         signal.await;
         tracing::info!(grace = ?self.grace, "shutting down: no new connections; draining in-flight requests");
         let _ = self.shutdown_tx.send(true);
-        if let Some(d) = self.discovery.take() {
-            d.abort();
+        for task in self.background.drain(..) {
+            task.abort();
         }
         let finished = std::mem::take(&mut self.finished);
         let drained = tokio::time::timeout(self.grace, futures_util::future::join_all(finished))
@@ -420,8 +480,8 @@ impl Drop for RunningRouter {
         for abort in self.aborts.drain(..) {
             let _ = abort.send(());
         }
-        if let Some(d) = &self.discovery {
-            d.abort();
+        for task in &self.background {
+            task.abort();
         }
         for p in &self.unix_paths {
             let _ = std::fs::remove_file(p);

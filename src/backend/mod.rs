@@ -5,6 +5,7 @@ mod client;
 pub mod discovery;
 mod mock;
 mod openai_compat;
+pub mod probe;
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
@@ -14,7 +15,8 @@ pub use client::{build_client, HttpClient};
 pub use mock::MockBackend;
 pub use openai_compat::{OpenAiCompat, X_REQUEST_ID};
 
-use crate::config::{BackendConfig, BackendType};
+use crate::config::{BackendConfig, BackendType, CircuitBreakerConfig};
+use crate::resilience::{BackendState, CircuitBreaker};
 
 /// How a backend is spoken to.
 #[derive(Debug)]
@@ -36,11 +38,13 @@ pub struct Backend {
     pub adapter: Adapter,
     /// Models learned from the backend itself when the config lists none.
     pub discovered: ArcSwap<Vec<String>>,
+    /// Health, circuit, latency and load, shared by every worker.
+    pub state: Arc<BackendState>,
 }
 
 impl Backend {
     /// Prepares a backend from its (validated) configuration.
-    pub fn new(config: BackendConfig) -> Result<Backend, String> {
+    pub fn new(config: BackendConfig, breaker: &CircuitBreakerConfig) -> Result<Backend, String> {
         let adapter = match config.kind {
             BackendType::Mock => Adapter::Mock(MockBackend::new(config.mock.clone())),
             BackendType::Anthropic | BackendType::Gemini => {
@@ -54,11 +58,16 @@ impl Backend {
         };
         let name_header = HeaderValue::from_str(&config.name)
             .map_err(|_| format!("backend name '{}' is not a valid header value", config.name))?;
+        let state = Arc::new(BackendState::new(CircuitBreaker::new(
+            &config.name,
+            breaker.clone(),
+        )));
         Ok(Backend {
             config,
             name_header,
             adapter,
             discovered: ArcSwap::from_pointee(Vec::new()),
+            state,
         })
     }
 

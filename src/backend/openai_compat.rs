@@ -78,11 +78,24 @@ impl OpenAiCompat {
 
     /// The model list request used for discovery.
     pub fn models_request(&self) -> Request<Full<Bytes>> {
+        self.get_request(self.models_uri.clone(), "continuum-discovery")
+    }
+
+    /// A health probe of `path` (e.g. `/health`) on this server, with its credentials.
+    pub fn probe_request(&self, path: Option<&str>) -> Request<Full<Bytes>> {
+        let uri = match path.map(|p| format!("{}{p}", self.url).parse::<Uri>()) {
+            Some(Ok(u)) => u,
+            _ => self.models_uri.clone(),
+        };
+        self.get_request(uri, "continuum-health-check")
+    }
+
+    fn get_request(&self, uri: Uri, id: &'static str) -> Request<Full<Bytes>> {
         let mut req = self.request(
             Method::GET,
-            self.models_uri.clone(),
+            uri,
             Bytes::new(),
-            &HeaderValue::from_static("continuum-discovery"),
+            &HeaderValue::from_static(id),
         );
         req.headers_mut().remove(CONTENT_TYPE);
         req

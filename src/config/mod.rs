@@ -5,6 +5,7 @@
 mod interpolate;
 mod model;
 mod reader;
+mod resilience;
 pub mod sample;
 pub mod types;
 mod validate;
@@ -329,7 +330,7 @@ mod tests {
     #[test]
     fn reports_every_problem_with_its_path() {
         let p = problems(
-            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\ntimeouts:\n  connection: 10\n",
+            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nrate_limiting: {enabled: true}\ntimeouts:\n  connection: 10\n",
         );
         let text = p.join("\n");
         assert!(
@@ -349,7 +350,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("backends[1].api_key: an api_key (type 'openai') is required, but environment variable NOPE is not set"), "{text}");
-        assert!(text.contains("health_checks: not supported yet"), "{text}");
+        assert!(
+            text.contains("health_checks.intervall: unknown key; did you mean 'interval'?"),
+            "{text}"
+        );
+        assert!(text.contains("rate_limiting: not supported yet"), "{text}");
         assert!(
             text.contains("timeouts.connection: durations need a unit"),
             "{text}"

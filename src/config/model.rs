@@ -18,6 +18,153 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     /// Log level and format.
     pub logging: LoggingConfig,
+    /// Backend health probing.
+    pub health_checks: HealthChecksConfig,
+    /// Retries of failed attempts (per-backend overrides live on the backend).
+    pub retry: RetryConfig,
+    /// Per-backend circuit breakers.
+    pub circuit_breaker: CircuitBreakerConfig,
+    /// Other models to try when a model cannot answer.
+    pub fallback: FallbackConfig,
+}
+
+/// `health_checks:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthChecksConfig {
+    /// Probe backends at all (off: every backend counts as healthy).
+    pub enabled: bool,
+    /// Time between probes of a settled backend.
+    pub interval: Duration,
+    /// Deadline of one probe.
+    pub timeout: Duration,
+    /// Consecutive failed probes that make a healthy backend unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Consecutive good probes that make an unhealthy backend healthy.
+    pub healthy_threshold: u32,
+    /// Path probed on self-hosted OpenAI-compatible servers (default `/v1/models`).
+    pub endpoint: Option<String>,
+    /// Time between probes of a backend answering 503 (loading).
+    pub warmup_check_interval: Duration,
+    /// Longest a backend may stay warming up before it counts as unhealthy.
+    pub max_warmup_duration: Duration,
+}
+
+impl Default for HealthChecksConfig {
+    fn default() -> Self {
+        HealthChecksConfig {
+            enabled: true,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            unhealthy_threshold: 3,
+            healthy_threshold: 2,
+            endpoint: None,
+            warmup_check_interval: Duration::from_secs(1),
+            max_warmup_duration: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `retry:` section (and `backends[].retry_override`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Wait before the first retry.
+    pub initial_delay: Duration,
+    /// Longest wait between attempts.
+    pub max_delay: Duration,
+    /// Growth of the wait per attempt.
+    pub backoff_multiplier: f64,
+    /// Wait a random time between 0 and the backoff ("full jitter").
+    pub jitter: bool,
+    /// Backend statuses that are retried.
+    pub retryable_status_codes: Vec<u16>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 3,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            backoff_multiplier: 2.0,
+            jitter: true,
+            retryable_status_codes: vec![429, 502, 503, 504],
+        }
+    }
+}
+
+/// `circuit_breaker:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitBreakerConfig {
+    /// Use circuit breakers at all.
+    pub enabled: bool,
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// Failure rate (0–1) over the recent window that opens the circuit…
+    pub failure_rate_threshold: f64,
+    /// …once the window holds at least this many requests.
+    pub minimum_requests: u32,
+    /// How long an open circuit stays open before trial requests.
+    pub timeout: Duration,
+    /// Trial requests let through at once while half-open.
+    pub half_open_max_requests: u32,
+    /// Successful trials that close the circuit again.
+    pub half_open_success_threshold: u32,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            enabled: true,
+            failure_threshold: 5,
+            failure_rate_threshold: 0.5,
+            minimum_requests: 10,
+            timeout: Duration::from_secs(60),
+            half_open_max_requests: 3,
+            half_open_success_threshold: 2,
+        }
+    }
+}
+
+/// `fallback:` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FallbackConfig {
+    /// Use fallback chains at all.
+    pub enabled: bool,
+    /// Model → the models to try next, in order.
+    pub chains: Vec<(String, Vec<String>)>,
+    /// What makes the router move on to the next model.
+    pub triggers: FallbackTriggers,
+    /// Fallback models tried at most per request.
+    pub max_fallback_attempts: u32,
+}
+
+/// `fallback.fallback_policy.trigger_conditions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackTriggers {
+    /// Final backend statuses that trigger fallback.
+    pub error_codes: Vec<u16>,
+    /// A timeout triggers fallback.
+    pub timeout: bool,
+    /// A connection error triggers fallback.
+    pub connection_error: bool,
+    /// No backend available (circuits open, unhealthy) triggers fallback.
+    pub circuit_breaker_open: bool,
+    /// An unknown model triggers fallback.
+    pub model_not_found: bool,
+}
+
+impl Default for FallbackTriggers {
+    fn default() -> Self {
+        FallbackTriggers {
+            error_codes: vec![429, 500, 502, 503, 504],
+            timeout: true,
+            connection_error: true,
+            circuit_breaker_open: true,
+            model_not_found: false,
+        }
+    }
 }
 
 /// `server:` section.
@@ -139,6 +286,8 @@ pub struct BackendConfig {
     pub headers: Vec<(String, String)>,
     /// Behaviour of a `mock` backend.
     pub mock: MockSettings,
+    /// Retry settings for this backend instead of the global `retry`.
+    pub retry_override: Option<RetryConfig>,
 }
 
 /// Settings of the built-in `mock` backend.
@@ -167,6 +316,29 @@ impl Default for MockSettings {
 pub enum SelectionStrategy {
     /// Each backend in turn.
     RoundRobin,
+    /// In turn, in proportion to `weight` (smooth: no bursts to one backend).
+    WeightedRoundRobin,
+    /// The backend with the lowest recent latency (EWMA), with some exploration.
+    LeastLatency,
+    /// Uniformly at random.
+    Random,
+    /// The same backend for the same session key (`X-Session-ID`, else `user`, else the
+    /// client's credentials), moving as few keys as possible when backends change.
+    ConsistentHash,
+    /// The same backend for the same prompt prefix, so KV and prompt caches keep hitting.
+    PrefixAwareHash,
+}
+
+impl SelectionStrategy {
+    /// Every strategy with its config spelling.
+    pub const ALL: [(&'static str, SelectionStrategy); 6] = [
+        ("RoundRobin", SelectionStrategy::RoundRobin),
+        ("WeightedRoundRobin", SelectionStrategy::WeightedRoundRobin),
+        ("LeastLatency", SelectionStrategy::LeastLatency),
+        ("Random", SelectionStrategy::Random),
+        ("ConsistentHash", SelectionStrategy::ConsistentHash),
+        ("PrefixAwareHash", SelectionStrategy::PrefixAwareHash),
+    ];
 }
 
 /// `timeouts:` section.
@@ -264,6 +436,7 @@ impl BackendConfig {
             model_aliases: Vec::new(),
             headers: Vec::new(),
             mock: MockSettings::default(),
+            retry_override: None,
         }
     }
 }
@@ -283,6 +456,13 @@ impl Default for Config {
             logging: LoggingConfig {
                 level: None,
                 format: LogFormat::Pretty,
+            },
+            health_checks: HealthChecksConfig::default(),
+            retry: RetryConfig::default(),
+            circuit_breaker: CircuitBreakerConfig::default(),
+            fallback: FallbackConfig {
+                max_fallback_attempts: 3,
+                ..FallbackConfig::default()
             },
         }
     }

@@ -5,8 +5,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use std::time::Duration;
+
 use super::model::*;
 use super::reader::{child, did_you_mean, Keys, Reader};
+use super::resilience;
 use super::types::{BindAddr, Secret};
 
 const TOP: Keys = Keys {
@@ -16,19 +19,19 @@ const TOP: Keys = Keys {
         "selection_strategy",
         "timeouts",
         "logging",
+        "health_checks",
+        "retry",
+        "circuit_breaker",
+        "fallback",
     ],
     unsupported: &[
         "model_metadata_file",
         "model_configs",
-        "health_checks",
-        "retry",
         "files",
         "tracing",
-        "circuit_breaker",
         "rate_limiting",
         "admin",
         "metrics",
-        "fallback",
         "api_keys",
         "cors",
         "cache",
@@ -66,8 +69,9 @@ const BACKEND: Keys = Keys {
         "model_aliases",
         "headers",
         "mock",
+        "retry_override",
     ],
-    unsupported: &["model_configs", "retry_override", "auth"],
+    unsupported: &["model_configs", "auth"],
 };
 
 const MOCK: Keys = Keys {
@@ -76,8 +80,13 @@ const MOCK: Keys = Keys {
 };
 
 const TIMEOUTS: Keys = Keys {
-    known: &["connection", "request"],
-    unsupported: &["health_check"],
+    known: &["connection", "request", "health_check"],
+    unsupported: &[],
+};
+
+const LEGACY_HEALTH_TIMEOUTS: Keys = Keys {
+    known: &["timeout", "interval"],
+    unsupported: &[],
 };
 
 const REQUEST_TIMEOUTS: Keys = Keys {
@@ -100,14 +109,6 @@ const LOGGING: Keys = Keys {
     unsupported: &[],
 };
 
-const STRATEGIES_LATER: &[&str] = &[
-    "WeightedRoundRobin",
-    "LeastLatency",
-    "Random",
-    "ConsistentHash",
-    "PrefixAwareHash",
-];
-
 /// Reads the whole tree. Returns a config only when `reader.errors` stayed empty.
 pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let empty = Map::new();
@@ -121,14 +122,29 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         Some(v) => read_server(v, r),
         None => Some(defaults.server.clone()),
     };
+    let global_retry = top
+        .get("retry")
+        .filter(|v| v.is_object())
+        .and_then(|v| {
+            resilience::read_retry(v, "retry", &RetryConfig::default(), &mut Reader::default())
+        })
+        .unwrap_or_default();
     let backends = match top.get("backends").filter(|v| !v.is_null()) {
-        Some(v) => read_backends(v, r),
+        Some(v) => read_backends(v, &global_retry, r),
         None => {
             r.error("backends", "at least one backend is required");
             None
         }
     };
-    let selection_strategy = read_strategy(top, r);
+    let selection_strategy = resilience::read_strategy(top, r);
+    let retry = match top.get("retry").filter(|v| !v.is_null()) {
+        Some(v) => resilience::read_retry(v, "retry", &RetryConfig::default(), r),
+        None => Some(RetryConfig::default()),
+    };
+    let legacy_health = legacy_health_timeouts(top, r);
+    let health_checks = resilience::read_health_checks(top.get("health_checks"), legacy_health, r);
+    let circuit_breaker = resilience::read_circuit_breaker(top.get("circuit_breaker"), r);
+    let fallback = resilience::read_fallback(top.get("fallback"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -146,32 +162,11 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         selection_strategy: selection_strategy?,
         timeouts: timeouts?,
         logging: logging?,
+        health_checks,
+        retry: retry?,
+        circuit_breaker,
+        fallback,
     })
-}
-
-fn read_strategy(top: &Map<String, Value>, r: &mut Reader) -> Option<SelectionStrategy> {
-    let Some(name) = r.string(top, "", "selection_strategy") else {
-        return Some(SelectionStrategy::RoundRobin);
-    };
-    if name == "RoundRobin" {
-        return Some(SelectionStrategy::RoundRobin);
-    }
-    if STRATEGIES_LATER.contains(&name.as_str()) {
-        r.error(
-            "selection_strategy",
-            format!("'{name}' is not supported yet by this version of continuum; use RoundRobin"),
-        );
-        return None;
-    }
-    let all = std::iter::once("RoundRobin").chain(STRATEGIES_LATER.iter().copied());
-    let hint = did_you_mean(&name, all)
-        .map(|s| format!("; did you mean '{s}'?"))
-        .unwrap_or_default();
-    r.error(
-        "selection_strategy",
-        format!("unknown strategy '{name}'{hint} (this version supports RoundRobin)"),
-    );
-    None
 }
 
 fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
@@ -254,7 +249,26 @@ fn read_socket_mode(m: &Map<String, Value>, r: &mut Reader) -> Option<u32> {
     }
 }
 
-fn read_backends(v: &Value, r: &mut Reader) -> Option<Vec<BackendConfig>> {
+fn legacy_health_timeouts(
+    top: &Map<String, Value>,
+    r: &mut Reader,
+) -> (Option<Duration>, Option<Duration>) {
+    let p = "timeouts.health_check";
+    let Some(m) = top
+        .get("timeouts")
+        .and_then(|t| t.get("health_check"))
+        .and_then(|v| r.section(v, p, &LEGACY_HEALTH_TIMEOUTS))
+    else {
+        return (None, None);
+    };
+    (r.duration(m, p, "timeout"), r.duration(m, p, "interval"))
+}
+
+fn read_backends(
+    v: &Value,
+    global_retry: &RetryConfig,
+    r: &mut Reader,
+) -> Option<Vec<BackendConfig>> {
     let Value::Array(items) = v else {
         r.error("backends", "expected a list of backends");
         return None;
@@ -276,14 +290,19 @@ fn read_backends(v: &Value, r: &mut Reader) -> Option<Vec<BackendConfig>> {
                 );
             }
         }
-        if let Some(b) = read_backend(item, &path, r) {
+        if let Some(b) = read_backend(item, &path, global_retry, r) {
             out.push(b);
         }
     }
     Some(out)
 }
 
-fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
+fn read_backend(
+    v: &Value,
+    p: &str,
+    global_retry: &RetryConfig,
+    r: &mut Reader,
+) -> Option<BackendConfig> {
     let m = r.section(v, p, &BACKEND)?;
     let errors_before = r.errors.len();
 
@@ -453,6 +472,10 @@ fn read_backend(v: &Value, p: &str, r: &mut Reader) -> Option<BackendConfig> {
                 b.mock.fail_rate = f;
             }
         }
+    }
+
+    if let Some(rv) = m.get("retry_override").filter(|v| !v.is_null()) {
+        b.retry_override = resilience::read_retry(rv, &child(p, "retry_override"), global_retry, r);
     }
 
     (r.errors.len() == errors_before).then_some(b)

@@ -62,6 +62,8 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/v1/models/{*id}", get(get_model))
         .route("/health", get(health))
         .route("/healthz", get(health))
+        .route("/health/ready", get(ready))
+        .route("/admin/backends", get(admin_backends))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -124,6 +126,49 @@ async fn get_model(
 
 async fn health(headers: HeaderMap) -> Response {
     with_request_id(&headers, Json(json!({"status": "ok"})))
+}
+
+/// 200 while at least one backend takes traffic, else 503.
+async fn ready(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let healthy = state
+        .backends
+        .iter()
+        .filter(|b| b.state.health.is_healthy())
+        .count();
+    let status = if healthy > 0 {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if healthy > 0 { "ready" } else { "not_ready" },
+        "healthy_backends": healthy,
+        "backends": state.backends.len(),
+    });
+    with_request_id(&headers, (status, Json(body)))
+}
+
+/// Each backend's health, circuit, latency, load and models.
+async fn admin_backends(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let now = tokio::time::Instant::now();
+    let list: Vec<_> = state
+        .backends
+        .iter()
+        .map(|b| {
+            json!({
+                "name": b.name(),
+                "type": b.config.kind.as_str(),
+                "url": b.config.url,
+                "status": b.state.health.status().as_str(),
+                "circuit": b.state.breaker.state(now).as_str(),
+                "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
+                "in_flight": b.state.in_flight(),
+                "weight": b.config.weight,
+                "models": *b.models(),
+            })
+        })
+        .collect();
+    with_request_id(&headers, Json(json!({"backends": list})))
 }
 
 async fn not_found(req: Request) -> Response {

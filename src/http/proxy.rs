@@ -18,23 +18,38 @@ use tokio::time::{timeout_at, Instant};
 use super::stream::GuardedStream;
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::backend::{Adapter, Backend, OpenAiCompat, X_REQUEST_ID};
+use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
+use crate::resilience::retry;
+use crate::routing::strategy::{self, HashKey};
+use crate::routing::Route;
 
-/// The only fields the router reads from a chat request.
+/// The only fields the router reads from a chat request (borrowed, not copied).
 #[derive(Deserialize)]
 struct RoutingFields<'a> {
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(borrow, default)]
+    user: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
 }
 
-/// What routing needs from the body: the model name, where it sits, and `stream`.
+/// What routing needs from the body: the model name, where it sits, `stream`, and where
+/// `user` and `messages` sit (for the hashing strategies).
 struct Routing {
     model: String,
     model_span: (usize, usize),
     stream: bool,
+    user_span: Option<(usize, usize)>,
+    messages_span: Option<(usize, usize)>,
 }
+
+/// Bytes of the prompt that PrefixAwareHash hashes: enough to cover a system prompt and
+/// the start of the conversation, which is what KV and prompt caches share.
+const PREFIX_BYTES: usize = 512;
 
 fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -58,11 +73,16 @@ fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
     if model.is_empty() {
         return Err(ProxyError::MissingModel);
     }
-    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    let span = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+        (start, start + raw.get().len())
+    };
     Ok(Routing {
         model: model.into_owned(),
-        model_span: (start, start + raw.get().len()),
+        model_span: span(raw),
         stream: fields.stream.unwrap_or(false),
+        user_span: fields.user.filter(|u| u.get() != "null").map(span),
+        messages_span: fields.messages.map(span),
     })
 }
 
@@ -123,36 +143,228 @@ async fn proxy_chat(
     req: Request,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
-    let started = Instant::now();
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let routing = parse_routing(&body)?;
+    let key = hash_key(
+        state.config.selection_strategy,
+        &parts.headers,
+        &body,
+        &routing,
+    );
     let index = state.index.load();
-    let target = index.resolve(&routing.model)?.pick();
-    let backend = &state.backends[target.backend];
-    let body = if *target.upstream_model == routing.model {
-        body
+    let fallback = &state.config.fallback;
+    let chain: &[String] = if fallback.enabled {
+        fallback
+            .chains
+            .iter()
+            .find(|(m, _)| *m == routing.model)
+            .map_or(&[], |(_, c)| &c[..])
     } else {
-        splice_model(&body, routing.model_span, &target.upstream_model)
+        &[]
     };
-    tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), stream = routing.stream, "routing");
-    let mut resp = match &backend.adapter {
-        Adapter::Mock(mock) => {
-            mock.chat(&body, routing.stream, &target.upstream_model)
-                .await
+    let models = std::iter::once(routing.model.as_str()).chain(
+        chain
+            .iter()
+            .take(fallback.max_fallback_attempts as usize)
+            .map(String::as_str),
+    );
+    let mut last: Option<Result<Response, ProxyError>> = None;
+    for (i, model) in models.enumerate() {
+        if i > 0 {
+            tracing::info!(request_id = id.to_str().unwrap_or(""), from = %routing.model, to = model, "falling back");
         }
-        Adapter::OpenAi(api) => {
-            forward(state, backend, api, body, routing.stream, id, started).await?
+        let outcome = match index.resolve(model) {
+            Ok(route) => serve_model(state, route, &body, &routing, key, id).await,
+            Err(e) => Err(e),
+        };
+        let triggers = &fallback.triggers;
+        let fall_back = match &outcome {
+            Ok(resp) => triggers.error_codes.contains(&resp.status().as_u16()),
+            Err(ProxyError::Timeout { .. }) => triggers.timeout,
+            Err(ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. }) => {
+                triggers.connection_error
+            }
+            Err(ProxyError::NoHealthyBackend(_)) => triggers.circuit_breaker_open,
+            Err(ProxyError::ModelNotFound(_)) => triggers.model_not_found || i > 0,
+            Err(_) => false,
+        };
+        if !fall_back {
+            return outcome;
         }
-    };
-    if state.config.server.expose_backend_header {
-        let headers = resp.headers_mut();
-        headers.insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());
-        if let Some(model) = &target.model_header {
-            headers.insert(X_CONTINUUM_MODEL.clone(), model.clone());
+        // The first model's failure is what the client sees if no fallback answers.
+        if last.is_none() || outcome.is_ok() {
+            last = Some(outcome);
         }
     }
-    Ok(resp)
+    last.unwrap_or_else(|| Err(ProxyError::ModelNotFound(routing.model.clone())))
+}
+
+/// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
+/// credentials (ConsistentHash); the prompt's first bytes (PrefixAwareHash).
+fn hash_key(strategy: SelectionStrategy, headers: &HeaderMap, body: &[u8], r: &Routing) -> HashKey {
+    match strategy {
+        SelectionStrategy::ConsistentHash => {
+            let session = headers.get("x-session-id").map(|v| v.as_bytes());
+            let user = r.user_span.map(|(a, b)| &body[a..b]);
+            let auth = headers
+                .get(header::AUTHORIZATION)
+                .or_else(|| headers.get("x-api-key"))
+                .map(|v| v.as_bytes());
+            session.or(user).or(auth).map(strategy::hash_key)
+        }
+        SelectionStrategy::PrefixAwareHash => r.messages_span.map(|(a, b)| {
+            let end = b.min(a + PREFIX_BYTES);
+            strategy::hash_key(&body[a..end])
+        }),
+        _ => None,
+    }
+}
+
+/// Backends already tried for this request (a bit set; indices past 127 are not tracked,
+/// which only means such a backend may be retried first).
+#[derive(Default)]
+struct Tried(u128);
+
+impl Tried {
+    fn contains(&self, i: usize) -> bool {
+        i < 128 && self.0 & (1 << i) != 0
+    }
+    fn insert(&mut self, i: usize) {
+        if i < 128 {
+            self.0 |= 1 << i;
+        }
+    }
+}
+
+/// Frees a half-open circuit's trial slot if the attempt ends without a verdict.
+struct TrialGuard<'a>(&'a Backend, bool);
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.state.breaker.release();
+        }
+    }
+}
+
+/// Serves one model: pick a backend by the strategy, retry failures (on another backend
+/// first, then with backoff), and feed every outcome to the backend's breaker and latency.
+async fn serve_model(
+    state: &AppState,
+    route: &Route,
+    body: &Bytes,
+    routing: &Routing,
+    key: HashKey,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
+    let strategy = state.config.selection_strategy;
+    let backends = &state.backends;
+    let mut tried = Tried::default();
+    let mut attempt = 0u32;
+    let mut retry_after = None;
+    let mut previous: Option<Result<Response, ProxyError>> = None;
+    loop {
+        attempt += 1;
+        let now = Instant::now();
+        let fresh = route.select(strategy, key, backends, |t| {
+            !tried.contains(t.backend) && backends[t.backend].state.try_acquire(now)
+        });
+        let target = match fresh {
+            Some(t) => t,
+            None => {
+                let again = route.select(strategy, key, backends, |t| {
+                    backends[t.backend].state.try_acquire(now)
+                });
+                let Some(t) = again else {
+                    // Breakers may open while we retry: then the last real failure is the answer.
+                    return previous.unwrap_or_else(|| {
+                        Err(ProxyError::NoHealthyBackend(routing.model.clone()))
+                    });
+                };
+                if attempt > 1 {
+                    let policy = backends[t.backend]
+                        .config
+                        .retry_override
+                        .as_ref()
+                        .unwrap_or(&state.config.retry);
+                    tokio::time::sleep(retry::wait_before_retry(policy, attempt - 1, retry_after))
+                        .await;
+                }
+                t
+            }
+        };
+        tried.insert(target.backend);
+        let backend = &backends[target.backend];
+        let mut guard = TrialGuard(backend, false);
+        let body = if *target.upstream_model == routing.model {
+            body.clone()
+        } else {
+            splice_model(body, routing.model_span, &target.upstream_model)
+        };
+        tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), attempt, "routing");
+        let started = Instant::now();
+        let outcome = match &backend.adapter {
+            Adapter::Mock(mock) => Ok(mock
+                .chat(&body, routing.stream, &target.upstream_model)
+                .await),
+            Adapter::OpenAi(api) => {
+                forward(state, backend, api, body, routing.stream, id, started).await
+            }
+        };
+        let ok = match &outcome {
+            Ok(resp) => !resp.status().is_server_error(),
+            Err(_) => false,
+        };
+        backend.state.breaker.record(ok, Instant::now());
+        guard.1 = true;
+        let policy = backend
+            .config
+            .retry_override
+            .as_ref()
+            .unwrap_or(&state.config.retry);
+        let retry = attempt < policy.max_attempts
+            && match &outcome {
+                Ok(resp) => policy
+                    .retryable_status_codes
+                    .contains(&resp.status().as_u16()),
+                Err(e) => e.is_retryable(),
+            };
+        if !retry {
+            let mut resp = outcome?;
+            if state.config.server.expose_backend_header {
+                let headers = resp.headers_mut();
+                headers.insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());
+                if let Some(model) = &target.model_header {
+                    headers.insert(X_CONTINUUM_MODEL.clone(), model.clone());
+                }
+            }
+            return Ok(resp);
+        }
+        retry_after = match &outcome {
+            Ok(resp) => retry::retry_after(resp.headers()),
+            Err(_) => None,
+        };
+        match &outcome {
+            Ok(resp) => tracing::info!(
+                request_id = id.to_str().unwrap_or(""),
+                backend = backend.name(),
+                status = resp.status().as_u16(),
+                attempt,
+                "retrying"
+            ),
+            Err(e) => {
+                tracing::info!(request_id = id.to_str().unwrap_or(""), backend = backend.name(), error = %e, attempt, "retrying")
+            }
+        }
+        previous = Some(outcome.map(|mut resp| {
+            if state.config.server.expose_backend_header {
+                resp.headers_mut()
+                    .insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());
+            }
+            resp
+        }));
+    }
 }
 
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -183,6 +395,7 @@ async fn forward(
     let total_deadline = started + total;
     let first_deadline = (started + first_byte).min(total_deadline);
     let name = || backend.name().to_string();
+    let in_flight = backend.state.start_request();
 
     let upstream = match timeout_at(
         first_deadline,
@@ -214,6 +427,7 @@ async fn forward(
         }
         Ok(Ok(resp)) => resp,
     };
+    backend.state.record_latency(started.elapsed());
     let (mut parts, mut incoming) = upstream.into_parts();
     for h in &HOP_BY_HOP {
         parts.headers.remove(h);
@@ -244,6 +458,7 @@ async fn forward(
             started,
             total,
             Arc::clone(backend),
+            in_flight,
         );
         return Ok(Response::from_parts(parts, Body::new(guarded)));
     }

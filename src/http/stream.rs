@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use super::error::openai_stream_error_event;
 use crate::backend::Backend;
 use crate::error::ProxyError;
+use crate::resilience::InFlight;
 
 /// A backend's streamed body with deadlines.
 pub struct GuardedStream {
@@ -29,6 +30,7 @@ pub struct GuardedStream {
     started: Instant,
     total_deadline: Instant,
     backend: Arc<Backend>,
+    _in_flight: InFlight,
     done: bool,
 }
 
@@ -41,6 +43,7 @@ impl GuardedStream {
         started: Instant,
         total: Duration,
         backend: Arc<Backend>,
+        in_flight: InFlight,
     ) -> GuardedStream {
         let now = Instant::now();
         let total_deadline = started + total;
@@ -55,11 +58,13 @@ impl GuardedStream {
             started,
             total_deadline,
             backend,
+            _in_flight: in_flight,
         }
     }
 
     fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
+        self.backend.state.breaker.record(false, Instant::now());
         self.done = true;
         Poll::Ready(Some(Ok(Frame::data(openai_stream_error_event(&err)))))
     }

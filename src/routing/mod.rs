@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+pub mod strategy;
+
 use crate::backend::Backend;
 use crate::error::ProxyError;
 
@@ -22,15 +24,29 @@ pub struct Target {
     pub model_header: Option<HeaderValue>,
 }
 
-/// All targets of one requested name, with the round-robin position.
+/// All targets of one requested name, with the rotation position and the smooth
+/// weighted order.
 #[derive(Debug)]
 pub struct Route {
     targets: Box<[Target]>,
     next: AtomicUsize,
+    weighted: Box<[u16]>,
 }
 
 impl Route {
-    /// Picks the next target in turn (round robin).
+    fn new(targets: Vec<Target>, backends: &[Arc<Backend>]) -> Route {
+        let weights: Vec<u32> = targets
+            .iter()
+            .map(|t| backends[t.backend].config.weight)
+            .collect();
+        Route {
+            weighted: strategy::smooth_weighted_order(&weights).into_boxed_slice(),
+            targets: targets.into_boxed_slice(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Picks the next target in turn (round robin), ignoring health.
     pub fn pick(&self) -> &Target {
         if self.targets.len() == 1 {
             return &self.targets[0];
@@ -111,13 +127,7 @@ impl ModelIndex {
         }
         let mut routes: HashMap<String, Route> = HashMap::with_capacity(pinned.len() + plain.len());
         for (name, targets) in pinned.into_iter().chain(plain) {
-            routes.insert(
-                name,
-                Route {
-                    targets: targets.into_boxed_slice(),
-                    next: AtomicUsize::new(0),
-                },
-            );
+            routes.insert(name, Route::new(targets, backends));
         }
         ModelIndex { routes, listed }
     }
@@ -147,7 +157,7 @@ mod tests {
             .iter()
             .map(|(a, t)| (a.to_string(), t.to_string()))
             .collect();
-        Arc::new(Backend::new(c).unwrap())
+        Arc::new(Backend::new(c, &Default::default()).unwrap())
     }
 
     #[test]

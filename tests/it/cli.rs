@@ -31,6 +31,8 @@ backends:
     mock: {fail_rate: 2}
 health_checks:
   intervall: "30s"
+rate_limiting:
+  enabled: true
 timeouts:
   request:
     standard: {first_byte: 30}
@@ -52,7 +54,8 @@ timeouts:
         "backends[1].url: 'localhost:8000' must start with http:// or https://",
         "backends[1].weight: 0 is out of range",
         "backends[2].mock.fail_rate: 2 is not between 0.0 and 1.0",
-        "health_checks: not supported yet",
+        "health_checks.intervall: unknown key; did you mean 'interval'?",
+        "rate_limiting: not supported yet",
         "timeouts.request.standard.first_byte: durations need a unit",
     ] {
         assert!(out.stderr.contains(expected), "missing '{expected}' in:\n{}", out.stderr);

@@ -237,8 +237,9 @@ async fn unreachable_backend_is_502() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
+    // Without health checks, the connection error itself is the answer (after the retries).
     let router = start_router(&format!(
-        "backends:\n{}",
+        "health_checks: {{enabled: false}}\nretry: {{initial_delay: 1ms, max_delay: 5ms}}\nbackends:\n{}",
         backend_yaml("gone", closed, "[m]")
     ))
     .await;
@@ -247,6 +248,22 @@ async fn unreachable_backend_is_502() {
     let e = &r.json()["error"];
     assert_eq!(e["code"], "backend_unreachable");
     assert!(e["message"].as_str().unwrap().contains("gone"), "{e}");
+    // With them (the default), the start-up probe already knows: 503, no healthy backend.
+    let router = start_router(&format!(
+        "backends:\n{}",
+        backend_yaml("gone", closed, "[m]")
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = chat(addr, HELLO).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["error"]["code"], "no_healthy_backend");
+    assert_eq!(
+        get_path(addr, "/health/ready").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let admin = get_path(addr, "/admin/backends").await.json();
+    assert_eq!(admin["backends"][0]["status"], "unhealthy");
 }
 
 #[tokio::test]
@@ -287,7 +304,12 @@ async fn backend_errors_pass_through_with_their_body() {
         }),
     );
     let up = spawn_upstream(app).await;
-    let router = start_router(&format!("backends:\n{}", backend_yaml("e", up, "[m]"))).await;
+    // One attempt: what the backend said is what the client gets (retries are tested apart).
+    let router = start_router(&format!(
+        "retry: {{max_attempts: 1}}\nbackends:\n{}",
+        backend_yaml("e", up, "[m]")
+    ))
+    .await;
     let addr = router.tcp_addr().unwrap();
     let r = chat(
         addr,

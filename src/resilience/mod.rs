@@ -1,0 +1,89 @@
+//! Resilience: the live state of each backend (health, circuit, latency, load) and the
+//! small state machines that maintain it.
+
+pub mod breaker;
+pub mod health;
+pub mod retry;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use breaker::{CircuitBreaker, CircuitState};
+pub use health::{Health, HealthStatus, ProbeResult};
+
+/// Weight of the newest sample in the latency average.
+const EWMA_ALPHA: f64 = 0.3;
+
+/// Live state of one backend, shared by every worker.
+#[derive(Debug)]
+pub struct BackendState {
+    /// Result of health probes.
+    pub health: Health,
+    /// Circuit breaker fed by request outcomes.
+    pub breaker: CircuitBreaker,
+    ewma_micros: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl BackendState {
+    /// Fresh state: healthy, closed, no latency known.
+    pub fn new(breaker: CircuitBreaker) -> BackendState {
+        BackendState {
+            health: Health::default(),
+            breaker,
+            ewma_micros: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether a request may be sent now (healthy, circuit lets it through). Takes a
+    /// half-open trial slot when it says yes to an half-open circuit.
+    pub fn try_acquire(&self, now: Instant) -> bool {
+        self.health.is_healthy() && self.breaker.try_acquire(now)
+    }
+
+    /// Exponentially weighted average of time to response headers; `None` before the
+    /// first response.
+    pub fn latency_ewma(&self) -> Option<Duration> {
+        match self.ewma_micros.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Adds a latency sample.
+    pub fn record_latency(&self, d: Duration) {
+        let sample = d.as_micros().clamp(1, u64::MAX as u128) as f64;
+        let old = self.ewma_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            EWMA_ALPHA * sample + (1.0 - EWMA_ALPHA) * old as f64
+        };
+        self.ewma_micros
+            .store(new.max(1.0) as u64, Ordering::Relaxed);
+    }
+
+    /// Requests being served by this backend now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn start_request(self: &std::sync::Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(std::sync::Arc::clone(self))
+    }
+}
+
+/// Counts one in-flight request on a backend while alive.
+#[derive(Debug)]
+pub struct InFlight(std::sync::Arc<BackendState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
