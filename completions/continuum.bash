@@ -83,7 +83,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --help --version serve config health-check completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --help --version serve config health-check completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -110,6 +110,10 @@ _continuum() {
                     return 0
                     ;;
                 --log-format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --health-check-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -403,7 +407,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__serve)
-            opts="-c -h --config --bind --backends --log-level --log-format --help"
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -431,6 +435,10 @@ _continuum() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "json pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                --health-check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

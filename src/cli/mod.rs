@@ -55,6 +55,9 @@ pub struct LegacyArgs {
     /// Log format.
     #[arg(long, hide = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Seconds between health probes.
+    #[arg(long, hide = true, value_name = "SECS")]
+    pub health_check_interval: Option<u64>,
 }
 
 /// Subcommands.
@@ -95,6 +98,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_name = "FORMAT", value_parser = ["json", "pretty"])]
     pub log_format: Option<String>,
+    /// Seconds between backend health probes (replaces health_checks.interval).
+    #[arg(long, value_name = "SECS")]
+    pub health_check_interval: Option<u64>,
 }
 
 /// `continuum config …`.
@@ -178,6 +184,7 @@ pub fn run(cli: Cli) -> ExitCode {
             backends: legacy.backends,
             log_level: legacy.log_level,
             log_format: legacy.log_format,
+            health_check_interval: legacy.health_check_interval,
         }),
     }
 }

@@ -15,6 +15,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         backends: args.backends,
         log_level: args.log_level,
         log_format: args.log_format,
+        health_check_interval: args.health_check_interval,
     };
     let loaded = match config::load(
         args.config.as_deref(),

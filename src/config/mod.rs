@@ -85,6 +85,8 @@ pub struct Overrides {
     pub log_level: Option<String>,
     /// `--log-format`.
     pub log_format: Option<String>,
+    /// `--health-check-interval` in seconds (replaces `health_checks.interval`).
+    pub health_check_interval: Option<u64>,
 }
 
 /// A loaded configuration and what was noticed on the way.
@@ -260,6 +262,15 @@ fn apply_env_and_overrides(
                     message,
                 })?,
             );
+    }
+    if let Some(secs) = o.health_check_interval {
+        if secs == 0 {
+            return Err(ConfigError::Override {
+                origin: "--health-check-interval".into(),
+                message: "must be at least 1 second".into(),
+            });
+        }
+        config.health_checks.interval = std::time::Duration::from_secs(secs);
     }
     if let Some(format) = &o.log_format {
         config.logging.format =
@@ -453,9 +464,14 @@ mod tests {
         let cli = Overrides {
             bind: vec!["127.0.0.1:3333".into()],
             log_level: Some("error".into()),
+            health_check_interval: Some(7),
             ..Default::default()
         };
         let loaded = load(Some(&file), &cli, &e, Strictness::Serve).unwrap();
+        assert_eq!(
+            loaded.config.health_checks.interval,
+            std::time::Duration::from_secs(7)
+        );
         assert_eq!(
             loaded.config.server.bind_address[0].to_string(),
             "127.0.0.1:3333"

@@ -126,9 +126,7 @@ fn positive(r: &mut Reader, m: &Map<String, Value>, path: &str, key: &str) -> Op
 }
 
 fn status_codes(r: &mut Reader, m: &Map<String, Value>, path: &str, key: &str) -> Option<Vec<u16>> {
-    let Some(v) = m.get(key).filter(|v| !v.is_null()) else {
-        return None;
-    };
+    let v = m.get(key).filter(|v| !v.is_null())?;
     let Value::Array(items) = v else {
         r.error(
             child(path, key),

@@ -193,7 +193,7 @@ async fn proxy_chat(
             return outcome;
         }
         // The first model's failure is what the client sees if no fallback answers.
-        if last.is_none() || outcome.is_ok() {
+        if last.is_none() {
             last = Some(outcome);
         }
     }

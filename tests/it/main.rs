@@ -3,6 +3,8 @@
 
 mod cli;
 mod common;
+mod faults;
 mod proxy;
+mod resilience;
 mod sdk;
 mod serve;
