@@ -40,6 +40,8 @@ pub struct Backend {
     pub discovered: ArcSwap<Vec<String>>,
     /// Health, circuit, latency and load, shared by every worker.
     pub state: Arc<BackendState>,
+    /// Hash of the name, for rendezvous hashing (ConsistentHash, PrefixAwareHash).
+    pub name_hash: u64,
 }
 
 impl Backend {
@@ -58,6 +60,7 @@ impl Backend {
         };
         let name_header = HeaderValue::from_str(&config.name)
             .map_err(|_| format!("backend name '{}' is not a valid header value", config.name))?;
+        let name_hash = crate::routing::strategy::hash_key(config.name.as_bytes());
         let state = Arc::new(BackendState::new(CircuitBreaker::new(
             &config.name,
             breaker.clone(),
@@ -68,6 +71,7 @@ impl Backend {
             adapter,
             discovered: ArcSwap::from_pointee(Vec::new()),
             state,
+            name_hash,
         })
     }
 

@@ -68,11 +68,44 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 /// Rendezvous (highest random weight) score of a backend for a key: the backend with the
 /// highest score wins, and adding or removing a backend moves only the keys it wins/won.
+/// The backend's name hash is computed once; the mix is splitmix64's finaliser.
 fn rendezvous(key: u64, backend: &Backend) -> u64 {
-    let mut h = DefaultHasher::new();
-    key.hash(&mut h);
-    backend.name().hash(&mut h);
-    h.finish()
+    let mut z = key ^ backend.name_hash;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Walks targets from the highest rendezvous score down, taking the first usable one.
+/// Scores live on the stack for up to 64 targets; `usable` is called once per target tried.
+fn by_rendezvous<'t>(
+    t: &'t [Target],
+    key: u64,
+    backends: &[std::sync::Arc<Backend>],
+    usable: &mut dyn FnMut(&Target) -> bool,
+) -> Option<&'t Target> {
+    let mut stack = [0u64; 64];
+    let mut heap = Vec::new();
+    let scores: &mut [u64] = if t.len() <= 64 {
+        &mut stack[..t.len()]
+    } else {
+        heap.resize(t.len(), 0);
+        &mut heap
+    };
+    for (s, x) in scores.iter_mut().zip(t) {
+        // Reserve 0 for "already rejected".
+        *s = rendezvous(key, &backends[x.backend]).max(1);
+    }
+    loop {
+        let (i, best) = scores.iter().enumerate().max_by_key(|(_, s)| **s)?;
+        if *best == 0 {
+            return None;
+        }
+        if usable(&t[i]) {
+            return Some(&t[i]);
+        }
+        scores[i] = 0;
+    }
 }
 
 impl Route {
@@ -136,13 +169,7 @@ impl Route {
                 order.into_iter().map(|(_, i)| &t[i]).find(|x| usable(x))
             }
             (SelectionStrategy::ConsistentHash | SelectionStrategy::PrefixAwareHash, Some(key)) => {
-                let mut order: Vec<(u64, usize)> = t
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| (rendezvous(key, &backends[x.backend]), i))
-                    .collect();
-                order.sort_unstable_by(|a, b| b.cmp(a));
-                order.into_iter().map(|(_, i)| &t[i]).find(|x| usable(x))
+                by_rendezvous(t, key, backends, &mut usable)
             }
             // No key to hash: spread like round robin.
             (SelectionStrategy::ConsistentHash | SelectionStrategy::PrefixAwareHash, None) => {
