@@ -21,11 +21,15 @@ fn main() {
         })
         .collect();
     for (i, b) in backends.iter().enumerate() {
-        b.state.record_latency(std::time::Duration::from_micros(500 + 37 * i as u64));
+        b.state
+            .record_latency(std::time::Duration::from_micros(500 + 37 * i as u64));
     }
     let start = Instant::now();
     let index = ModelIndex::build(&backends);
-    println!("index build (50 backends x 1,000 models): {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "index build (50 backends x 1,000 models): {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
 
     let n = 200_000;
     let now = tokio::time::Instant::now();
@@ -38,7 +42,9 @@ fn main() {
             let route = index.resolve(model).expect("model");
             let key = Some(hash_key(&(i as u64 % 5000).to_le_bytes()));
             let t = route
-                .select(strategy, key, &backends, |t| backends[t.backend].state.try_acquire(now))
+                .select(strategy, key, &backends, |t| {
+                    backends[t.backend].state.try_acquire(now)
+                })
                 .expect("target");
             sink = sink.wrapping_add(t.backend);
         }

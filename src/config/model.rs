@@ -350,6 +350,21 @@ pub struct TimeoutsConfig {
     pub standard: StandardTimeouts,
     /// Streaming requests.
     pub streaming: StreamingTimeouts,
+    /// Per-model deadlines (`timeouts.request.model_overrides`), complete after merging
+    /// with the defaults above.
+    pub model_overrides: std::collections::HashMap<String, (StandardTimeouts, StreamingTimeouts)>,
+}
+
+impl TimeoutsConfig {
+    /// The deadlines for requests to `model`.
+    pub fn for_model(&self, model: &str) -> (&StandardTimeouts, &StreamingTimeouts) {
+        if !self.model_overrides.is_empty() {
+            if let Some((s, st)) = self.model_overrides.get(model) {
+                return (s, st);
+            }
+        }
+        (&self.standard, &self.streaming)
+    }
 }
 
 /// Deadlines of a non-streamed request.
@@ -385,6 +400,7 @@ impl Default for TimeoutsConfig {
                 chunk_interval: Duration::from_secs(30),
                 total: Duration::from_secs(600),
             },
+            model_overrides: Default::default(),
         }
     }
 }

@@ -90,8 +90,13 @@ const LEGACY_HEALTH_TIMEOUTS: Keys = Keys {
 };
 
 const REQUEST_TIMEOUTS: Keys = Keys {
+    known: &["standard", "streaming", "model_overrides"],
+    unsupported: &["image_generation"],
+};
+
+const MODEL_OVERRIDE: Keys = Keys {
     known: &["standard", "streaming"],
-    unsupported: &["image_generation", "model_overrides"],
+    unsupported: &[],
 };
 
 const STANDARD: Keys = Keys {
@@ -513,34 +518,64 @@ fn read_timeouts(v: &Value, r: &mut Reader) -> Option<TimeoutsConfig> {
     }
     if let Some(req) = m.get("request") {
         if let Some(rm) = r.section(req, "timeouts.request", &REQUEST_TIMEOUTS) {
-            if let Some(s) = rm.get("standard") {
-                let p = "timeouts.request.standard";
-                if let Some(sm) = r.section(s, p, &STANDARD) {
-                    if let Some(d) = positive(r, sm, p, "first_byte") {
-                        t.standard.first_byte = d;
+            read_request_timeouts(rm, "timeouts.request", &mut t.standard, &mut t.streaming, r);
+            if let Some(ov) = rm.get("model_overrides").filter(|v| !v.is_null()) {
+                let op = "timeouts.request.model_overrides";
+                match ov {
+                    Value::Object(models) => {
+                        for (model, v) in models {
+                            let mp = child(op, model);
+                            if let Some(mm) = r.section(v, &mp, &MODEL_OVERRIDE) {
+                                let (mut s, mut st) = (t.standard.clone(), t.streaming.clone());
+                                read_request_timeouts(mm, &mp, &mut s, &mut st, r);
+                                t.model_overrides.insert(model.clone(), (s, st));
+                            }
+                        }
                     }
-                    if let Some(d) = positive(r, sm, p, "total") {
-                        t.standard.total = d;
-                    }
-                }
-            }
-            if let Some(s) = rm.get("streaming") {
-                let p = "timeouts.request.streaming";
-                if let Some(sm) = r.section(s, p, &STREAMING) {
-                    if let Some(d) = positive(r, sm, p, "first_byte") {
-                        t.streaming.first_byte = d;
-                    }
-                    if let Some(d) = positive(r, sm, p, "chunk_interval") {
-                        t.streaming.chunk_interval = d;
-                    }
-                    if let Some(d) = positive(r, sm, p, "total") {
-                        t.streaming.total = d;
-                    }
+                    _ => r.error(
+                        op,
+                        "expected a mapping of model names to {standard, streaming} deadlines",
+                    ),
                 }
             }
         }
     }
     Some(t)
+}
+
+/// Reads `standard` and `streaming` deadlines of `m` (at `path`) over the given values.
+fn read_request_timeouts(
+    m: &Map<String, Value>,
+    path: &str,
+    standard: &mut StandardTimeouts,
+    streaming: &mut StreamingTimeouts,
+    r: &mut Reader,
+) {
+    if let Some(s) = m.get("standard") {
+        let p = child(path, "standard");
+        if let Some(sm) = r.section(s, &p, &STANDARD) {
+            if let Some(d) = positive(r, sm, &p, "first_byte") {
+                standard.first_byte = d;
+            }
+            if let Some(d) = positive(r, sm, &p, "total") {
+                standard.total = d;
+            }
+        }
+    }
+    if let Some(s) = m.get("streaming") {
+        let p = child(path, "streaming");
+        if let Some(sm) = r.section(s, &p, &STREAMING) {
+            if let Some(d) = positive(r, sm, &p, "first_byte") {
+                streaming.first_byte = d;
+            }
+            if let Some(d) = positive(r, sm, &p, "chunk_interval") {
+                streaming.chunk_interval = d;
+            }
+            if let Some(d) = positive(r, sm, &p, "total") {
+                streaming.total = d;
+            }
+        }
+    }
 }
 
 fn positive(

@@ -309,7 +309,18 @@ async fn serve_model(
                 .chat(&body, routing.stream, &target.upstream_model)
                 .await),
             Adapter::OpenAi(api) => {
-                forward(state, backend, api, body, routing.stream, id, started).await
+                let model = &target.upstream_model;
+                forward(
+                    state,
+                    backend,
+                    api,
+                    body,
+                    routing.stream,
+                    model,
+                    id,
+                    started,
+                )
+                .await
             }
         };
         let ok = match &outcome {
@@ -383,14 +394,15 @@ async fn forward(
     api: &OpenAiCompat,
     body: Bytes,
     stream: bool,
+    model: &str,
     id: &HeaderValue,
     started: Instant,
 ) -> Result<Response, ProxyError> {
-    let t = &state.config.timeouts;
+    let (standard, streaming) = state.config.timeouts.for_model(model);
     let (first_byte, total) = if stream {
-        (t.streaming.first_byte, t.streaming.total)
+        (streaming.first_byte, streaming.total)
     } else {
-        (t.standard.first_byte, t.standard.total)
+        (standard.first_byte, standard.total)
     };
     let total_deadline = started + total;
     let first_deadline = (started + first_byte).min(total_deadline);
@@ -454,7 +466,7 @@ async fn forward(
         let guarded = GuardedStream::new(
             first,
             incoming,
-            t.streaming.chunk_interval,
+            streaming.chunk_interval,
             started,
             total,
             Arc::clone(backend),

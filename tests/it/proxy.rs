@@ -581,3 +581,33 @@ async fn backend_headers_can_be_hidden() {
     assert!(r.headers.get("x-continuum-model").is_none());
     assert!(r.headers.get("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn model_overrides_change_the_deadlines_of_one_model() {
+    let slowish = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            axum::Json(json!({"ok": true}))
+        }),
+    );
+    let up = spawn_upstream(slowish).await;
+    let router = start_router(&format!(
+        "retry: {{max_attempts: 1}}\ntimeouts:\n  request:\n    standard: {{first_byte: 100ms}}\n    model_overrides:\n      patient: {{standard: {{first_byte: 5s}}}}\nbackends:\n{}",
+        backend_yaml("s", up, "[hasty, patient]")
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    assert_eq!(
+        chat(addr, r#"{"model":"hasty","messages":[]}"#)
+            .await
+            .status,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    assert_eq!(
+        chat(addr, r#"{"model":"patient","messages":[]}"#)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
