@@ -396,8 +396,8 @@ async fn forward(
     stream: bool,
     model: &str,
     id: &HeaderValue,
-    started: Instant,
 ) -> Result<Response, ProxyError> {
+    let started = Instant::now();
     let (standard, streaming) = state.config.timeouts.for_model(model);
     let (first_byte, total) = if stream {
         (streaming.first_byte, streaming.total)
