@@ -303,24 +303,13 @@ async fn serve_model(
             splice_model(body, routing.model_span, &target.upstream_model)
         };
         tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), attempt, "routing");
-        let started = Instant::now();
         let outcome = match &backend.adapter {
             Adapter::Mock(mock) => Ok(mock
                 .chat(&body, routing.stream, &target.upstream_model)
                 .await),
             Adapter::OpenAi(api) => {
                 let model = &target.upstream_model;
-                forward(
-                    state,
-                    backend,
-                    api,
-                    body,
-                    routing.stream,
-                    model,
-                    id,
-                    started,
-                )
-                .await
+                forward(state, backend, api, body, routing.stream, model, id).await
             }
         };
         let ok = match &outcome {
