@@ -25,7 +25,7 @@ fn main() {
             .record_latency(std::time::Duration::from_micros(500 + 37 * i as u64));
     }
     let start = Instant::now();
-    let index = ModelIndex::build(&backends);
+    let index = ModelIndex::build(&backends, &[]);
     println!(
         "index build (50 backends x 1,000 models): {:.1} ms",
         start.elapsed().as_secs_f64() * 1e3

@@ -83,7 +83,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --help --version serve config health-check completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,6 +114,10 @@ _continuum() {
                     return 0
                     ;;
                 --health-check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-metadata)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -407,7 +411,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__serve)
-            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --help"
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +442,10 @@ _continuum() {
                     return 0
                     ;;
                 --health-check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-metadata)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

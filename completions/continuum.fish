@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_continuum_global_optspecs
-    string join \n config= generate-config health-check health-check-url= bind= backends= log-level= log-format= health-check-interval= h/help V/version
+    string join \n config= generate-config health-check health-check-url= bind= backends= log-level= log-format= health-check-interval= model-metadata= h/help V/version
 end
 
 function __fish_continuum_needs_command
@@ -31,6 +31,7 @@ complete -c continuum -n "__fish_continuum_needs_command" -l backends -d 'Backen
 complete -c continuum -n "__fish_continuum_needs_command" -l log-level -d 'Log level' -r
 complete -c continuum -n "__fish_continuum_needs_command" -l log-format -d 'Log format' -r
 complete -c continuum -n "__fish_continuum_needs_command" -l health-check-interval -d 'Seconds between health probes' -r
+complete -c continuum -n "__fish_continuum_needs_command" -l model-metadata -d 'Model metadata file' -r -F
 complete -c continuum -n "__fish_continuum_needs_command" -l generate-config -d 'Print a sample config (as `config generate`)'
 complete -c continuum -n "__fish_continuum_needs_command" -l health-check -d 'Check a running router\'s health (as `health-check`)'
 complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help'
@@ -48,6 +49,7 @@ complete -c continuum -n "__fish_continuum_using_subcommand serve" -l log-level 
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l log-format -d 'Log format' -r -f -a "json\t''
 pretty\t''"
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'

@@ -366,9 +366,10 @@ async fn refresh_models(state: &AppState) {
             }
         });
     futures_util::future::join_all(jobs).await;
-    state
-        .index
-        .store(Arc::new(ModelIndex::build(&state.backends)));
+    state.index.store(Arc::new(ModelIndex::build(
+        &state.backends,
+        &state.config.model_configs,
+    )));
 }
 
 /// Probes every backend once, concurrently (at start, so `/health/ready` is right at once).

@@ -58,6 +58,9 @@ pub struct LegacyArgs {
     /// Seconds between health probes.
     #[arg(long, hide = true, value_name = "SECS")]
     pub health_check_interval: Option<u64>,
+    /// Model metadata file.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub model_metadata: Option<PathBuf>,
 }
 
 /// Subcommands.
@@ -101,6 +104,9 @@ pub struct ServeArgs {
     /// Seconds between backend health probes (replaces health_checks.interval).
     #[arg(long, value_name = "SECS")]
     pub health_check_interval: Option<u64>,
+    /// Model metadata file (replaces model_metadata_file; `~` is expanded).
+    #[arg(long, value_name = "FILE")]
+    pub model_metadata: Option<PathBuf>,
 }
 
 /// `continuum config …`.
@@ -185,6 +191,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_level: legacy.log_level,
             log_format: legacy.log_format,
             health_check_interval: legacy.health_check_interval,
+            model_metadata: legacy.model_metadata,
         }),
     }
 }

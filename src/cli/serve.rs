@@ -16,6 +16,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         log_level: args.log_level,
         log_format: args.log_format,
         health_check_interval: args.health_check_interval,
+        model_metadata: args.model_metadata,
     };
     let loaded = match config::load(
         args.config.as_deref(),

@@ -3,6 +3,7 @@
 //! (command line > environment > file > defaults).
 
 mod interpolate;
+pub mod metadata;
 mod model;
 mod reader;
 mod resilience;
@@ -87,6 +88,8 @@ pub struct Overrides {
     pub log_format: Option<String>,
     /// `--health-check-interval` in seconds (replaces `health_checks.interval`).
     pub health_check_interval: Option<u64>,
+    /// `--model-metadata` file (replaces `model_metadata_file`).
+    pub model_metadata: Option<PathBuf>,
 }
 
 /// A loaded configuration and what was noticed on the way.
@@ -208,11 +211,97 @@ pub fn load(
         None => (Config::default(), Vec::new()),
     };
     apply_env_and_overrides(&mut config, env, overrides)?;
+    // A path on the command line is taken from the working directory, one in the file
+    // from the file's directory.
+    let from_file_dir = file
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let metadata_file = match &overrides.model_metadata {
+        Some(f) => Some((f.clone(), Path::new("."))),
+        None => config
+            .model_metadata_file
+            .clone()
+            .map(|f| (f, from_file_dir)),
+    };
+    if let Some((meta, base)) = metadata_file {
+        let path = resolve_path(&meta, base, env);
+        config.model_metadata_file = Some(path.clone());
+        let entries = load_metadata_file(&path, env)?;
+        config.model_configs.extend(entries);
+    }
     Ok(Loaded {
         config,
         file,
         warnings,
     })
+}
+
+/// `~/x` → the home directory's `x`; a relative path is taken from `base` (the config
+/// file's directory).
+pub fn resolve_path(path: &Path, base: &Path, env: &dyn EnvSource) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~") {
+        if let Some(home) = env.var("HOME").filter(|h| !h.is_empty()) {
+            return Path::new(&home).join(rest);
+        }
+    }
+    if path.is_relative() {
+        base.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads a model metadata file: `models:` holding `model_configs` entries (or the list
+/// itself), YAML or TOML by extension.
+fn load_metadata_file(
+    path: &Path,
+    env: &dyn EnvSource,
+) -> Result<Vec<metadata::ModelConfig>, ConfigError> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut tree =
+        parse_tree(&text, Format::of_path(path)).map_err(|message| ConfigError::Syntax {
+            file: label.clone(),
+            message,
+        })?;
+    let subst = interpolate::substitute_tree(&mut tree, env);
+    let mut r = reader::Reader {
+        unset: subst.unset,
+        ..Default::default()
+    };
+    let entries = match &tree {
+        serde_json::Value::Object(m) if m.contains_key("models") => {
+            for key in m.keys().filter(|k| *k != "models") {
+                r.error(
+                    key.clone(),
+                    "unknown key (a metadata file holds `models:` only)",
+                );
+            }
+            metadata::read_model_configs(&m["models"], "models", true, &mut r)
+        }
+        list @ serde_json::Value::Array(_) => metadata::read_model_configs(list, "", true, &mut r),
+        _ => {
+            r.error(
+                "",
+                "expected `models:` with a list of {id, aliases, metadata} entries",
+            );
+            Vec::new()
+        }
+    };
+    let mut problems = r.errors;
+    problems.extend(r.unknown);
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(ConfigError::Invalid {
+            file: label,
+            problems,
+        })
+    }
 }
 
 fn split_list(text: &str) -> Vec<String> {

@@ -26,6 +26,10 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerConfig,
     /// Other models to try when a model cannot answer.
     pub fallback: FallbackConfig,
+    /// Top-level `model_configs`, then the entries of `model_metadata_file`.
+    pub model_configs: Vec<super::metadata::ModelConfig>,
+    /// `model_metadata_file` (or `--model-metadata`), as written.
+    pub model_metadata_file: Option<std::path::PathBuf>,
 }
 
 /// `health_checks:` section.
@@ -288,6 +292,8 @@ pub struct BackendConfig {
     pub mock: MockSettings,
     /// Retry settings for this backend instead of the global `retry`.
     pub retry_override: Option<RetryConfig>,
+    /// Metadata of this backend's models (searched before the top-level entries).
+    pub model_configs: Vec<super::metadata::ModelConfig>,
 }
 
 /// Settings of the built-in `mock` backend.
@@ -453,6 +459,7 @@ impl BackendConfig {
             headers: Vec::new(),
             mock: MockSettings::default(),
             retry_override: None,
+            model_configs: Vec::new(),
         }
     }
 }
@@ -480,6 +487,8 @@ impl Default for Config {
                 max_fallback_attempts: 3,
                 ..FallbackConfig::default()
             },
+            model_configs: Vec::new(),
+            model_metadata_file: None,
         }
     }
 }

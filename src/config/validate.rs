@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use std::time::Duration;
 
+use super::metadata;
 use super::model::*;
 use super::reader::{child, did_you_mean, Keys, Reader};
 use super::resilience;
@@ -23,10 +24,10 @@ const TOP: Keys = Keys {
         "retry",
         "circuit_breaker",
         "fallback",
+        "model_configs",
+        "model_metadata_file",
     ],
     unsupported: &[
-        "model_metadata_file",
-        "model_configs",
         "files",
         "tracing",
         "rate_limiting",
@@ -70,8 +71,9 @@ const BACKEND: Keys = Keys {
         "headers",
         "mock",
         "retry_override",
+        "model_configs",
     ],
-    unsupported: &["model_configs", "auth"],
+    unsupported: &["auth"],
 };
 
 const MOCK: Keys = Keys {
@@ -150,6 +152,14 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let health_checks = resilience::read_health_checks(top.get("health_checks"), legacy_health, r);
     let circuit_breaker = resilience::read_circuit_breaker(top.get("circuit_breaker"), r);
     let fallback = resilience::read_fallback(top.get("fallback"), r);
+    let model_configs = match top.get("model_configs").filter(|v| !v.is_null()) {
+        Some(v) => metadata::read_model_configs(v, "model_configs", true, r),
+        None => Vec::new(),
+    };
+    let model_metadata_file = r
+        .string(top, "", "model_metadata_file")
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -171,6 +181,8 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         retry: retry?,
         circuit_breaker,
         fallback,
+        model_configs,
+        model_metadata_file,
     })
 }
 
@@ -481,6 +493,9 @@ fn read_backend(
 
     if let Some(rv) = m.get("retry_override").filter(|v| !v.is_null()) {
         b.retry_override = resilience::read_retry(rv, &child(p, "retry_override"), global_retry, r);
+    }
+    if let Some(mc) = m.get("model_configs").filter(|v| !v.is_null()) {
+        b.model_configs = metadata::read_model_configs(mc, &child(p, "model_configs"), false, r);
     }
 
     (r.errors.len() == errors_before).then_some(b)

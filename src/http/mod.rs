@@ -103,7 +103,11 @@ fn with_request_id(headers: &HeaderMap, resp: impl IntoResponse) -> Response {
 }
 
 fn model_json(m: &ListedModel) -> serde_json::Value {
-    json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "backends": m.backends})
+    let mut v = json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "backends": m.backends});
+    if let Some(md) = &m.metadata {
+        v["metadata"] = serde_json::to_value(md).unwrap_or_default();
+    }
+    v
 }
 
 async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -146,12 +146,6 @@ async fn proxy_chat(
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let routing = parse_routing(&body)?;
-    let key = hash_key(
-        state.config.selection_strategy,
-        &parts.headers,
-        &body,
-        &routing,
-    );
     let index = state.index.load();
     let fallback = &state.config.fallback;
     let chain: &[String] = if fallback.enabled {
@@ -175,7 +169,11 @@ async fn proxy_chat(
             tracing::info!(request_id = id.to_str().unwrap_or(""), from = %routing.model, to = model, "falling back");
         }
         let outcome = match index.resolve(model) {
-            Ok(route) => serve_model(state, route, &body, &routing, key, id).await,
+            Ok(route) => {
+                let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
+                let key = hash_key(strategy, &parts.headers, &body, &routing);
+                serve_model(state, route, strategy, &body, &routing, key, id).await
+            }
             Err(e) => Err(e),
         };
         let triggers = &fallback.triggers;
@@ -253,12 +251,12 @@ impl Drop for TrialGuard<'_> {
 async fn serve_model(
     state: &AppState,
     route: &Route,
+    strategy: SelectionStrategy,
     body: &Bytes,
     routing: &Routing,
     key: HashKey,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
-    let strategy = state.config.selection_strategy;
     let backends = &state.backends;
     let mut tried = Tried::default();
     let mut attempt = 0u32;

@@ -10,6 +10,8 @@ use http::HeaderValue;
 pub mod strategy;
 
 use crate::backend::Backend;
+use crate::config::metadata::{self, ModelConfig, ModelMetadata};
+use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
 
 /// One backend able to answer a requested model, and the model name it knows it by.
@@ -31,10 +33,16 @@ pub struct Route {
     targets: Box<[Target]>,
     next: AtomicUsize,
     weighted: Box<[u16]>,
+    /// This model's own strategy (`model_configs[].selection_strategy`), if set.
+    pub strategy: Option<SelectionStrategy>,
 }
 
 impl Route {
-    fn new(targets: Vec<Target>, backends: &[Arc<Backend>]) -> Route {
+    fn new(
+        targets: Vec<Target>,
+        backends: &[Arc<Backend>],
+        strategy: Option<SelectionStrategy>,
+    ) -> Route {
         let weights: Vec<u32> = targets
             .iter()
             .map(|t| backends[t.backend].config.weight)
@@ -43,6 +51,7 @@ impl Route {
             weighted: strategy::smooth_weighted_order(&weights).into_boxed_slice(),
             targets: targets.into_boxed_slice(),
             next: AtomicUsize::new(0),
+            strategy,
         }
     }
 
@@ -70,6 +79,8 @@ pub struct ListedModel {
     pub backends: Vec<String>,
     /// Type of the first backend serving it (`owned_by`).
     pub owned_by: &'static str,
+    /// Its `model_configs` metadata, if any describes it.
+    pub metadata: Option<ModelMetadata>,
 }
 
 /// Immutable lookup table from requested model names to routes; rebuilt whenever a
@@ -83,7 +94,7 @@ pub struct ModelIndex {
 impl ModelIndex {
     /// Builds the index over `backends`: every model and alias, plus `BACKEND/model` pins.
     /// A real model id wins over a pin of the same spelling.
-    pub fn build(backends: &[Arc<Backend>]) -> ModelIndex {
+    pub fn build(backends: &[Arc<Backend>], model_configs: &[ModelConfig]) -> ModelIndex {
         let mut pinned: HashMap<String, Vec<Target>> = HashMap::new();
         let mut plain: HashMap<String, Vec<Target>> = HashMap::new();
         let mut listed: Vec<ListedModel> = Vec::new();
@@ -116,10 +127,12 @@ impl ModelIndex {
                     Some(&pos) => listed[pos].backends.push(b.name().to_string()),
                     None => {
                         list_pos.insert(name.to_string(), listed.len());
+                        let sources = [&b.config.model_configs[..], model_configs];
                         listed.push(ListedModel {
                             id: name.to_string(),
                             backends: vec![b.name().to_string()],
                             owned_by: b.config.kind.as_str(),
+                            metadata: metadata::find(name, &sources).map(|c| c.metadata.clone()),
                         });
                     }
                 }
@@ -127,7 +140,9 @@ impl ModelIndex {
         }
         let mut routes: HashMap<String, Route> = HashMap::with_capacity(pinned.len() + plain.len());
         for (name, targets) in pinned.into_iter().chain(plain) {
-            routes.insert(name, Route::new(targets, backends));
+            let strategy =
+                metadata::find(&name, &[model_configs]).and_then(|c| c.selection_strategy);
+            routes.insert(name, Route::new(targets, backends, strategy));
         }
         ModelIndex { routes, listed }
     }
@@ -162,10 +177,13 @@ mod tests {
 
     #[test]
     fn resolves_models_aliases_and_pins_round_robin() {
-        let index = ModelIndex::build(&[
-            backend("a", &["m", "org/x"], &[("fast", "m")]),
-            backend("b", &["m"], &[]),
-        ]);
+        let index = ModelIndex::build(
+            &[
+                backend("a", &["m", "org/x"], &[("fast", "m")]),
+                backend("b", &["m"], &[]),
+            ],
+            &[],
+        );
         let route = index.resolve("m").unwrap();
         let picks: Vec<usize> = (0..4).map(|_| route.pick().backend).collect();
         assert_eq!(picks, [0, 1, 0, 1]);

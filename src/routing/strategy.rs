@@ -206,7 +206,7 @@ mod tests {
         n: usize,
         key: impl Fn(usize) -> HashKey,
     ) -> HashMap<usize, usize> {
-        let index = ModelIndex::build(b);
+        let index = ModelIndex::build(b, &[]);
         let route = index.resolve("m").unwrap();
         let mut out = HashMap::new();
         for i in 0..n {
@@ -243,8 +243,8 @@ mod tests {
     fn consistent_hash_is_sticky_and_moves_few_keys() {
         let four = backends(&[1, 1, 1, 1]);
         let three: Vec<_> = four[..3].to_vec();
-        let i4 = ModelIndex::build(&four);
-        let i3 = ModelIndex::build(&three);
+        let i4 = ModelIndex::build(&four, &[]);
+        let i3 = ModelIndex::build(&three, &[]);
         let (r4, r3) = (i4.resolve("m").unwrap(), i3.resolve("m").unwrap());
         let mut moved = 0;
         for k in 0..1000u64 {
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn every_strategy_skips_unusable_backends() {
         let b = backends(&[1, 2, 3]);
-        let index = ModelIndex::build(&b);
+        let index = ModelIndex::build(&b, &[]);
         let route = index.resolve("m").unwrap();
         for (_, s) in SelectionStrategy::ALL {
             for k in 0..50 {

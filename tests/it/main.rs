@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod faults;
+mod models;
 mod proxy;
 mod resilience;
 mod sdk;
