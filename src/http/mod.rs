@@ -167,6 +167,8 @@ async fn admin_backends(State(state): State<Arc<AppState>>, headers: HeaderMap) 
                 "circuit": b.state.breaker.state(now).as_str(),
                 "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
                 "in_flight": b.state.in_flight(),
+                "prompt_tokens": b.state.cache.totals().0,
+                "cached_prompt_tokens": b.state.cache.totals().1,
                 "weight": b.config.weight,
                 "models": *b.models(),
             })

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::{timeout_at, Instant};
 
-use super::stream::GuardedStream;
+use super::stream::{GuardedStream, StreamLimits};
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::backend::{Adapter, Backend, OpenAiCompat, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
@@ -306,8 +306,12 @@ async fn serve_model(
                 .chat(&body, routing.stream, &target.upstream_model)
                 .await),
             Adapter::OpenAi(api) => {
-                let model = &target.upstream_model;
-                forward(state, backend, api, body, routing.stream, model, id).await
+                let spec = AttemptSpec {
+                    model: &target.upstream_model,
+                    stream: routing.stream,
+                    count_cache: strategy == SelectionStrategy::PrefixAwareHash,
+                };
+                forward(state, backend, api, body, spec, id).await
             }
         };
         let ok = match &outcome {
@@ -375,15 +379,29 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONTENT_LENGTH,
 ];
 
+/// What one attempt sends besides the body.
+struct AttemptSpec<'a> {
+    /// The model name the backend gets (picks per-model timeouts).
+    model: &'a str,
+    /// Whether the client asked for a stream.
+    stream: bool,
+    /// Count prompt-cache usage (PrefixAwareHash routes).
+    count_cache: bool,
+}
+
 async fn forward(
     state: &AppState,
     backend: &Arc<Backend>,
     api: &OpenAiCompat,
     body: Bytes,
-    stream: bool,
-    model: &str,
+    spec: AttemptSpec<'_>,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
+    let AttemptSpec {
+        model,
+        stream,
+        count_cache,
+    } = spec;
     let started = Instant::now();
     let (standard, streaming) = state.config.timeouts.for_model(model);
     let (first_byte, total) = if stream {
@@ -453,11 +471,14 @@ async fn forward(
         let guarded = GuardedStream::new(
             first,
             incoming,
-            streaming.chunk_interval,
-            started,
-            total,
+            StreamLimits {
+                chunk_interval: streaming.chunk_interval,
+                started,
+                total,
+            },
             Arc::clone(backend),
             in_flight,
+            count_cache,
         );
         return Ok(Response::from_parts(parts, Body::new(guarded)));
     }
@@ -477,6 +498,9 @@ async fn forward(
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
+    if count_cache && parts.status.is_success() {
+        backend.state.cache.count_json(&bytes);
+    }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 

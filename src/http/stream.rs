@@ -31,7 +31,18 @@ pub struct GuardedStream {
     total_deadline: Instant,
     backend: Arc<Backend>,
     _in_flight: InFlight,
+    count_cache: bool,
     done: bool,
+}
+
+/// The deadlines a stream is held to.
+pub struct StreamLimits {
+    /// Longest silence between two chunks.
+    pub chunk_interval: Duration,
+    /// When the attempt started.
+    pub started: Instant,
+    /// Longest whole stream, from `started`.
+    pub total: Duration,
 }
 
 impl GuardedStream {
@@ -39,12 +50,16 @@ impl GuardedStream {
     pub fn new(
         first: Option<Frame<Bytes>>,
         inner: Incoming,
-        chunk_interval: Duration,
-        started: Instant,
-        total: Duration,
+        limits: StreamLimits,
         backend: Arc<Backend>,
         in_flight: InFlight,
+        count_cache: bool,
     ) -> GuardedStream {
+        let StreamLimits {
+            chunk_interval,
+            started,
+            total,
+        } = limits;
         let now = Instant::now();
         let total_deadline = started + total;
         let deadline = (now + chunk_interval).min(total_deadline);
@@ -59,6 +74,15 @@ impl GuardedStream {
             total_deadline,
             backend,
             _in_flight: in_flight,
+            count_cache,
+        }
+    }
+
+    fn count(&self, frame: &Frame<Bytes>) {
+        if self.count_cache {
+            if let Some(data) = frame.data_ref() {
+                self.backend.state.cache.count_sse(data);
+            }
         }
     }
 
@@ -80,6 +104,7 @@ impl Body for GuardedStream {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         if let Some(frame) = this.first.take() {
+            this.count(&frame);
             return Poll::Ready(Some(Ok(frame)));
         }
         if this.done {
@@ -88,6 +113,7 @@ impl Body for GuardedStream {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.last_chunk = Instant::now();
+                this.count(&frame);
                 return Poll::Ready(Some(Ok(frame)));
             }
             Poll::Ready(Some(Err(e))) => {

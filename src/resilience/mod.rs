@@ -4,6 +4,7 @@
 pub mod breaker;
 pub mod health;
 pub mod retry;
+pub mod usage;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct BackendState {
     pub health: Health,
     /// Circuit breaker fed by request outcomes.
     pub breaker: CircuitBreaker,
+    /// Prompt tokens and cache hits (counted for PrefixAwareHash routes).
+    pub cache: usage::CacheStats,
     ewma_micros: AtomicU64,
     in_flight: AtomicUsize,
 }
@@ -33,6 +36,7 @@ impl BackendState {
         BackendState {
             health: Health::default(),
             breaker,
+            cache: usage::CacheStats::default(),
             ewma_micros: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         }

@@ -389,3 +389,61 @@ async fn chaos_kill_and_restart_one_of_three_backends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn prefix_aware_hash_keeps_a_prompt_prefix_on_one_backend_and_counts_cache_hits() {
+    let cached = || {
+        axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({
+                    "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101,
+                              "prompt_tokens_details": {"cached_tokens": 80}}
+                }))
+            }),
+        )
+    };
+    let a = spawn_upstream(cached()).await;
+    let b = spawn_upstream(cached()).await;
+    let router = start_router(&format!(
+        "selection_strategy: PrefixAwareHash\nbackends:\n  - {{name: a, type: vllm, url: \"http://{a}\", models: [m]}}\n  - {{name: b, type: vllm, url: \"http://{b}\", models: [m]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let system = "You are a meticulous assistant. ".repeat(30);
+    let mut used = std::collections::HashSet::new();
+    for tail in 0..10 {
+        let body = serde_json::json!({"model": "m", "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": format!("question {tail}")}]});
+        let r = chat(addr, &body.to_string()).await;
+        used.insert(r.header("x-continuum-backend").to_string());
+    }
+    assert_eq!(used.len(), 1, "one shared prefix, one backend: {used:?}");
+    let mut spread = std::collections::HashSet::new();
+    for p in 0..20 {
+        let body = serde_json::json!({"model": "m", "messages": [{"role": "system", "content": format!("prompt {p}")}]});
+        spread.insert(
+            chat(addr, &body.to_string())
+                .await
+                .header("x-continuum-backend")
+                .to_string(),
+        );
+    }
+    assert_eq!(spread.len(), 2, "different prefixes use both backends");
+    let admin = get_path(addr, "/admin/backends").await.json();
+    let (prompt, cached): (u64, u64) = admin["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["prompt_tokens"].as_u64().unwrap(),
+                b["cached_prompt_tokens"].as_u64().unwrap(),
+            )
+        })
+        .fold((0, 0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
+    assert_eq!((prompt, cached), (3000, 2400));
+}
