@@ -142,6 +142,9 @@ pub struct FallbackConfig {
     pub triggers: FallbackTriggers,
     /// Fallback models tried at most per request.
     pub max_fallback_attempts: u32,
+    /// `mid_stream: continue`: a stream broken after its first byte goes on with the next
+    /// fallback model, the text so far sent as an assistant prefill.
+    pub mid_stream_continue: bool,
 }
 
 /// `fallback.fallback_policy.trigger_conditions`.

@@ -335,10 +335,7 @@ pub fn read_fallback(v: Option<&Value>, r: &mut Reader) -> FallbackConfig {
     }
     match r.string(m, p, "mid_stream").as_deref() {
         None | Some("error") => {}
-        Some("continue") => r.error(
-            child(p, "mid_stream"),
-            "'continue' is not supported yet by this version of continuum; use 'error'",
-        ),
+        Some("continue") => c.mid_stream_continue = true,
         Some(other) => r.error(
             child(p, "mid_stream"),
             format!("'{other}' is not one of: error, continue"),

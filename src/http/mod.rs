@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
+mod continuation;
 pub mod error;
 mod proxy;
 mod stream;

@@ -149,30 +149,35 @@ async fn proxy_chat(
     let index = state.index.load();
     let fallback = &state.config.fallback;
     let chain: &[String] = if fallback.enabled {
-        fallback
+        let chain = fallback
             .chains
             .iter()
             .find(|(m, _)| *m == routing.model)
-            .map_or(&[], |(_, c)| &c[..])
+            .map_or(&[][..], |(_, c)| &c[..]);
+        &chain[..chain.len().min(fallback.max_fallback_attempts as usize)]
     } else {
         &[]
     };
-    let models = std::iter::once(routing.model.as_str()).chain(
-        chain
-            .iter()
-            .take(fallback.max_fallback_attempts as usize)
-            .map(String::as_str),
-    );
+    let models = std::iter::once(routing.model.as_str()).chain(chain.iter().map(String::as_str));
     let mut last: Option<Result<Response, ProxyError>> = None;
     for (i, model) in models.enumerate() {
         if i > 0 {
             tracing::info!(request_id = id.to_str().unwrap_or(""), from = %routing.model, to = model, "falling back");
         }
+        // Models after this one, for continuing a stream that breaks mid-way.
+        let rest = &chain[i.min(chain.len())..];
+        let continues = fallback.mid_stream_continue && routing.stream && !rest.is_empty();
         let outcome = match index.resolve(model) {
             Ok(route) => {
                 let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
                 let key = hash_key(strategy, &parts.headers, &body, &routing);
-                serve_model(state, route, strategy, &body, &routing, key, id).await
+                let plan = ModelPlan {
+                    route,
+                    strategy,
+                    key,
+                    continues,
+                };
+                serve_model(state, plan, &body, &routing, id).await
             }
             Err(e) => Err(e),
         };
@@ -188,7 +193,12 @@ async fn proxy_chat(
             Err(_) => false,
         };
         if !fall_back {
-            return outcome;
+            return match outcome {
+                Ok(resp) if continues && resp.status().is_success() => Ok(
+                    super::continuation::wrap(resp, state, &body, model, rest, id),
+                ),
+                other => other,
+            };
         }
         // The first model's failure is what the client sees if no fallback answers.
         if last.is_none() {
@@ -196,6 +206,29 @@ async fn proxy_chat(
         }
     }
     last.unwrap_or_else(|| Err(ProxyError::ModelNotFound(routing.model.clone())))
+}
+
+/// Serves `model` for a continued stream: its route, strategy and retries as for any
+/// request (the body already names `model` and carries the prefill).
+pub(super) async fn serve_continuation(
+    state: AppState,
+    body: Bytes,
+    model: String,
+    id: HeaderValue,
+    continues: bool,
+) -> Result<Response, ProxyError> {
+    let routing = parse_routing(&body)?;
+    let index = state.index.load_full();
+    let route = index.resolve(&model)?;
+    let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
+    let key = hash_key(strategy, &HeaderMap::new(), &body, &routing);
+    let plan = ModelPlan {
+        route,
+        strategy,
+        key,
+        continues,
+    };
+    serve_model(&state, plan, &body, &routing, &id).await
 }
 
 /// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
@@ -248,15 +281,31 @@ impl Drop for TrialGuard<'_> {
 
 /// Serves one model: pick a backend by the strategy, retry failures (on another backend
 /// first, then with backoff), and feed every outcome to the backend's breaker and latency.
+/// How one model is to be served.
+struct ModelPlan<'a> {
+    /// The model's route.
+    route: &'a Route,
+    /// Its selection strategy.
+    strategy: SelectionStrategy,
+    /// The hashing strategies' key.
+    key: HashKey,
+    /// Streams hand failures to a continuation instead of ending with an error event.
+    continues: bool,
+}
+
 async fn serve_model(
     state: &AppState,
-    route: &Route,
-    strategy: SelectionStrategy,
+    plan: ModelPlan<'_>,
     body: &Bytes,
     routing: &Routing,
-    key: HashKey,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
+    let ModelPlan {
+        route,
+        strategy,
+        key,
+        continues,
+    } = plan;
     let backends = &state.backends;
     let mut tried = Tried::default();
     let mut attempt = 0u32;
@@ -310,6 +359,7 @@ async fn serve_model(
                     model: &target.upstream_model,
                     stream: routing.stream,
                     count_cache: strategy == SelectionStrategy::PrefixAwareHash,
+                    continue_on_failure: continues,
                 };
                 forward(state, backend, api, body, spec, id).await
             }
@@ -387,6 +437,8 @@ struct AttemptSpec<'a> {
     stream: bool,
     /// Count prompt-cache usage (PrefixAwareHash routes).
     count_cache: bool,
+    /// A broken stream is continued on a fallback model (`mid_stream: continue`).
+    continue_on_failure: bool,
 }
 
 async fn forward(
@@ -401,6 +453,7 @@ async fn forward(
         model,
         stream,
         count_cache,
+        continue_on_failure,
     } = spec;
     let started = Instant::now();
     let (standard, streaming) = state.config.timeouts.for_model(model);
@@ -479,6 +532,7 @@ async fn forward(
             Arc::clone(backend),
             in_flight,
             count_cache,
+            continue_on_failure,
         );
         return Ok(Response::from_parts(parts, Body::new(guarded)));
     }

@@ -3,7 +3,6 @@
 //! breaks or stalls after its first byte ends with an explicit error event, never a clean
 //! `[DONE]`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,6 +31,9 @@ pub struct GuardedStream {
     backend: Arc<Backend>,
     _in_flight: InFlight,
     count_cache: bool,
+    /// Hand a failure to the wrapping [`super::continuation::ContinuingStream`] as an
+    /// error instead of ending with an error event.
+    continue_on_failure: bool,
     done: bool,
 }
 
@@ -54,6 +56,7 @@ impl GuardedStream {
         backend: Arc<Backend>,
         in_flight: InFlight,
         count_cache: bool,
+        continue_on_failure: bool,
     ) -> GuardedStream {
         let StreamLimits {
             chunk_interval,
@@ -75,6 +78,7 @@ impl GuardedStream {
             backend,
             _in_flight: in_flight,
             count_cache,
+            continue_on_failure,
         }
     }
 
@@ -86,22 +90,25 @@ impl GuardedStream {
         }
     }
 
-    fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
         self.backend.state.breaker.record(false, Instant::now());
         self.done = true;
+        if self.continue_on_failure {
+            return Poll::Ready(Some(Err(err)));
+        }
         Poll::Ready(Some(Ok(Frame::data(openai_stream_error_event(&err)))))
     }
 }
 
 impl Body for GuardedStream {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = ProxyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.get_mut();
         if let Some(frame) = this.first.take() {
             this.count(&frame);

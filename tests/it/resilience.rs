@@ -447,3 +447,109 @@ async fn prefix_aware_hash_keeps_a_prompt_prefix_on_one_backend_and_counts_cache
         .fold((0, 0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
     assert_eq!((prompt, cached), (3000, 2400));
 }
+
+#[tokio::test]
+async fn a_broken_stream_continues_on_the_fallback_model_with_a_prefill() {
+    use axum::body::Body;
+    use bytes::Bytes;
+    use std::sync::Mutex;
+    let chunk = |text: &str| {
+        Bytes::from(format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+        ))
+    };
+    // The primary streams "Hello, " "wor" and breaks.
+    let first = vec![chunk("Hello, "), chunk("wor")];
+    let primary = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let first = first.clone();
+            async move {
+                let mut items: Vec<Result<Bytes, std::io::Error>> =
+                    first.into_iter().map(Ok).collect();
+                items.push(Err(std::io::Error::other("cut")));
+                // A pause before each item lets the chunks reach the router before the break.
+                let s = futures_util::stream::unfold(items.into_iter(), |mut it| async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    it.next().map(|x| (x, it))
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    Body::from_stream(s),
+                )
+            }
+        }),
+    );
+    let seen: Arc<Mutex<Option<Value>>> = Default::default();
+    let backup = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |body: Bytes| {
+                let seen = seen.clone();
+                async move {
+                    *seen.lock().unwrap() = serde_json::from_slice(&body).ok();
+                    let s = futures_util::stream::iter(
+                        [chunk("ld!"), Bytes::from_static(b"data: [DONE]\n\n")]
+                            .into_iter()
+                            .map(Ok::<_, std::io::Error>),
+                    );
+                    (
+                        [("content-type", "text/event-stream")],
+                        Body::from_stream(s),
+                    )
+                }
+            }),
+        )
+    };
+    let (p, b) = (spawn_upstream(primary).await, spawn_upstream(backup).await);
+    let router = start_router(&format!(
+        "fallback:\n  fallback_chains: {{big: [small]}}\n  mid_stream: continue\nbackends:\n  - {{name: p, type: vllm, url: \"http://{p}\", models: [big]}}\n  - {{name: b, type: vllm, url: \"http://{b}\", models: [small]}}\n"
+    ))
+    .await;
+    let r = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"big","stream":true,"messages":[{"role":"user","content":"greet the world"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let content: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, "Hello, world!", "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let marker = events.last().unwrap();
+    assert_eq!(marker["continuum"]["from_model"], "big", "{text}");
+    assert_eq!(marker["continuum"]["to_model"], "small");
+    assert!(!text.contains("\"error\""), "{text}");
+    let sent = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(sent["model"], "small");
+    assert_eq!(
+        sent["messages"][1],
+        serde_json::json!({"role": "assistant", "content": "Hello, wor"})
+    );
+
+    // With the default (mid_stream: error) the same break ends with an error event.
+    let router = start_router(&format!(
+        "fallback:\n  fallback_chains: {{big: [small]}}\nbackends:\n  - {{name: p, type: vllm, url: \"http://{p}\", models: [big]}}\n  - {{name: b, type: vllm, url: \"http://{b}\", models: [small]}}\n"
+    ))
+    .await;
+    let text = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"big","stream":true,"messages":[]}"#,
+    )
+    .await
+    .text();
+    assert!(
+        text.contains("\"code\":\"backend_error\"") && !text.contains("[DONE]"),
+        "{text}"
+    );
+}
