@@ -1,6 +1,6 @@
 //! Health probes per backend type: self-hosted OpenAI-compatible servers are asked for
-//! `health_checks.endpoint` (default `/v1/models`); OpenAI itself always for `/v1/models`
-//! (it has no `/health`); `mock` is always up.
+//! `health_checks.endpoint` (default `/v1/models`; Ollama's default is its `/api/tags`);
+//! OpenAI itself always for `/v1/models` (it has no `/health`); `mock` is always up.
 
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -18,9 +18,10 @@ pub async fn probe(
     let Adapter::OpenAi(api) = &backend.adapter else {
         return ProbeResult::Up;
     };
-    let path = match backend.config.kind {
-        BackendType::Openai => None,
-        _ => cfg.endpoint.as_deref(),
+    let path = match (backend.config.kind, cfg.endpoint.as_deref()) {
+        (BackendType::Openai, _) => None,
+        (BackendType::Ollama, None) => Some("/api/tags"),
+        (_, endpoint) => endpoint,
     };
     let work = async {
         let resp = client.request(api.probe_request(path)).await.ok()?;

@@ -553,3 +553,30 @@ async fn a_broken_stream_continues_on_the_fallback_model_with_a_prefill() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn ollama_is_probed_at_api_tags() {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = {
+        let hits = hits.clone();
+        axum::Router::new().route(
+            "/api/tags",
+            axum::routing::get(move || {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { axum::Json(serde_json::json!({"models": []})) }
+            }),
+        )
+    };
+    let up = spawn_upstream(app).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: o, type: ollama, url: \"http://{up}\", models: [llama3.2]}}\n"
+    ))
+    .await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        get_path(router.tcp_addr().unwrap(), "/health/ready")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
