@@ -5,7 +5,7 @@
 //! `half_open_success_threshold` successes (any failed trial opens it again).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use tokio::time::Instant;
@@ -58,6 +58,11 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     name: String,
     state: AtomicU8,
+    /// Closed with no failure in the window: a success changes nothing, so it is recorded
+    /// without taking the lock (the common case on the request path).
+    clean: AtomicBool,
+    /// Successes seen while clean, counted up to `minimum_requests` (then left alone).
+    clean_successes: AtomicU32,
     inner: Mutex<Inner>,
 }
 
@@ -75,6 +80,8 @@ impl CircuitBreaker {
             name: name.to_string(),
             config,
             state: AtomicU8::new(0),
+            clean: AtomicBool::new(true),
+            clean_successes: AtomicU32::new(0),
         }
     }
 
@@ -143,17 +150,35 @@ impl CircuitBreaker {
         if !self.config.enabled {
             return;
         }
+        if success && self.clean.load(Ordering::Acquire) {
+            if self.clean_successes.load(Ordering::Relaxed) < self.config.minimum_requests {
+                self.clean_successes.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
         match CircuitState::from_u8(self.state.load(Ordering::Acquire)) {
             CircuitState::Closed => {
+                if !success && self.clean.swap(false, Ordering::AcqRel) {
+                    // Put back the successes recorded lock-free while clean.
+                    let seen = self.clean_successes.swap(0, Ordering::Relaxed) as usize;
+                    let fill = seen.min((self.config.minimum_requests as usize).saturating_sub(1));
+                    inner.window.clear();
+                    inner.window.extend(std::iter::repeat_n(true, fill));
+                }
                 if inner.window.len() >= self.config.minimum_requests as usize {
                     inner.window.pop_front();
                 }
                 inner.window.push_back(success);
                 if success {
                     inner.consecutive_failures = 0;
+                    if inner.window.iter().all(|ok| *ok) {
+                        self.clean_successes
+                            .store(inner.window.len() as u32, Ordering::Relaxed);
+                        self.clean.store(true, Ordering::Release);
+                    }
                     return;
                 }
                 inner.consecutive_failures += 1;
@@ -178,6 +203,8 @@ impl CircuitBreaker {
                     inner.window.clear();
                     inner.opened_at = None;
                     self.set(CircuitState::Closed);
+                    self.clean_successes.store(0, Ordering::Relaxed);
+                    self.clean.store(true, Ordering::Release);
                     tracing::info!(backend = %self.name, "circuit closed");
                 }
             }
@@ -186,6 +213,7 @@ impl CircuitBreaker {
     }
 
     fn open(&self, inner: &mut Inner, now: Instant) {
+        self.clean.store(false, Ordering::Release);
         inner.opened_at = Some(now);
         inner.trials_in_flight = 0;
         inner.trial_successes = 0;
@@ -269,6 +297,20 @@ mod tests {
             b.record(ok, t);
             assert_eq!(b.state(t), CircuitState::Closed);
         }
+        b.record(false, t);
+        assert_eq!(b.state(t), CircuitState::Open);
+    }
+
+    #[test]
+    fn lock_free_successes_still_count_in_the_failure_rate() {
+        let b = breaker();
+        let t = Instant::now();
+        // Many successes, then failures: 2 failures in the last 4 requests is 50 %.
+        for _ in 0..100 {
+            b.record(true, t);
+        }
+        b.record(false, t);
+        assert_eq!(b.state(t), CircuitState::Closed);
         b.record(false, t);
         assert_eq!(b.state(t), CircuitState::Open);
     }
