@@ -120,18 +120,7 @@ pub fn from_text(
     env: &dyn EnvSource,
     strictness: Strictness,
 ) -> Result<(Config, Vec<Problem>), ConfigError> {
-    let mut tree = parse_tree(text, format).map_err(|message| ConfigError::Syntax {
-        file: file.to_string(),
-        message,
-    })?;
-    let subst = interpolate::substitute_tree(&mut tree, env);
-    let mut r = reader::Reader {
-        unset: subst.unset,
-        ..Default::default()
-    };
-    for (path, message) in subst.errors {
-        r.error(path, message);
-    }
+    let (tree, mut r) = parse_and_substitute(text, format, file, env)?;
     let config = validate::read_config(&tree, &mut r);
     let mut problems = r.errors;
     let warnings = match strictness {
@@ -151,6 +140,29 @@ pub fn from_text(
             })
         }
     }
+}
+
+/// Parses `text` and substitutes `${VAR}` in every string; the reader starts with the
+/// substitution's problems (malformed references) and unset variables.
+fn parse_and_substitute(
+    text: &str,
+    format: Format,
+    file: &str,
+    env: &dyn EnvSource,
+) -> Result<(serde_json::Value, reader::Reader), ConfigError> {
+    let mut tree = parse_tree(text, format).map_err(|message| ConfigError::Syntax {
+        file: file.to_string(),
+        message,
+    })?;
+    let subst = interpolate::substitute_tree(&mut tree, env);
+    let mut r = reader::Reader {
+        unset: subst.unset,
+        ..Default::default()
+    };
+    for (path, message) in subst.errors {
+        r.error(path, message);
+    }
+    Ok((tree, r))
 }
 
 fn parse_tree(text: &str, format: Format) -> Result<serde_json::Value, String> {
@@ -263,16 +275,7 @@ fn load_metadata_file(
         path: path.to_path_buf(),
         source,
     })?;
-    let mut tree =
-        parse_tree(&text, Format::of_path(path)).map_err(|message| ConfigError::Syntax {
-            file: label.clone(),
-            message,
-        })?;
-    let subst = interpolate::substitute_tree(&mut tree, env);
-    let mut r = reader::Reader {
-        unset: subst.unset,
-        ..Default::default()
-    };
+    let (tree, mut r) = parse_and_substitute(&text, Format::of_path(path), &label, env)?;
     let entries = match &tree {
         serde_json::Value::Object(m) if m.contains_key("models") => {
             for key in m.keys().filter(|k| *k != "models") {
