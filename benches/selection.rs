@@ -43,7 +43,7 @@ fn main() {
             let key = Some(hash_key(&(i as u64 % 5000).to_le_bytes()));
             let t = route
                 .select(strategy, key, &backends, |t| {
-                    backends[t.backend].state.try_acquire(now)
+                    backends[t.backend].state.try_acquire(now).is_some()
                 })
                 .expect("target");
             sink = sink.wrapping_add(t.backend);

@@ -56,11 +56,11 @@ pub enum ProxyError {
     )]
     NoHealthyBackend(String),
     /// The backend could not be connected to.
-    #[error("backend '{backend}' is unreachable at {url}: {reason}")]
+    #[error("backend '{backend}' is unreachable: {reason}")]
     Unreachable {
         /// Backend name.
         backend: String,
-        /// Backend URL.
+        /// Backend URL (for logs; not shown to clients).
         url: String,
         /// The connection error.
         reason: String,

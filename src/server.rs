@@ -328,20 +328,49 @@ fn bind_unix(
                 "the path exists and is not a socket; refusing to replace it".into(),
             ));
         }
-        // A socket file left by an earlier run: nothing listens on it any more if a connect fails.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(fail("another process is listening on this socket".into()));
+        // A socket file left by an earlier run refuses connections; anything else (a live
+        // listener, or one we may not talk to) is left alone.
+        match std::os::unix::net::UnixStream::connect(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Ok(_) => return Err(fail("another process is listening on this socket".into())),
+            Err(e) => {
+                return Err(fail(format!(
+                    "the socket exists and cannot be checked ({e}); refusing to replace it"
+                )))
+            }
         }
         std::fs::remove_file(path)
             .map_err(|e| fail(format!("cannot remove the stale socket file: {e}")))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
+    // With a socket_mode, bind under a private name, set the mode, then move it into place,
+    // so the socket is never reachable with looser permissions.
+    let bind_at = match mode {
+        Some(_) => {
+            let mut name = path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            name.push(format!(".{}.tmp", std::process::id()));
+            path.with_file_name(name)
+        }
+        None => path.clone(),
+    };
+    let listener =
+        std::os::unix::net::UnixListener::bind(&bind_at).map_err(|e| fail(e.to_string()))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| fail(e.to_string()))?;
     if let Some(mode) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| fail(format!("cannot set socket_mode {mode:o}: {e}")))?;
+        let placed = std::fs::set_permissions(&bind_at, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot set socket_mode {mode:o}: {e}"))
+            .and_then(|()| {
+                std::fs::rename(&bind_at, path)
+                    .map_err(|e| format!("cannot move the socket into place: {e}"))
+            });
+        if let Err(reason) = placed {
+            let _ = std::fs::remove_file(&bind_at);
+            return Err(fail(reason));
+        }
     }
     Ok(listener)
 }

@@ -331,7 +331,7 @@ fn apply_env_and_overrides(
     {
         set_bind(config, &split_list(&v), "CONTINUUM_BIND_ADDRESS")?;
     }
-    if !urls.is_empty() {
+    if !o.backends.is_empty() {
         set_backends(config, &urls, "--backends")?;
     } else if let Some(v) = env
         .var("CONTINUUM_BACKEND_URLS")
@@ -375,6 +375,12 @@ fn apply_env_and_overrides(
 }
 
 fn set_bind(config: &mut Config, list: &[String], origin: &str) -> Result<(), ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::Override {
+            origin: origin.into(),
+            message: "names no address".into(),
+        });
+    }
     let addrs = list
         .iter()
         .map(|a| BindAddr::parse(a))
@@ -388,6 +394,12 @@ fn set_bind(config: &mut Config, list: &[String], origin: &str) -> Result<(), Co
 }
 
 fn set_backends(config: &mut Config, urls: &[String], origin: &str) -> Result<(), ConfigError> {
+    if urls.is_empty() {
+        return Err(ConfigError::Override {
+            origin: origin.into(),
+            message: "names no backend URL".into(),
+        });
+    }
     let mut backends = Vec::with_capacity(urls.len());
     for (i, url) in urls.iter().enumerate() {
         let root = normalize_url(url).map_err(|message| ConfigError::Override {
@@ -574,6 +586,19 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("CONTINUUM_BIND_ADDRESS: 'nowhere'"),
+            "{err}"
+        );
+        let empty = env(&[("CONTINUUM_BACKEND_URLS", " , ")]);
+        let err = load(
+            Some(&file),
+            &Overrides::default(),
+            &empty,
+            Strictness::Serve,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("CONTINUUM_BACKEND_URLS: names no backend URL"),
             "{err}"
         );
         // A command-line flag wins without the environment variable being read.

@@ -20,7 +20,7 @@ use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_
 use crate::backend::{Adapter, Backend, OpenAiCompat, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
-use crate::resilience::retry;
+use crate::resilience::{retry, Permit};
 use crate::routing::strategy::{self, HashKey};
 use crate::routing::Route;
 
@@ -131,7 +131,9 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) 
 
 fn log_error(err: &ProxyError, id: &HeaderValue) {
     let id = id.to_str().unwrap_or("");
-    if err.status().is_server_error() {
+    if let ProxyError::Unreachable { url, .. } = err {
+        tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, url = %url, "request failed");
+    } else if err.status().is_server_error() {
         tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, "request failed");
     } else {
         tracing::debug!(request_id = id, status = err.status().as_u16(), error = %err, "request rejected");
@@ -269,12 +271,16 @@ impl Tried {
 }
 
 /// Frees a half-open circuit's trial slot if the attempt ends without a verdict.
-struct TrialGuard<'a>(&'a Backend, bool);
+struct TrialGuard<'a> {
+    backend: &'a Backend,
+    permit: Permit,
+    recorded: bool,
+}
 
 impl Drop for TrialGuard<'_> {
     fn drop(&mut self) {
-        if !self.1 {
-            self.0.state.breaker.release();
+        if !self.recorded {
+            self.backend.state.breaker.release(self.permit);
         }
     }
 }
@@ -314,14 +320,20 @@ async fn serve_model(
     loop {
         attempt += 1;
         let now = Instant::now();
+        let mut permit = None;
         let fresh = route.select(strategy, key, backends, |t| {
-            !tried.contains(t.backend) && backends[t.backend].state.try_acquire(now)
+            if tried.contains(t.backend) {
+                return false;
+            }
+            permit = backends[t.backend].state.try_acquire(now);
+            permit.is_some()
         });
-        let target = match fresh {
-            Some(t) => t,
+        let (target, again) = match fresh {
+            Some(t) => (t, false),
             None => {
                 let again = route.select(strategy, key, backends, |t| {
-                    backends[t.backend].state.try_acquire(now)
+                    permit = backends[t.backend].state.try_acquire(now);
+                    permit.is_some()
                 });
                 let Some(t) = again else {
                     // Breakers may open while we retry: then the last real failure is the answer.
@@ -329,21 +341,25 @@ async fn serve_model(
                         Err(ProxyError::NoHealthyBackend(routing.model.clone()))
                     });
                 };
-                if attempt > 1 {
-                    let policy = backends[t.backend]
-                        .config
-                        .retry_override
-                        .as_ref()
-                        .unwrap_or(&state.config.retry);
-                    tokio::time::sleep(retry::wait_before_retry(policy, attempt - 1, retry_after))
-                        .await;
-                }
-                t
+                (t, true)
             }
         };
         tried.insert(target.backend);
         let backend = &backends[target.backend];
-        let mut guard = TrialGuard(backend, false);
+        // From here on a cancelled request gives its half-open trial slot back.
+        let mut guard = TrialGuard {
+            backend,
+            permit: permit.unwrap_or(Permit::Free),
+            recorded: false,
+        };
+        if again && attempt > 1 {
+            let policy = backend
+                .config
+                .retry_override
+                .as_ref()
+                .unwrap_or(&state.config.retry);
+            tokio::time::sleep(retry::wait_before_retry(policy, attempt - 1, retry_after)).await;
+        }
         let body = if *target.upstream_model == routing.model {
             body.clone()
         } else {
@@ -368,8 +384,11 @@ async fn serve_model(
             Ok(resp) => !resp.status().is_server_error(),
             Err(_) => false,
         };
-        backend.state.breaker.record(ok, Instant::now());
-        guard.1 = true;
+        backend
+            .state
+            .breaker
+            .record(guard.permit, ok, Instant::now());
+        guard.recorded = true;
         let policy = backend
             .config
             .retry_override
@@ -428,6 +447,10 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::TE,
     header::CONTENT_LENGTH,
 ];
+
+/// Largest non-streamed backend response the router reads (it buffers those whole to turn a
+/// timeout into a clean 504); a larger one is a backend error.
+const MAX_UPSTREAM_BODY: usize = 256 << 20;
 
 /// What one attempt sends besides the body.
 struct AttemptSpec<'a> {
@@ -536,7 +559,8 @@ async fn forward(
         );
         return Ok(Response::from_parts(parts, Body::new(guarded)));
     }
-    let bytes = match timeout_at(total_deadline, incoming.collect()).await {
+    let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
+    let bytes = match timeout_at(total_deadline, limited.collect()).await {
         Err(_) => {
             return Err(ProxyError::Timeout {
                 backend: name(),

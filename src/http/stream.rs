@@ -92,7 +92,12 @@ impl GuardedStream {
 
     fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
-        self.backend.state.breaker.record(false, Instant::now());
+        // Counts against a closed circuit; a half-open trial was judged by its headers.
+        let free = crate::resilience::Permit::Free;
+        self.backend
+            .state
+            .breaker
+            .record(free, false, Instant::now());
         self.done = true;
         if self.continue_on_failure {
             return Poll::Ready(Some(Err(err)));

@@ -42,8 +42,20 @@ impl CircuitState {
     }
 }
 
+/// What [`CircuitBreaker::try_acquire`] granted: a plain pass (closed circuit) or one of
+/// the half-open trial slots of a given half-open period. Outcomes are recorded with it, so
+/// only real trials of the current period count towards closing the circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// The circuit was closed (or the breaker is off).
+    Free,
+    /// A trial slot of half-open period `generation`.
+    Trial(u64),
+}
+
 #[derive(Debug)]
 struct Inner {
+    generation: u64,
     consecutive_failures: u32,
     window: VecDeque<bool>,
     opened_at: Option<Instant>,
@@ -71,6 +83,7 @@ impl CircuitBreaker {
     pub fn new(name: &str, config: CircuitBreakerConfig) -> CircuitBreaker {
         CircuitBreaker {
             inner: Mutex::new(Inner {
+                generation: 0,
                 consecutive_failures: 0,
                 window: VecDeque::with_capacity(config.minimum_requests as usize),
                 opened_at: None,
@@ -103,12 +116,12 @@ impl CircuitBreaker {
 
     /// Whether a request may go to this backend now. In half-open state this takes one of
     /// the trial slots, which [`CircuitBreaker::record`] or [`CircuitBreaker::release`] frees.
-    pub fn try_acquire(&self, now: Instant) -> bool {
+    pub fn try_acquire(&self, now: Instant) -> Option<Permit> {
         if !self.config.enabled || self.state.load(Ordering::Acquire) == 0 {
-            return true;
+            return Some(Permit::Free);
         }
         let Ok(mut inner) = self.inner.lock() else {
-            return true;
+            return Some(Permit::Free);
         };
         let mut state = CircuitState::from_u8(self.state.load(Ordering::Acquire));
         if state == CircuitState::Open {
@@ -117,11 +130,12 @@ impl CircuitBreaker {
                 .is_some_and(|at| now >= at + self.config.timeout)
             {
                 self.set(CircuitState::HalfOpen);
+                inner.generation += 1;
                 inner.trials_in_flight = 0;
                 inner.trial_successes = 0;
                 state = CircuitState::HalfOpen;
             } else {
-                return false;
+                return None;
             }
         }
         match state {
@@ -129,24 +143,28 @@ impl CircuitBreaker {
                 if inner.trials_in_flight < self.config.half_open_max_requests =>
             {
                 inner.trials_in_flight += 1;
-                true
+                Some(Permit::Trial(inner.generation))
             }
-            CircuitState::HalfOpen | CircuitState::Open => false,
-            CircuitState::Closed => true,
+            CircuitState::HalfOpen | CircuitState::Open => None,
+            CircuitState::Closed => Some(Permit::Free),
         }
     }
 
     /// Frees a half-open trial slot whose request ended without a verdict (cancelled).
-    pub fn release(&self) {
-        if self.state.load(Ordering::Acquire) == 1 {
-            if let Ok(mut inner) = self.inner.lock() {
+    pub fn release(&self, permit: Permit) {
+        let Permit::Trial(generation) = permit else {
+            return;
+        };
+        if let Ok(mut inner) = self.inner.lock() {
+            if inner.generation == generation && self.state.load(Ordering::Acquire) == 1 {
                 inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
             }
         }
     }
 
-    /// Records the outcome of a request to this backend.
-    pub fn record(&self, success: bool, now: Instant) {
+    /// Records the outcome of a request to this backend, made under `permit`. While
+    /// half-open only the current period's trials count; other outcomes are ignored.
+    pub fn record(&self, permit: Permit, success: bool, now: Instant) {
         if !self.config.enabled {
             return;
         }
@@ -192,6 +210,9 @@ impl CircuitBreaker {
                 }
             }
             CircuitState::HalfOpen => {
+                if permit != Permit::Trial(inner.generation) {
+                    return;
+                }
                 inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
                 if !success {
                     self.open(&mut inner, now);
@@ -214,6 +235,7 @@ impl CircuitBreaker {
 
     fn open(&self, inner: &mut Inner, now: Instant) {
         self.clean.store(false, Ordering::Release);
+        inner.generation += 1;
         inner.opened_at = Some(now);
         inner.trials_in_flight = 0;
         inner.trial_successes = 0;
@@ -253,39 +275,64 @@ mod tests {
         )
     }
 
+    fn fail(b: &CircuitBreaker, t: Instant) {
+        b.record(Permit::Free, false, t);
+    }
+
     #[test]
     fn every_transition() {
         let b = breaker();
         let t0 = Instant::now();
         // Consecutive failures open it.
-        for _ in 0..2 {
-            b.record(false, t0);
-        }
+        fail(&b, t0);
+        fail(&b, t0);
         assert_eq!(b.state(t0), CircuitState::Closed);
-        b.record(false, t0);
+        fail(&b, t0);
         assert_eq!(b.state(t0), CircuitState::Open);
-        assert!(!b.try_acquire(t0 + Duration::from_secs(9)));
+        assert!(b.try_acquire(t0 + Duration::from_secs(9)).is_none());
         // After the timeout: half-open with two trial slots.
         let t1 = t0 + Duration::from_secs(10);
         assert_eq!(b.state(t1), CircuitState::HalfOpen);
-        assert!(b.try_acquire(t1));
-        assert!(b.try_acquire(t1));
+        let p1 = b.try_acquire(t1).unwrap();
+        let _p2 = b.try_acquire(t1).unwrap();
         assert!(
-            !b.try_acquire(t1),
+            b.try_acquire(t1).is_none(),
             "only half_open_max_requests trials at once"
         );
         // A failed trial opens it again.
-        b.record(false, t1);
+        b.record(p1, false, t1);
         assert_eq!(b.state(t1), CircuitState::Open);
         // Two successful trials close it.
         let t2 = t1 + Duration::from_secs(10);
-        assert!(b.try_acquire(t2));
-        b.record(true, t2);
+        let p = b.try_acquire(t2).unwrap();
+        b.record(p, true, t2);
         assert_eq!(b.state(t2), CircuitState::HalfOpen);
-        assert!(b.try_acquire(t2));
-        b.record(true, t2);
+        let p = b.try_acquire(t2).unwrap();
+        b.record(p, true, t2);
         assert_eq!(b.state(t2), CircuitState::Closed);
-        assert!(b.try_acquire(t2));
+        assert_eq!(b.try_acquire(t2), Some(Permit::Free));
+    }
+
+    #[test]
+    fn only_current_trials_count_while_half_open() {
+        let b = breaker();
+        let t = Instant::now();
+        let old = b.try_acquire(t).unwrap(); // admitted while closed
+        for _ in 0..3 {
+            fail(&b, t);
+        }
+        let t = t + Duration::from_secs(10);
+        let trial = b.try_acquire(t).unwrap();
+        // A slow request admitted while closed neither closes the circuit nor frees a slot.
+        b.record(old, true, t);
+        b.record(old, true, t);
+        b.release(old);
+        assert_eq!(b.state(t), CircuitState::HalfOpen);
+        let second = b.try_acquire(t).unwrap();
+        assert!(b.try_acquire(t).is_none());
+        b.record(trial, true, t);
+        b.record(second, true, t);
+        assert_eq!(b.state(t), CircuitState::Closed);
     }
 
     #[test]
@@ -294,10 +341,10 @@ mod tests {
         let t = Instant::now();
         // ok, fail, ok, fail: 50 % over 4 requests, never 3 in a row.
         for ok in [true, false, true] {
-            b.record(ok, t);
+            b.record(Permit::Free, ok, t);
             assert_eq!(b.state(t), CircuitState::Closed);
         }
-        b.record(false, t);
+        fail(&b, t);
         assert_eq!(b.state(t), CircuitState::Open);
     }
 
@@ -307,11 +354,11 @@ mod tests {
         let t = Instant::now();
         // Many successes, then failures: 2 failures in the last 4 requests is 50 %.
         for _ in 0..100 {
-            b.record(true, t);
+            b.record(Permit::Free, true, t);
         }
-        b.record(false, t);
+        fail(&b, t);
         assert_eq!(b.state(t), CircuitState::Closed);
-        b.record(false, t);
+        fail(&b, t);
         assert_eq!(b.state(t), CircuitState::Open);
     }
 
@@ -320,11 +367,13 @@ mod tests {
         let b = breaker();
         let t = Instant::now();
         for _ in 0..3 {
-            b.record(false, t);
+            fail(&b, t);
         }
         let t = t + Duration::from_secs(10);
-        assert!(b.try_acquire(t) && b.try_acquire(t));
-        b.release();
-        assert!(b.try_acquire(t));
+        let first = b.try_acquire(t).unwrap();
+        assert!(b.try_acquire(t).is_some());
+        assert!(b.try_acquire(t).is_none());
+        b.release(first);
+        assert!(b.try_acquire(t).is_some());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use breaker::{CircuitBreaker, CircuitState};
+pub use breaker::{CircuitBreaker, CircuitState, Permit};
 pub use health::{Health, HealthStatus, ProbeResult};
 
 /// Weight of the newest sample in the latency average.
@@ -43,9 +43,12 @@ impl BackendState {
     }
 
     /// Whether a request may be sent now (healthy, circuit lets it through). Takes a
-    /// half-open trial slot when it says yes to an half-open circuit.
-    pub fn try_acquire(&self, now: Instant) -> bool {
-        self.health.is_healthy() && self.breaker.try_acquire(now)
+    /// half-open trial slot when it says yes to a half-open circuit.
+    pub fn try_acquire(&self, now: Instant) -> Option<Permit> {
+        if !self.health.is_healthy() {
+            return None;
+        }
+        self.breaker.try_acquire(now)
     }
 
     /// Exponentially weighted average of time to response headers; `None` before the

@@ -27,7 +27,7 @@ pub fn backoff(policy: &RetryConfig, attempt: u32) -> Duration {
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     let secs: f64 = v.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// The wait before retrying the same backend: the backoff, or longer if the backend asked,
@@ -92,5 +92,12 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), None);
+        for absurd in ["1e300", "-5", "NaN", "inf"] {
+            h.insert(http::header::RETRY_AFTER, absurd.parse().unwrap());
+            assert!(
+                wait_before_retry(&p, 1, retry_after(&h)) <= p.max_delay,
+                "{absurd}"
+            );
+        }
     }
 }

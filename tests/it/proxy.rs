@@ -248,6 +248,10 @@ async fn unreachable_backend_is_502() {
     let e = &r.json()["error"];
     assert_eq!(e["code"], "backend_unreachable");
     assert!(e["message"].as_str().unwrap().contains("gone"), "{e}");
+    assert!(
+        !e["message"].as_str().unwrap().contains(&closed.to_string()),
+        "no backend address for clients: {e}"
+    );
     // With them (the default), the start-up probe already knows: 503, no healthy backend.
     let router = start_router(&format!(
         "backends:\n{}",
