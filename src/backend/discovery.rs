@@ -24,13 +24,14 @@ pub async fn fetch_models(
     backend: &Backend,
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
-    let Adapter::OpenAi(api) = &backend.adapter else {
-        return Ok(backend.models().to_vec());
+    let (request, url) = match &backend.adapter {
+        Adapter::OpenAi(api) => (api.models_request(), format!("{}/v1/models", api.url)),
+        Adapter::Ollama(o) => (o.tags_request(), format!("{}/api/tags", o.http.url)),
+        Adapter::Mock(_) => return Ok(backend.models().to_vec()),
     };
     let name = backend.name();
-    let url = format!("{}/v1/models", api.url);
     let work = async {
-        let resp = client.request(api.models_request()).await.map_err(|e| {
+        let resp = client.request(request).await.map_err(|e| {
             format!(
                 "backend '{name}': GET {url} failed: {}",
                 crate::http::describe_client_error(&e)
@@ -45,6 +46,10 @@ pub async fn fetch_models(
             .to_bytes();
         if !status.is_success() {
             return Err(format!("backend '{name}': GET {url} answered {status}"));
+        }
+        if let Adapter::Ollama(_) = &backend.adapter {
+            return super::ollama::parse_tags(&body)
+                .map_err(|e| format!("backend '{name}': GET {url}: {e}"));
         }
         let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
             format!("backend '{name}': GET {url} did not return an OpenAI model list: {e}")

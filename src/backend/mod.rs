@@ -4,6 +4,7 @@
 mod client;
 pub mod discovery;
 mod mock;
+pub mod ollama;
 mod openai_compat;
 pub mod probe;
 
@@ -23,8 +24,21 @@ use crate::resilience::{BackendState, CircuitBreaker};
 pub enum Adapter {
     /// Over HTTP, OpenAI's wire format.
     OpenAi(Box<OpenAiCompat>),
+    /// Over HTTP, Ollama's native API (translated).
+    Ollama(Box<ollama::Ollama>),
     /// In-process.
     Mock(MockBackend),
+}
+
+impl Adapter {
+    /// The HTTP plumbing (server root, headers) of a backend reached over HTTP.
+    pub fn http(&self) -> Option<&OpenAiCompat> {
+        match self {
+            Adapter::OpenAi(api) => Some(api),
+            Adapter::Ollama(o) => Some(&o.http),
+            Adapter::Mock(_) => None,
+        }
+    }
 }
 
 /// One configured backend, ready to serve.
@@ -55,6 +69,9 @@ impl Backend {
                     config.name,
                     config.kind.as_str()
                 ))
+            }
+            BackendType::Ollama => {
+                Adapter::Ollama(Box::new(ollama::Ollama::new(OpenAiCompat::new(&config)?)?))
             }
             _ => Adapter::OpenAi(Box::new(OpenAiCompat::new(&config)?)),
         };

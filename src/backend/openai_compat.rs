@@ -73,7 +73,7 @@ impl OpenAiCompat {
 
     /// The chat completions request carrying `body` as is.
     pub fn chat_request(&self, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
-        self.request(Method::POST, self.chat_uri.clone(), body, request_id)
+        self.request_to(Method::POST, self.chat_uri.clone(), body, request_id)
     }
 
     /// The model list request used for discovery.
@@ -91,7 +91,7 @@ impl OpenAiCompat {
     }
 
     fn get_request(&self, uri: Uri, id: &'static str) -> Request<Full<Bytes>> {
-        let mut req = self.request(
+        let mut req = self.request_to(
             Method::GET,
             uri,
             Bytes::new(),
@@ -101,7 +101,8 @@ impl OpenAiCompat {
         req
     }
 
-    fn request(
+    /// A request to `uri` on this server with its headers (credentials, extra headers).
+    pub fn request_to(
         &self,
         method: Method,
         uri: Uri,

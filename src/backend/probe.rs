@@ -5,7 +5,7 @@
 use http::StatusCode;
 use http_body_util::BodyExt;
 
-use super::{Adapter, Backend, HttpClient};
+use super::{Backend, HttpClient};
 use crate::config::{BackendType, HealthChecksConfig};
 use crate::resilience::ProbeResult;
 
@@ -15,7 +15,7 @@ pub async fn probe(
     backend: &Backend,
     cfg: &HealthChecksConfig,
 ) -> ProbeResult {
-    let Adapter::OpenAi(api) = &backend.adapter else {
+    let Some(api) = backend.adapter.http() else {
         return ProbeResult::Up;
     };
     let path = match (backend.config.kind, cfg.endpoint.as_deref()) {

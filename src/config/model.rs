@@ -202,7 +202,7 @@ pub enum BackendType {
     Anthropic,
     /// Google Gemini API (not served by this build yet).
     Gemini,
-    /// Ollama, reached through its OpenAI-compatible `/v1` API for now.
+    /// Ollama, spoken to natively (`/api/chat`, `/api/tags`), translated from OpenAI's format.
     Ollama,
     /// vLLM's OpenAI-compatible server.
     Vllm,

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::{timeout_at, Instant};
 
-use super::stream::{GuardedStream, StreamLimits};
+use super::stream::{GuardedStream, OllamaSse, StreamLimits};
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
-use crate::backend::{Adapter, Backend, OpenAiCompat, X_REQUEST_ID};
+use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
 use crate::resilience::{retry, Permit};
@@ -376,8 +376,31 @@ async fn serve_model(
                     stream: routing.stream,
                     count_cache: strategy == SelectionStrategy::PrefixAwareHash,
                     continue_on_failure: continues,
+                    dialect: Dialect::OpenAi,
                 };
-                forward(state, backend, api, body, spec, id).await
+                forward(state, backend, &api.url, api.chat_request(body, id), spec).await
+            }
+            Adapter::Ollama(o) => {
+                let (translated, include_usage) =
+                    ollama::translate_request(&body, &target.upstream_model, routing.stream)?;
+                let spec = AttemptSpec {
+                    model: &target.upstream_model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: continues,
+                    dialect: Dialect::Ollama {
+                        include_usage,
+                        id: id.to_str().unwrap_or("ollama"),
+                    },
+                };
+                forward(
+                    state,
+                    backend,
+                    &o.http.url,
+                    o.chat_request(translated, id),
+                    spec,
+                )
+                .await
             }
         };
         let ok = match &outcome {
@@ -462,21 +485,37 @@ struct AttemptSpec<'a> {
     count_cache: bool,
     /// A broken stream is continued on a fallback model (`mid_stream: continue`).
     continue_on_failure: bool,
+    /// What the backend speaks.
+    dialect: Dialect<'a>,
+}
+
+/// The wire format of a backend's replies.
+#[derive(Clone, Copy)]
+enum Dialect<'a> {
+    /// OpenAI's: passed through as is.
+    OpenAi,
+    /// Ollama's native API: translated to OpenAI's.
+    Ollama {
+        /// The client asked for a usage chunk (`stream_options.include_usage`).
+        include_usage: bool,
+        /// Id for the translated completion.
+        id: &'a str,
+    },
 }
 
 async fn forward(
     state: &AppState,
     backend: &Arc<Backend>,
-    api: &OpenAiCompat,
-    body: Bytes,
+    url: &str,
+    request: http::Request<http_body_util::Full<Bytes>>,
     spec: AttemptSpec<'_>,
-    id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
     let AttemptSpec {
         model,
         stream,
         count_cache,
         continue_on_failure,
+        dialect,
     } = spec;
     let started = Instant::now();
     let (standard, streaming) = state.config.timeouts.for_model(model);
@@ -490,12 +529,7 @@ async fn forward(
     let name = || backend.name().to_string();
     let in_flight = backend.state.start_request();
 
-    let upstream = match timeout_at(
-        first_deadline,
-        state.client.request(api.chat_request(body, id)),
-    )
-    .await
-    {
+    let upstream = match timeout_at(first_deadline, state.client.request(request)).await {
         Err(_) => {
             return Err(ProxyError::Timeout {
                 backend: name(),
@@ -508,7 +542,7 @@ async fn forward(
             return Err(if e.is_connect() {
                 ProxyError::Unreachable {
                     backend: name(),
-                    url: api.url.clone(),
+                    url: url.to_string(),
                     reason,
                 }
             } else {
@@ -544,6 +578,7 @@ async fn forward(
             Ok(Some(Ok(frame))) => Some(frame),
             Ok(None) => None,
         };
+        let translate = matches!(dialect, Dialect::Ollama { .. });
         let guarded = GuardedStream::new(
             first,
             incoming,
@@ -555,9 +590,25 @@ async fn forward(
             Arc::clone(backend),
             in_flight,
             count_cache,
-            continue_on_failure,
+            continue_on_failure || translate,
         );
-        return Ok(Response::from_parts(parts, Body::new(guarded)));
+        let body = match dialect {
+            Dialect::OpenAi => Body::new(guarded),
+            Dialect::Ollama { include_usage, id } => {
+                parts.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                let translator = ollama::StreamTranslator::new(model, id, include_usage);
+                Body::new(OllamaSse::new(
+                    guarded,
+                    translator,
+                    backend.name(),
+                    continue_on_failure,
+                ))
+            }
+        };
+        return Ok(Response::from_parts(parts, body));
     }
     let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
     let bytes = match timeout_at(total_deadline, limited.collect()).await {
@@ -579,6 +630,25 @@ async fn forward(
     if count_cache && parts.status.is_success() {
         backend.state.cache.count_json(&bytes);
     }
+    let bytes = match dialect {
+        Dialect::OpenAi => bytes,
+        Dialect::Ollama { id, .. } => {
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if parts.status.is_success() {
+                ollama::translate_response(&bytes, model, id).map_err(|reason| {
+                    ProxyError::BadUpstream {
+                        backend: name(),
+                        reason,
+                    }
+                })?
+            } else {
+                ollama::translate_error(parts.status, &bytes)
+            }
+        }
+    };
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 

@@ -172,3 +172,81 @@ impl Body for GuardedStream {
         self.done && self.first.is_none()
     }
 }
+
+/// Ollama's NDJSON stream, translated to OpenAI chunks. The `GuardedStream` below yields
+/// its failures as errors; they end this stream with an error event, or are handed on as
+/// errors when a `mid_stream: continue` wrapper is above.
+pub struct OllamaSse {
+    inner: GuardedStream,
+    translator: crate::backend::ollama::StreamTranslator,
+    backend: String,
+    pass_errors: bool,
+    done: bool,
+}
+
+impl OllamaSse {
+    /// Wraps `inner` (a guarded Ollama stream in continue-on-failure mode).
+    pub fn new(
+        inner: GuardedStream,
+        translator: crate::backend::ollama::StreamTranslator,
+        backend: &str,
+        pass_errors: bool,
+    ) -> OllamaSse {
+        OllamaSse {
+            inner,
+            translator,
+            backend: backend.to_string(),
+            pass_errors,
+            done: false,
+        }
+    }
+
+    fn end_with(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        self.done = true;
+        if self.pass_errors {
+            return Poll::Ready(Some(Err(err)));
+        }
+        Poll::Ready(Some(Ok(Frame::data(openai_stream_error_event(&err)))))
+    }
+}
+
+impl Body for OllamaSse {
+    type Data = Bytes;
+    type Error = ProxyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => return this.end_with(e),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    match this.translator.feed(data) {
+                        Ok(text) if text.is_empty() => continue,
+                        Ok(text) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(text))))),
+                        Err(reason) => {
+                            let err = ProxyError::BadUpstream {
+                                backend: this.backend.clone(),
+                                reason,
+                            };
+                            return this.end_with(err);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

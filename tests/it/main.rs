@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod faults;
 mod models;
+mod ollama;
 mod proxy;
 mod resilience;
 mod sdk;

@@ -1,0 +1,520 @@
+//! Ollama's native API: `POST /api/chat` (NDJSON streaming) and `GET /api/tags`.
+//! Requests arrive in OpenAI's chat format and are translated: messages (text, images as
+//! base64, tool calls and results), tools, `options` (temperature, top_p, seed, stop,
+//! num_predict from max_tokens/max_completion_tokens, penalties) and `format` from
+//! `response_format`. Replies are translated back to OpenAI's chat completion (chunks).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::OpenAiCompat;
+use crate::error::ProxyError;
+
+/// An Ollama server spoken to natively.
+#[derive(Debug)]
+pub struct Ollama {
+    /// Headers, credentials and the server root.
+    pub http: OpenAiCompat,
+    chat_uri: Uri,
+    tags_uri: Uri,
+}
+
+impl Ollama {
+    /// Prepares the native endpoints of `http`'s server.
+    pub fn new(http: OpenAiCompat) -> Result<Ollama, String> {
+        let parse = |p: &str| {
+            format!("{}{p}", http.url)
+                .parse::<Uri>()
+                .map_err(|e| e.to_string())
+        };
+        Ok(Ollama {
+            chat_uri: parse("/api/chat")?,
+            tags_uri: parse("/api/tags")?,
+            http,
+        })
+    }
+
+    /// The `/api/chat` request for an (already translated) body.
+    pub fn chat_request(&self, body: Bytes, id: &HeaderValue) -> Request<Full<Bytes>> {
+        self.http
+            .request_to(Method::POST, self.chat_uri.clone(), body, id)
+    }
+
+    /// The `/api/tags` request (model list).
+    pub fn tags_request(&self) -> Request<Full<Bytes>> {
+        let mut req = self.http.request_to(
+            Method::GET,
+            self.tags_uri.clone(),
+            Bytes::new(),
+            &HeaderValue::from_static("continuum-discovery"),
+        );
+        req.headers_mut().remove(http::header::CONTENT_TYPE);
+        req
+    }
+}
+
+/// Model names from an `/api/tags` answer.
+pub fn parse_tags(body: &[u8]) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct Tags {
+        models: Vec<Tag>,
+    }
+    #[derive(Deserialize)]
+    struct Tag {
+        name: String,
+    }
+    let tags: Tags =
+        serde_json::from_slice(body).map_err(|e| format!("not an Ollama model list: {e}"))?;
+    Ok(tags.models.into_iter().map(|t| t.name).collect())
+}
+
+#[derive(Serialize)]
+struct ChatRequest {
+    model: String,
+    messages: Vec<Value>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    options: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<Value>,
+}
+
+fn invalid(param: &'static str, message: impl Into<String>) -> ProxyError {
+    ProxyError::InvalidField {
+        param,
+        message: message.into(),
+    }
+}
+
+/// Translates an OpenAI chat request into Ollama's `/api/chat` body for `model`; also says
+/// whether the client asked for a usage chunk (`stream_options.include_usage`).
+pub fn translate_request(
+    body: &[u8],
+    model: &str,
+    stream: bool,
+) -> Result<(Bytes, bool), ProxyError> {
+    let req: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("messages", "'messages' must be a list"))?;
+    let mut out_messages = Vec::with_capacity(messages.len());
+    for m in messages {
+        out_messages.push(translate_message(m)?);
+    }
+    let mut options = Map::new();
+    for (from, to) in [
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("seed", "seed"),
+        ("frequency_penalty", "frequency_penalty"),
+        ("presence_penalty", "presence_penalty"),
+        ("max_completion_tokens", "num_predict"),
+        ("max_tokens", "num_predict"),
+    ] {
+        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
+            options.entry(to).or_insert_with(|| v.clone());
+        }
+    }
+    match req.get("stop") {
+        Some(Value::String(s)) => {
+            options.insert("stop".into(), json!([s]));
+        }
+        Some(v @ Value::Array(_)) => {
+            options.insert("stop".into(), v.clone());
+        }
+        _ => {}
+    }
+    let format = match req.get("response_format") {
+        Some(rf) => match rf["type"].as_str() {
+            Some("json_object") => Some(json!("json")),
+            Some("json_schema") => rf["json_schema"].get("schema").cloned(),
+            Some("text") | None => None,
+            Some(other) => {
+                return Err(invalid(
+                    "response_format",
+                    format!("response_format type '{other}' is not supported by ollama backends"),
+                ))
+            }
+        },
+        None => None,
+    };
+    let out = ChatRequest {
+        model: model.to_string(),
+        messages: out_messages,
+        stream,
+        options,
+        tools: req.get("tools").filter(|t| !t.is_null()).cloned(),
+        format,
+    };
+    let include_usage = req
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    serde_json::to_vec(&out)
+        .map(|b| (Bytes::from(b), include_usage))
+        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
+}
+
+fn translate_message(m: &Value) -> Result<Value, ProxyError> {
+    let role = m["role"]
+        .as_str()
+        .ok_or_else(|| invalid("messages", "every message needs a 'role'"))?;
+    let role = if role == "developer" { "system" } else { role };
+    let mut out = json!({"role": role});
+    let mut images = Vec::new();
+    let content = match &m["content"] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(parts) => {
+            let mut text = Vec::new();
+            for p in parts {
+                match p["type"].as_str() {
+                    Some("text") => text.push(p["text"].as_str().unwrap_or_default().to_string()),
+                    Some("image_url") => {
+                        let url = p["image_url"]["url"].as_str().unwrap_or_default();
+                        let data = url
+                            .strip_prefix("data:")
+                            .and_then(|rest| rest.split_once(";base64,"))
+                            .map(|(_, d)| d)
+                            .ok_or_else(|| {
+                                invalid(
+                                    "messages",
+                                    "ollama backends take images as data: URLs (base64), not links",
+                                )
+                            })?;
+                        images.push(Value::String(data.to_string()));
+                    }
+                    other => {
+                        return Err(invalid(
+                            "messages",
+                            format!(
+                                "content part type {} is not supported by ollama backends",
+                                other.unwrap_or("(none)")
+                            ),
+                        ))
+                    }
+                }
+            }
+            text.join("\n")
+        }
+        _ => {
+            return Err(invalid(
+                "messages",
+                "message content must be a string or a list of parts",
+            ))
+        }
+    };
+    out["content"] = Value::String(content);
+    if !images.is_empty() {
+        out["images"] = Value::Array(images);
+    }
+    if let Some(calls) = m["tool_calls"].as_array() {
+        let mut translated = Vec::with_capacity(calls.len());
+        for c in calls {
+            let args = match &c["function"]["arguments"] {
+                Value::String(s) => serde_json::from_str(s).map_err(|_| {
+                    invalid("messages", "tool call arguments must be a JSON object")
+                })?,
+                other => other.clone(),
+            };
+            translated
+                .push(json!({"function": {"name": c["function"]["name"], "arguments": args}}));
+        }
+        out["tool_calls"] = Value::Array(translated);
+    }
+    if let Some(name) = m["name"].as_str().filter(|_| role == "tool") {
+        out["tool_name"] = Value::String(name.to_string());
+    }
+    Ok(out)
+}
+
+/// Ollama's reply (a whole answer, or one NDJSON line of a stream).
+#[derive(Deserialize, Default)]
+pub struct ChatReply {
+    #[serde(default)]
+    message: ReplyMessage,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ReplyMessage {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    tool_calls: Vec<ReplyToolCall>,
+}
+
+#[derive(Deserialize)]
+struct ReplyToolCall {
+    function: ReplyFunction,
+}
+
+#[derive(Deserialize)]
+struct ReplyFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn tool_calls(calls: &[ReplyToolCall], with_index: bool) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut v = json!({
+                    "id": format!("call_{i}"),
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": c.function.arguments.to_string()},
+                });
+                if with_index {
+                    v["index"] = json!(i);
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
+fn finish_reason(reply: &ChatReply) -> &'static str {
+    if !reply.message.tool_calls.is_empty() {
+        return "tool_calls";
+    }
+    match reply.done_reason.as_deref() {
+        Some("length") => "length",
+        _ => "stop",
+    }
+}
+
+fn usage(reply: &ChatReply) -> Value {
+    let p = reply.prompt_eval_count.unwrap_or(0);
+    let c = reply.eval_count.unwrap_or(0);
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+}
+
+/// Translates a whole (non-streamed) Ollama reply into an OpenAI chat completion.
+pub fn translate_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, String> {
+    let reply: ChatReply =
+        serde_json::from_slice(body).map_err(|e| format!("not an Ollama chat reply: {e}"))?;
+    if let Some(e) = &reply.error {
+        return Err(e.clone());
+    }
+    let mut message = json!({"role": "assistant", "content": reply.message.content});
+    if !reply.message.tool_calls.is_empty() {
+        message["tool_calls"] = tool_calls(&reply.message.tool_calls, false);
+    }
+    let out = json!({
+        "id": format!("chatcmpl-{id}"), "object": "chat.completion", "created": now(), "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(&reply)}],
+        "usage": usage(&reply),
+    });
+    Ok(Bytes::from(out.to_string()))
+}
+
+/// Translates Ollama's error body (`{"error": "..."}`) into OpenAI's error shape.
+pub fn translate_error(status: http::StatusCode, body: &[u8]) -> Bytes {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let (kind, code) = match status.as_u16() {
+        404 => ("invalid_request_error", json!("model_not_found")),
+        400..=499 => ("invalid_request_error", Value::Null),
+        _ => ("api_error", Value::Null),
+    };
+    Bytes::from(
+        json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+            .to_string(),
+    )
+}
+
+/// Turns Ollama's NDJSON stream lines into OpenAI chat completion chunks (SSE).
+#[derive(Debug)]
+pub struct StreamTranslator {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    started: bool,
+    line: Vec<u8>,
+}
+
+impl StreamTranslator {
+    /// A translator for one stream.
+    pub fn new(model: &str, id: &str, include_usage: bool) -> StreamTranslator {
+        StreamTranslator {
+            id: format!("chatcmpl-{id}"),
+            model: model.to_string(),
+            created: now(),
+            include_usage,
+            started: false,
+            line: Vec::new(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Value) -> String {
+        let c = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        format!("data: {c}\n\n")
+    }
+
+    /// Feeds bytes; returns the SSE text they complete (possibly empty), or the error a
+    /// line reported.
+    pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        self.line.extend_from_slice(data);
+        let mut out = String::new();
+        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.line.drain(..=end).collect();
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let reply: ChatReply = serde_json::from_slice(line)
+                .map_err(|e| format!("unreadable stream line from ollama: {e}"))?;
+            if let Some(e) = reply.error {
+                return Err(e);
+            }
+            if !self.started {
+                self.started = true;
+                out.push_str(&self.chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+            }
+            if !reply.message.content.is_empty() {
+                out.push_str(&self.chunk(json!({"content": reply.message.content}), Value::Null));
+            }
+            if !reply.message.tool_calls.is_empty() {
+                out.push_str(&self.chunk(
+                    json!({"tool_calls": tool_calls(&reply.message.tool_calls, true)}),
+                    Value::Null,
+                ));
+            }
+            if reply.done {
+                out.push_str(&self.chunk(json!({}), json!(finish_reason(&reply))));
+                if self.include_usage {
+                    let u = json!({
+                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                        "choices": [], "usage": usage(&reply),
+                    });
+                    out.push_str(&format!("data: {u}\n\n"));
+                }
+                out.push_str("data: [DONE]\n\n");
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_translation() {
+        let body = br#"{"model":"fast","stream":true,"max_tokens":50,"temperature":0.2,"stop":"END","seed":7,
+            "response_format":{"type":"json_object"},
+            "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+            "messages":[{"role":"developer","content":"be brief"},
+              {"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},
+              {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Seoul\"}"}}]},
+              {"role":"tool","tool_call_id":"c1","name":"get_weather","content":"sunny"}]}"#;
+        let out: Value =
+            serde_json::from_slice(&translate_request(body, "llama3.2", true).unwrap().0).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "model": "llama3.2", "stream": true,
+                "options": {"temperature": 0.2, "seed": 7, "num_predict": 50, "stop": ["END"]},
+                "format": "json",
+                "tools": [{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "what is this?", "images": ["iVBORw0KGgo="]},
+                    {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Seoul"}}}]},
+                    {"role": "tool", "content": "sunny", "tool_name": "get_weather"}
+                ]
+            })
+        );
+        let link = br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#;
+        assert!(matches!(
+            translate_request(link, "m", false),
+            Err(ProxyError::InvalidField { .. })
+        ));
+    }
+
+    #[test]
+    fn response_translation() {
+        // Shape from Ollama's API documentation (POST /api/chat, stream: false).
+        let reply = br#"{"model":"llama3.2","created_at":"2023-12-12T14:13:43.416799Z","message":{"role":"assistant","content":"Hello! How are you today?"},"done":true,"done_reason":"stop","total_duration":5191566416,"load_duration":2154458,"prompt_eval_count":26,"prompt_eval_duration":383809000,"eval_count":298,"eval_duration":4799921000}"#;
+        let v: Value =
+            serde_json::from_slice(&translate_response(reply, "llama3.2", "x").unwrap()).unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["content"],
+            "Hello! How are you today?"
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            v["usage"],
+            json!({"prompt_tokens": 26, "completion_tokens": 298, "total_tokens": 324})
+        );
+        let tools = br#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Toronto"}}}]},"done":true}"#;
+        let v: Value =
+            serde_json::from_slice(&translate_response(tools, "m", "x").unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"city":"Toronto"}"#
+        );
+    }
+
+    #[test]
+    fn stream_translation_handles_split_lines() {
+        let mut t = StreamTranslator::new("m", "x", true);
+        let a = t
+            .feed(br#"{"model":"m","message":{"role":"assistant","content":"The"},"done":false}"#)
+            .unwrap();
+        assert_eq!(a, "", "no complete line yet");
+        let b = t.feed(b"\n{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\" sky\"},\"done\":false}\n{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"length\",\"prompt_eval_count\":3,\"eval_count\":2}\n").unwrap();
+        let events: Vec<&str> = b.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 6, "{b}");
+        assert!(events[1].contains(r#""content":"The""#));
+        assert!(events[3].contains(r#""finish_reason":"length""#));
+        assert!(
+            events[4]
+                .contains(r#""usage":{"completion_tokens":2,"prompt_tokens":3,"total_tokens":5}"#),
+            "{}",
+            events[4]
+        );
+        assert_eq!(events[5], "data: [DONE]");
+        assert_eq!(
+            t.feed(b"{\"error\":\"model crashed\"}\n").unwrap_err(),
+            "model crashed"
+        );
+    }
+}
