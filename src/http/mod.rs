@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
+mod anthropic;
 mod continuation;
 pub mod error;
 mod proxy;
@@ -59,6 +60,8 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/anthropic/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*id}", get(get_model))
         .route("/health", get(health))

@@ -147,6 +147,17 @@ async fn proxy_chat(
 ) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
+    route_chat(state, &parts.headers, body, id).await
+}
+
+/// Routes an OpenAI chat request body: resolve, select, retry, fall back. Every chat
+/// endpoint (OpenAI's, and Anthropic's after translation) comes through here.
+pub(super) async fn route_chat(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
     let routing = parse_routing(&body)?;
     let index = state.index.load();
     let fallback = &state.config.fallback;
@@ -172,7 +183,7 @@ async fn proxy_chat(
         let outcome = match index.resolve(model) {
             Ok(route) => {
                 let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
-                let key = hash_key(strategy, &parts.headers, &body, &routing);
+                let key = hash_key(strategy, headers, &body, &routing);
                 let plan = ModelPlan {
                     route,
                     strategy,

@@ -1,0 +1,153 @@
+//! `POST /v1/messages` (also under `/anthropic`): Anthropic's Messages API in front of
+//! every backend. The request is translated to OpenAI's chat format and routed like any
+//! chat request; the reply, stream and errors are translated back to Anthropic's shapes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited};
+
+use super::proxy::{read_body, route_chat};
+use super::{request_id, AppState};
+use crate::backend::X_REQUEST_ID;
+use crate::error::ProxyError;
+use crate::protocol::anthropic::{self, StreamTranslator};
+
+/// Largest translated (non-streamed) reply read.
+const MAX_REPLY: usize = 256 << 20;
+
+/// Handler of `POST /v1/messages`.
+pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let id = request_id(req.headers());
+    let mut resp = match handle(&state, req, &id).await {
+        Ok(r) => r,
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::warn!(request_id = id.to_str().unwrap_or(""), error = %err, "messages request failed");
+            }
+            error_response(
+                err.status(),
+                anthropic::error_body(err.status().as_u16(), &err.to_string()),
+            )
+        }
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    resp
+}
+
+fn error_response(status: StatusCode, body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Response, ProxyError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
+    let (openai, model, stream) = anthropic::to_openai_request(&body)?;
+    let resp = route_chat(state, &parts.headers, openai, id).await?;
+    let (mut rparts, rbody) = resp.into_parts();
+    rparts.headers.remove(header::CONTENT_LENGTH);
+    if rparts.status.is_success() && stream {
+        rparts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let body = AnthropicSse {
+            inner: rbody,
+            translator: StreamTranslator::new(&model),
+            done: false,
+        };
+        return Ok(Response::from_parts(rparts, Body::new(body)));
+    }
+    let bytes = Limited::new(rbody, MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| ProxyError::BadUpstream {
+            backend: model.clone(),
+            reason: format!("reading the reply failed: {e}"),
+        })?
+        .to_bytes();
+    rparts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let out = if rparts.status.is_success() {
+        anthropic::from_openai_response(&bytes, &model).map_err(|reason| {
+            ProxyError::BadUpstream {
+                backend: model.clone(),
+                reason,
+            }
+        })?
+    } else {
+        anthropic::error_from_openai(rparts.status.as_u16(), &bytes)
+    };
+    Ok(Response::from_parts(rparts, Body::from(out)))
+}
+
+/// An OpenAI chunk stream re-told as Anthropic events. A stream that ends without its
+/// `[DONE]` (broken after its first byte) ends with an `error` event, never `message_stop`.
+struct AnthropicSse {
+    inner: Body,
+    translator: StreamTranslator,
+    done: bool,
+}
+
+impl http_body::Body for AnthropicSse {
+    type Data = Bytes;
+    type Error = ProxyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    let out = this.translator.feed(data);
+                    if this.translator.finished() {
+                        this.done = true;
+                    }
+                    if out.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    let event = StreamTranslator::error_event(&e.to_string());
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    if this.translator.finished() {
+                        return Poll::Ready(None);
+                    }
+                    let event = StreamTranslator::error_event(
+                        "the backend's stream ended before it was complete",
+                    );
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))));
+                }
+            }
+        }
+    }
+}
