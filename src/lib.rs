@@ -14,6 +14,7 @@ pub mod resilience;
 pub mod routing;
 mod server;
 pub mod telemetry;
+pub mod tokens;
 
 pub use server::{
     BoundAddr, Router, RouterBuilder, RunningRouter, StartError, DEFAULT_DISCOVERY_INTERVAL,

@@ -151,3 +151,52 @@ impl http_body::Body for AnthropicSse {
         }
     }
 }
+
+/// Handler of `POST /v1/messages/count_tokens`: counts by the best tier available for the
+/// model (see `crate::tokens`) and says which in `x-continuum-token-count`.
+pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let id = request_id(req.headers());
+    let mut resp = match count(&state, req).await {
+        Ok(r) => r,
+        Err(err) => error_response(
+            err.status(),
+            anthropic::error_body(err.status().as_u16(), &err.to_string()),
+        ),
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    resp
+}
+
+async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
+    // count_tokens takes no max_tokens; the translation wants one.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("max_tokens").or_insert(serde_json::json!(1));
+        obj.remove("stream");
+    }
+    let (openai, model, _) = anthropic::to_openai_request(v.to_string().as_bytes())?;
+    let index = state.index.load();
+    let route = index.resolve(&model)?;
+    let upstream = route
+        .targets()
+        .first()
+        .map(|t| t.upstream_model.to_string())
+        .unwrap_or(model);
+    let request: serde_json::Value =
+        serde_json::from_slice(&openai).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    let (tokens, tier) = crate::tokens::count_chat(&upstream, &request);
+    let mut resp = Response::new(Body::from(
+        serde_json::json!({"input_tokens": tokens}).to_string(),
+    ));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&tier.describe()) {
+        resp.headers_mut().insert("x-continuum-token-count", v);
+    }
+    Ok(resp)
+}

@@ -158,3 +158,25 @@ async fn tool_use_round_trips_through_an_openai_backend() {
         json!({"role": "tool", "tool_call_id": "call_9", "content": "15 degrees"})
     );
 }
+
+#[tokio::test]
+async fn count_tokens_says_how_it_counted() {
+    let router =
+        start_router("backends:\n  - {name: demo, type: mock, models: [mock-model, gpt-4o]}\n")
+            .await;
+    let addr = router.tcp_addr().unwrap();
+    let url = format!("http://{addr}/v1/messages/count_tokens");
+    let body = |model: &str| {
+        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"Hello, world!"}}]}}"#)
+    };
+    let r = send(Method::POST, url.clone(), body("gpt-4o"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json(), json!({"input_tokens": 11}));
+    assert_eq!(r.header("x-continuum-token-count"), "tokenizer=o200k_base");
+    let r = send(Method::POST, url.clone(), body("mock-model"), &[]).await;
+    assert_eq!(r.header("x-continuum-token-count"), "estimate=chars/4");
+    assert_eq!(r.json()["input_tokens"], 11);
+    let r = send(Method::POST, url, body("nope"), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"]["type"], "not_found_error");
+}

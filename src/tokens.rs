@@ -1,0 +1,129 @@
+//! Token counting for `POST /v1/messages/count_tokens`, in tiers, each saying what it is:
+//! a real tokenizer for OpenAI model families (tiktoken's `o200k_base` for GPT-4o, GPT-4.1,
+//! GPT-5 and the o-series; `cl100k_base` for GPT-4 and GPT-3.5), else an estimate of one
+//! token per four characters. Tokenizer tables are loaded on first use only.
+//! (The provider tier — asking Anthropic's or Gemini's own count API — arrives with those
+//! backend types.)
+
+use serde_json::Value;
+
+/// How a count was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// A real tokenizer of the model's family (its name).
+    Tokenizer(&'static str),
+    /// Characters divided by four, rounded up.
+    Estimate,
+}
+
+impl Tier {
+    /// Text for the `x-continuum-token-count` response header.
+    pub fn describe(self) -> String {
+        match self {
+            Tier::Tokenizer(name) => format!("tokenizer={name}"),
+            Tier::Estimate => "estimate=chars/4".to_string(),
+        }
+    }
+}
+
+/// The tokenizer tier for a model name, if its family is known.
+pub fn tier_for(model: &str) -> Tier {
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let o200k = [
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.5",
+        "gpt-5",
+        "o1",
+        "o3",
+        "o4",
+        "chatgpt-4o",
+    ];
+    if o200k.iter().any(|p| m.starts_with(p)) {
+        return Tier::Tokenizer("o200k_base");
+    }
+    if m.starts_with("gpt-4") || m.starts_with("gpt-3.5") {
+        return Tier::Tokenizer("cl100k_base");
+    }
+    Tier::Estimate
+}
+
+fn count_text(tier: Tier, text: &str) -> u64 {
+    match tier {
+        Tier::Tokenizer("o200k_base") => tiktoken_rs::o200k_base_singleton()
+            .encode_with_special_tokens(text)
+            .len() as u64,
+        Tier::Tokenizer(_) => tiktoken_rs::cl100k_base_singleton()
+            .encode_with_special_tokens(text)
+            .len() as u64,
+        Tier::Estimate => text.chars().count().div_ceil(4) as u64,
+    }
+}
+
+/// Counts the input tokens of an OpenAI chat request (messages and tools) for `model`.
+/// Message framing follows OpenAI's published rule: 3 tokens per message plus 3 to prime
+/// the reply.
+pub fn count_chat(model: &str, request: &Value) -> (u64, Tier) {
+    let tier = tier_for(model);
+    let mut total = 3;
+    for m in request["messages"].as_array().into_iter().flatten() {
+        total += 3 + count_text(tier, m["role"].as_str().unwrap_or(""));
+        match &m["content"] {
+            Value::String(s) => total += count_text(tier, s),
+            Value::Array(parts) => {
+                for p in parts {
+                    if let Some(t) = p["text"].as_str() {
+                        total += count_text(tier, t);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for c in m["tool_calls"].as_array().into_iter().flatten() {
+            total += count_text(tier, c["function"]["name"].as_str().unwrap_or(""));
+            total += count_text(tier, c["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    if let Some(tools) = request.get("tools").filter(|t| t.is_array()) {
+        total += count_text(tier, &tools.to_string());
+    }
+    (total, tier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tiers_by_model_family() {
+        assert_eq!(tier_for("gpt-4o-mini"), Tier::Tokenizer("o200k_base"));
+        assert_eq!(tier_for("openai/o3-mini"), Tier::Tokenizer("o200k_base"));
+        assert_eq!(tier_for("gpt-4-turbo"), Tier::Tokenizer("cl100k_base"));
+        assert_eq!(tier_for("llama3.2"), Tier::Estimate);
+    }
+
+    #[test]
+    fn counts() {
+        // "Hello, world!" is 4 tokens in both cl100k_base and o200k_base.
+        assert_eq!(
+            count_text(Tier::Tokenizer("o200k_base"), "Hello, world!"),
+            4
+        );
+        assert_eq!(
+            count_text(Tier::Tokenizer("cl100k_base"), "Hello, world!"),
+            4
+        );
+        assert_eq!(count_text(Tier::Estimate, "Hello, world!"), 4);
+        let req = json!({"messages": [{"role": "user", "content": "Hello, world!"}]});
+        // 3 (reply priming) + 3 (message) + 1 ("user") + 4.
+        assert_eq!(
+            count_chat("gpt-4o", &req),
+            (11, Tier::Tokenizer("o200k_base"))
+        );
+    }
+}
