@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use client::{build_client, HttpClient};
 pub use mock::MockBackend;
-pub use openai_compat::{OpenAiCompat, X_REQUEST_ID};
+pub use openai_compat::{adapt_request, LengthParams, OpenAiCompat, X_REQUEST_ID};
 
 use crate::config::{BackendConfig, BackendType, CircuitBreakerConfig};
 use crate::resilience::{BackendState, CircuitBreaker};

@@ -35,6 +35,10 @@ struct RoutingFields<'a> {
     user: Option<&'a RawValue>,
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
 }
 
 /// What routing needs from the body: the model name, where it sits, `stream`, and where
@@ -45,6 +49,8 @@ struct Routing {
     stream: bool,
     user_span: Option<(usize, usize)>,
     messages_span: Option<(usize, usize)>,
+    /// Which output-length parameters the client set (for the backends' quirks).
+    limits: crate::backend::LengthParams,
 }
 
 /// Bytes of the prompt that PrefixAwareHash hashes: enough to cover a system prompt and
@@ -83,6 +89,10 @@ fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
         stream: fields.stream.unwrap_or(false),
         user_span: fields.user.filter(|u| u.get() != "null").map(span),
         messages_span: fields.messages.map(span),
+        limits: crate::backend::LengthParams {
+            max_tokens: fields.max_tokens.is_some(),
+            max_completion_tokens: fields.max_completion_tokens.is_some(),
+        },
     })
 }
 
@@ -389,6 +399,12 @@ async fn serve_model(
                     continue_on_failure: continues,
                     dialect: Dialect::OpenAi,
                 };
+                let body = crate::backend::adapt_request(
+                    backend.config.kind,
+                    &target.upstream_model,
+                    body,
+                    routing.limits,
+                );
                 forward(state, backend, &api.url, api.chat_request(body, id), spec).await
             }
             Adapter::Ollama(o) => {
