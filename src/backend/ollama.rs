@@ -222,6 +222,7 @@ fn translate_message(m: &Value) -> Result<Value, ProxyError> {
         let mut translated = Vec::with_capacity(calls.len());
         for c in calls {
             let args = match &c["function"]["arguments"] {
+                Value::String(s) if s.trim().is_empty() => json!({}),
                 Value::String(s) => serde_json::from_str(s).map_err(|_| {
                     invalid("messages", "tool call arguments must be a JSON object")
                 })?,
@@ -282,12 +283,13 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn tool_calls(calls: &[ReplyToolCall], with_index: bool) -> Value {
+fn tool_calls(calls: &[ReplyToolCall], with_index: bool, first: usize) -> Value {
     Value::Array(
         calls
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let i = first + i;
                 let mut v = json!({
                     "id": format!("call_{i}"),
                     "type": "function",
@@ -327,7 +329,7 @@ pub fn translate_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
     }
     let mut message = json!({"role": "assistant", "content": reply.message.content});
     if !reply.message.tool_calls.is_empty() {
-        message["tool_calls"] = tool_calls(&reply.message.tool_calls, false);
+        message["tool_calls"] = tool_calls(&reply.message.tool_calls, false, 0);
     }
     let out = json!({
         "id": format!("chatcmpl-{id}"), "object": "chat.completion", "created": now(), "model": model,
@@ -363,6 +365,9 @@ pub struct StreamTranslator {
     include_usage: bool,
     started: bool,
     line: Vec<u8>,
+    /// Tool calls sent so far (they are numbered across the whole stream).
+    tool_calls: usize,
+    done: bool,
 }
 
 impl StreamTranslator {
@@ -375,7 +380,14 @@ impl StreamTranslator {
             include_usage,
             started: false,
             line: Vec::new(),
+            tool_calls: 0,
+            done: false,
         }
+    }
+
+    /// Whether Ollama's final (`done: true`) line was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> String {
@@ -410,13 +422,18 @@ impl StreamTranslator {
                 out.push_str(&self.chunk(json!({"content": reply.message.content}), Value::Null));
             }
             if !reply.message.tool_calls.is_empty() {
-                out.push_str(&self.chunk(
-                    json!({"tool_calls": tool_calls(&reply.message.tool_calls, true)}),
-                    Value::Null,
-                ));
+                let calls = tool_calls(&reply.message.tool_calls, true, self.tool_calls);
+                self.tool_calls += reply.message.tool_calls.len();
+                out.push_str(&self.chunk(json!({"tool_calls": calls}), Value::Null));
             }
             if reply.done {
-                out.push_str(&self.chunk(json!({}), json!(finish_reason(&reply))));
+                self.done = true;
+                let finish = if self.tool_calls > 0 {
+                    "tool_calls"
+                } else {
+                    finish_reason(&reply)
+                };
+                out.push_str(&self.chunk(json!({}), json!(finish)));
                 if self.include_usage {
                     let u = json!({
                         "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
@@ -516,5 +533,25 @@ mod tests {
             t.feed(b"{\"error\":\"model crashed\"}\n").unwrap_err(),
             "model crashed"
         );
+    }
+
+    #[test]
+    fn streamed_tool_calls_are_numbered_and_finish_as_tool_calls() {
+        let mut t = StreamTranslator::new("m", "x", false);
+        let call = |city: &str| {
+            format!("{{\"message\":{{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{{\"function\":{{\"name\":\"w\",\"arguments\":{{\"city\":\"{city}\"}}}}}}]}},\"done\":false}}\n")
+        };
+        let mut out = t.feed(call("Seoul").as_bytes()).unwrap();
+        out += &t.feed(call("Paris").as_bytes()).unwrap();
+        out += &t
+            .feed(b"{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n")
+            .unwrap();
+        assert!(
+            out.contains(r#""id":"call_0""#) && out.contains(r#""id":"call_1""#),
+            "{out}"
+        );
+        assert!(out.contains(r#""index":1"#), "{out}");
+        assert!(out.contains(r#""finish_reason":"tool_calls""#), "{out}");
+        assert!(t.is_done());
     }
 }

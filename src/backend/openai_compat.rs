@@ -168,11 +168,13 @@ pub fn adapt_request(kind: BackendType, model: &str, body: Bytes, limits: Length
     serde_json::to_vec(&map).map(Bytes::from).unwrap_or(body)
 }
 
-/// OpenAI's reasoning models (o1, o3, o4-mini, …).
+/// OpenAI's reasoning models (o1, o3, o4-mini, …, and the GPT-5 family), which take
+/// `max_completion_tokens` only.
 fn is_o_series(model: &str) -> bool {
     let m = model.rsplit('/').next().unwrap_or(model);
     let mut chars = m.chars();
-    chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit())
+    m.starts_with("gpt-5")
+        || (chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -210,5 +212,6 @@ mod tests {
         );
         assert_eq!(adapt(BackendType::Openai, "gpt-4o", mt), mt);
         assert!(!is_o_series("omni-model"));
+        assert!(is_o_series("gpt-5-mini"));
     }
 }

@@ -48,6 +48,7 @@ pub fn wrap(
         reconnect: None,
         marker: None,
         reason: None,
+        tool_calls_sent: false,
         done: false,
     };
     Response::from_parts(parts, Body::new(stream))
@@ -65,6 +66,7 @@ struct ContinuingStream {
     reconnect: Option<(String, Pending)>,
     marker: Option<Bytes>,
     reason: Option<String>,
+    tool_calls_sent: bool,
     done: bool,
 }
 
@@ -78,8 +80,12 @@ impl ContinuingStream {
                 continue;
             };
             if let Ok(v) = serde_json::from_slice::<Value>(json.trim_ascii()) {
-                if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                let delta = &v["choices"][0]["delta"];
+                if let Some(t) = delta["content"].as_str() {
                     self.produced.push_str(t);
+                }
+                if delta.get("tool_calls").is_some() {
+                    self.tool_calls_sent = true;
                 }
             }
         }
@@ -102,6 +108,11 @@ impl ContinuingStream {
 
     /// Starts the request to the next model, if one is left.
     fn start_next(&mut self, err: &ProxyError) -> bool {
+        // A half-sent tool call cannot be continued by another model: the client would
+        // merge two different calls. The stream ends with the error instead.
+        if self.tool_calls_sent {
+            return false;
+        }
         let Some(next) = self.rest.pop_front() else {
             return false;
         };

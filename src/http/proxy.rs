@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::{timeout_at, Instant};
 
-use super::stream::{GuardedStream, OllamaSse, StreamLimits};
+use super::stream::{GuardedStream, OllamaSse, StreamLimits, StreamMode};
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
@@ -616,8 +616,11 @@ async fn forward(
             },
             Arc::clone(backend),
             in_flight,
-            count_cache,
-            continue_on_failure || translate,
+            StreamMode {
+                count_cache,
+                continue_on_failure: continue_on_failure || translate,
+                sse: !translate,
+            },
         );
         let body = match dialect {
             Dialect::OpenAi => Body::new(guarded),

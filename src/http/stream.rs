@@ -31,6 +31,10 @@ pub struct GuardedStream {
     backend: Arc<Backend>,
     _in_flight: InFlight,
     count_cache: bool,
+    /// Pass only whole SSE events (OpenAI streams); Ollama's NDJSON is left as it comes.
+    sse: bool,
+    /// The unfinished tail of the last frame, while `sse`.
+    held: Option<Bytes>,
     /// Hand a failure to the wrapping [`super::continuation::ContinuingStream`] as an
     /// error instead of ending with an error event.
     continue_on_failure: bool,
@@ -47,6 +51,16 @@ pub struct StreamLimits {
     pub total: Duration,
 }
 
+/// What a stream does besides passing bytes.
+pub struct StreamMode {
+    /// Count prompt-cache usage (PrefixAwareHash routes).
+    pub count_cache: bool,
+    /// Yield a failure as an error (for a wrapper) instead of ending with an error event.
+    pub continue_on_failure: bool,
+    /// The stream is SSE: pass only whole events.
+    pub sse: bool,
+}
+
 impl GuardedStream {
     /// Wraps `inner`, whose `first` frame was already read.
     pub fn new(
@@ -55,14 +69,18 @@ impl GuardedStream {
         limits: StreamLimits,
         backend: Arc<Backend>,
         in_flight: InFlight,
-        count_cache: bool,
-        continue_on_failure: bool,
+        mode: StreamMode,
     ) -> GuardedStream {
         let StreamLimits {
             chunk_interval,
             started,
             total,
         } = limits;
+        let StreamMode {
+            count_cache,
+            continue_on_failure,
+            sse,
+        } = mode;
         let now = Instant::now();
         let total_deadline = started + total;
         let deadline = (now + chunk_interval).min(total_deadline);
@@ -79,6 +97,8 @@ impl GuardedStream {
             _in_flight: in_flight,
             count_cache,
             continue_on_failure,
+            sse,
+            held: None,
         }
     }
 
@@ -90,7 +110,50 @@ impl GuardedStream {
         }
     }
 
+    /// With `whole_events`, passes on only complete SSE events (up to the last blank line)
+    /// and holds back an unfinished tail until the rest arrives, so an error event never
+    /// lands in the middle of a half-sent one. Frames that end on an event boundary (the
+    /// usual case) pass through untouched.
+    fn whole_events(&mut self, frame: Frame<Bytes>) -> Option<Frame<Bytes>> {
+        if !self.sse {
+            return Some(frame);
+        }
+        let data = match frame.into_data() {
+            Ok(d) => d,
+            Err(other) => return Some(other),
+        };
+        let data = match self.held.take() {
+            Some(tail) => {
+                let mut joined = bytes::BytesMut::with_capacity(tail.len() + data.len());
+                joined.extend_from_slice(&tail);
+                joined.extend_from_slice(&data);
+                joined.freeze()
+            }
+            None => data,
+        };
+        if data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") {
+            return Some(Frame::data(data));
+        }
+        let boundary = data
+            .windows(2)
+            .rposition(|w| w == b"\n\n")
+            .map(|i| i + 2)
+            .max(data.windows(3).rposition(|w| w == b"\n\r\n").map(|i| i + 3));
+        match boundary {
+            Some(end) => {
+                self.held = Some(data.slice(end..));
+                Some(Frame::data(data.slice(..end)))
+            }
+            None => {
+                self.held = Some(data);
+                None
+            }
+        }
+    }
+
     fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        // A half-sent event is dropped rather than glued to the error event.
+        self.held = None;
         tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
         // Counts against a closed circuit; a half-open trial was judged by its headers.
         let free = crate::resilience::Permit::Free;
@@ -116,30 +179,37 @@ impl Body for GuardedStream {
     ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.get_mut();
         if let Some(frame) = this.first.take() {
-            this.count(&frame);
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        if this.done {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.last_chunk = Instant::now();
+            if let Some(frame) = this.whole_events(frame) {
                 this.count(&frame);
                 return Poll::Ready(Some(Ok(frame)));
             }
-            Poll::Ready(Some(Err(e))) => {
-                let err = ProxyError::BadUpstream {
-                    backend: this.backend.name().to_string(),
-                    reason: format!("the stream broke off: {e}"),
-                };
-                return this.fail(err);
-            }
-            Poll::Ready(None) => {
-                this.done = true;
+        }
+        loop {
+            if this.done {
                 return Poll::Ready(None);
             }
-            Poll::Pending => {}
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.last_chunk = Instant::now();
+                    if let Some(frame) = this.whole_events(frame) {
+                        this.count(&frame);
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let err = ProxyError::BadUpstream {
+                        backend: this.backend.name().to_string(),
+                        reason: format!("the stream broke off: {e}"),
+                    };
+                    return this.fail(err);
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    // What the backend left unfinished at a clean end goes out as it was.
+                    return Poll::Ready(this.held.take().map(|b| Ok(Frame::data(b))));
+                }
+                Poll::Pending => break,
+            }
         }
         // Nothing from the backend: check the deadlines. The timer is moved forward lazily,
         // only when it fires before the real deadline.
@@ -226,8 +296,15 @@ impl Body for OllamaSse {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    this.done = true;
-                    return Poll::Ready(None);
+                    if this.translator.is_done() {
+                        this.done = true;
+                        return Poll::Ready(None);
+                    }
+                    let err = ProxyError::BadUpstream {
+                        backend: this.backend.clone(),
+                        reason: "the stream ended before Ollama's final line".into(),
+                    };
+                    return this.end_with(err);
                 }
                 Poll::Ready(Some(Err(e))) => return this.end_with(e),
                 Poll::Ready(Some(Ok(frame))) => {

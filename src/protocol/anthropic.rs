@@ -90,7 +90,9 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
             .as_str()
             .ok_or_else(|| invalid(format!("messages.{i}.role: Field required")))?;
         match (role, &m["content"]) {
-            (_, Value::String(s)) => messages.push(json!({"role": role, "content": s})),
+            ("user" | "assistant", Value::String(s)) => {
+                messages.push(json!({"role": role, "content": s}))
+            }
             ("user", Value::Array(blocks)) => {
                 let mut parts = Vec::new();
                 for b in blocks {
@@ -171,7 +173,11 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
             out["tools"] = Value::Array(tools);
         }
     }
-    if let Some(choice) = req.get("tool_choice") {
+    // A tool_choice without tools would be refused by OpenAI-compatible servers.
+    if let Some(choice) = req
+        .get("tool_choice")
+        .filter(|_| out.get("tools").is_some())
+    {
         out["tool_choice"] = match choice["type"].as_str() {
             Some("auto") => json!("auto"),
             Some("any") => json!("required"),
@@ -233,7 +239,8 @@ pub fn from_openai_response(body: &[u8], requested_model: &str) -> Result<Bytes,
 /// Anthropic's error `type` for an HTTP status.
 pub fn error_type(status: u16) -> &'static str {
     match status {
-        400 | 405 | 413 | 422 => "invalid_request_error",
+        413 => "request_too_large",
+        400 | 405 | 422 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
@@ -338,7 +345,7 @@ impl StreamTranslator {
             "message_delta",
             &json!({"type": "message_delta",
             "delta": {"stop_reason": self.stop.unwrap_or("end_turn"), "stop_sequence": null},
-            "usage": {"output_tokens": self.output_tokens}}),
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}}),
         ));
         out.push_str(&event("message_stop", &json!({"type": "message_stop"})));
         self.finished = true;
@@ -377,7 +384,8 @@ impl StreamTranslator {
                 self.start(&mut out, "continuum");
                 out.push_str(&Self::error_event(&message));
                 self.finished = true;
-                continue;
+                self.line.clear();
+                break;
             }
             if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
                 self.output_tokens = u["completion_tokens"]
@@ -555,7 +563,7 @@ mod tests {
             out.contains(r#""delta":{"partial_json":"{\"a\":1}","type":"input_json_delta"}"#),
             "{out}"
         );
-        assert!(out.contains(r#""delta":{"stop_reason":"tool_use","stop_sequence":null},"type":"message_delta","usage":{"output_tokens":9}"#), "{out}");
+        assert!(out.contains(r#""delta":{"stop_reason":"tool_use","stop_sequence":null},"type":"message_delta","usage":{"input_tokens":5,"output_tokens":9}"#), "{out}");
         assert!(t.finished());
     }
 }

@@ -615,3 +615,45 @@ async fn model_overrides_change_the_deadlines_of_one_model() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_half_sent_event_is_not_glued_to_the_error_event() {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            let items: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(
+                    b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+                )),
+                Ok(Bytes::from_static(
+                    b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"He",
+                )),
+                Err(std::io::Error::other("cut")),
+            ];
+            let s = futures_util::stream::unfold(items.into_iter(), |mut it| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                it.next().map(|x| (x, it))
+            });
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(s),
+            )
+        }),
+    );
+    let up = spawn_upstream(app).await;
+    let router = start_router(&format!("backends:\n{}", backend_yaml("half", up, "[m]"))).await;
+    let text = chat(
+        router.tcp_addr().unwrap(),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await
+    .text();
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert_eq!(
+        events[0],
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+    );
+    let error: Value = serde_json::from_str(events[1].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "backend_error");
+}
