@@ -27,6 +27,7 @@ pub async fn fetch_models(
     let (request, url) = match &backend.adapter {
         Adapter::OpenAi(api) => (api.models_request(), format!("{}/v1/models", api.url)),
         Adapter::Ollama(o) => (o.tags_request(), format!("{}/api/tags", o.http.url)),
+        Adapter::Anthropic(a) => (a.models_request(), format!("{}/v1/models", a.url)),
         Adapter::Mock(_) => return Ok(backend.models().to_vec()),
     };
     let name = backend.name();

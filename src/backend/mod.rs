@@ -1,6 +1,7 @@
 //! Backends: what the router sends requests to. One adapter serves every OpenAI-compatible
 //! server; `mock` answers in-process.
 
+pub mod anthropic;
 mod client;
 pub mod discovery;
 mod mock;
@@ -26,6 +27,8 @@ pub enum Adapter {
     OpenAi(Box<OpenAiCompat>),
     /// Over HTTP, Ollama's native API (translated).
     Ollama(Box<ollama::Ollama>),
+    /// Over HTTP, Anthropic's Messages API (passed through or translated).
+    Anthropic(Box<anthropic::AnthropicApi>),
     /// In-process.
     Mock(MockBackend),
 }
@@ -36,7 +39,7 @@ impl Adapter {
         match self {
             Adapter::OpenAi(api) => Some(api),
             Adapter::Ollama(o) => Some(&o.http),
-            Adapter::Mock(_) => None,
+            Adapter::Anthropic(_) | Adapter::Mock(_) => None,
         }
     }
 }
@@ -63,7 +66,10 @@ impl Backend {
     pub fn new(config: BackendConfig, breaker: &CircuitBreakerConfig) -> Result<Backend, String> {
         let adapter = match config.kind {
             BackendType::Mock => Adapter::Mock(MockBackend::new(config.mock.clone())),
-            BackendType::Anthropic | BackendType::Gemini => {
+            BackendType::Anthropic => {
+                Adapter::Anthropic(Box::new(anthropic::AnthropicApi::new(&config)?))
+            }
+            BackendType::Gemini => {
                 return Err(format!(
                     "backend '{}': type '{}' is not supported yet by this version of continuum",
                     config.name,

@@ -198,7 +198,7 @@ pub struct ServerConfig {
 pub enum BackendType {
     /// OpenAI's own API.
     Openai,
-    /// Anthropic Messages API (not served by this build yet).
+    /// Anthropic Messages API.
     Anthropic,
     /// Google Gemini API (not served by this build yet).
     Gemini,
@@ -266,7 +266,7 @@ impl BackendType {
 
     /// Whether this build can route requests to this type.
     pub fn is_served(self) -> bool {
-        !matches!(self, BackendType::Anthropic | BackendType::Gemini)
+        !matches!(self, BackendType::Gemini)
     }
 }
 

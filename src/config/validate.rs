@@ -396,8 +396,11 @@ fn read_backend(
         .string(m, p, "api_key")
         .filter(|k| !k.is_empty())
         .map(Secret::new);
-    if kind == BackendType::Openai && b.api_key.is_none() {
-        r.missing(child(p, "api_key"), "an api_key (type 'openai')");
+    if matches!(kind, BackendType::Openai | BackendType::Anthropic) && b.api_key.is_none() {
+        r.missing(
+            child(p, "api_key"),
+            &format!("an api_key (type '{}')", kind.as_str()),
+        );
     }
     b.org_id = r.string(m, p, "org_id").filter(|k| !k.is_empty());
     if let Some(w) = r.integer(m, p, "weight") {

@@ -14,7 +14,7 @@ use http::{header, HeaderValue, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Limited};
 
-use super::proxy::{read_body, route_chat};
+use super::proxy::{read_body, route_chat, NativeAnthropic, NativeReply};
 use super::{request_id, AppState};
 use crate::backend::X_REQUEST_ID;
 use crate::error::ProxyError;
@@ -56,7 +56,12 @@ async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Resp
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let (openai, model, stream) = anthropic::to_openai_request(&body)?;
-    let resp = route_chat(state, &parts.headers, openai, id).await?;
+    let native = NativeAnthropic::new(body, &parts.headers)?;
+    let resp = route_chat(state, &parts.headers, openai, id, Some(&native)).await?;
+    if resp.extensions().get::<NativeReply>().is_some() {
+        // An Anthropic backend answered in the client's own format.
+        return Ok(resp);
+    }
     let (mut rparts, rbody) = resp.into_parts();
     rparts.headers.remove(header::CONTENT_LENGTH);
     if rparts.status.is_success() && stream {

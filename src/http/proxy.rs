@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::{timeout_at, Instant};
 
-use super::stream::{GuardedStream, OllamaSse, StreamLimits, StreamMode};
+use super::stream::{GuardedStream, StreamLimits, StreamMode, TranslatedSse};
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
+use crate::protocol::anthropic_backend;
 use crate::resilience::{retry, Permit};
 use crate::routing::strategy::{self, HashKey};
 use crate::routing::Route;
@@ -157,7 +158,7 @@ async fn proxy_chat(
 ) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    route_chat(state, &parts.headers, body, id).await
+    route_chat(state, &parts.headers, body, id, None).await
 }
 
 /// Routes an OpenAI chat request body: resolve, select, retry, fall back. Every chat
@@ -167,6 +168,7 @@ pub(super) async fn route_chat(
     headers: &HeaderMap,
     body: Bytes,
     id: &HeaderValue,
+    native: Option<&NativeAnthropic>,
 ) -> Result<Response, ProxyError> {
     let routing = parse_routing(&body)?;
     let index = state.index.load();
@@ -189,7 +191,8 @@ pub(super) async fn route_chat(
         }
         // Models after this one, for continuing a stream that breaks mid-way.
         let rest = &chain[i.min(chain.len())..];
-        let continues = fallback.mid_stream_continue && routing.stream && !rest.is_empty();
+        let continues =
+            fallback.mid_stream_continue && routing.stream && !rest.is_empty() && native.is_none();
         let outcome = match index.resolve(model) {
             Ok(route) => {
                 let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
@@ -199,6 +202,7 @@ pub(super) async fn route_chat(
                     strategy,
                     key,
                     continues,
+                    native,
                 };
                 serve_model(state, plan, &body, &routing, id).await
             }
@@ -250,6 +254,7 @@ pub(super) async fn serve_continuation(
         strategy,
         key,
         continues,
+        native: None,
     };
     serve_model(&state, plan, &body, &routing, &id).await
 }
@@ -318,6 +323,8 @@ struct ModelPlan<'a> {
     key: HashKey,
     /// Streams hand failures to a continuation instead of ending with an error event.
     continues: bool,
+    /// The Anthropic client's original request, for Anthropic backends.
+    native: Option<&'a NativeAnthropic>,
 }
 
 async fn serve_model(
@@ -332,6 +339,7 @@ async fn serve_model(
         strategy,
         key,
         continues,
+        native,
     } = plan;
     let backends = &state.backends;
     let mut tried = Tried::default();
@@ -429,6 +437,39 @@ async fn serve_model(
                 )
                 .await
             }
+            Adapter::Anthropic(a) => {
+                let model = &target.upstream_model;
+                let (request, dialect) = match native {
+                    // An Anthropic client's request goes through byte for byte.
+                    Some(n) => {
+                        let body = if **model == routing.model {
+                            n.body.clone()
+                        } else {
+                            splice_model(&n.body, n.model_span, model)
+                        };
+                        (
+                            a.messages_request(body, id, n.beta.as_ref()),
+                            Dialect::AnthropicNative,
+                        )
+                    }
+                    None => {
+                        let (translated, include_usage) =
+                            anthropic_backend::from_openai_request(&body, model, routing.stream)?;
+                        (
+                            a.messages_request(translated, id, None),
+                            Dialect::Anthropic { include_usage },
+                        )
+                    }
+                };
+                let spec = AttemptSpec {
+                    model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: continues,
+                    dialect,
+                };
+                forward(state, backend, &a.url, request, spec).await
+            }
         };
         let ok = match &outcome {
             Ok(resp) => !resp.status().is_server_error(),
@@ -502,6 +543,33 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// timeout into a clean 504); a larger one is a backend error.
 const MAX_UPSTREAM_BODY: usize = 256 << 20;
 
+/// An Anthropic client's original request, sent as is to Anthropic backends (the routing
+/// pipeline otherwise works on its OpenAI translation).
+pub(super) struct NativeAnthropic {
+    /// The request body as received.
+    pub body: Bytes,
+    /// Where its `model` value sits (for aliases and pins).
+    pub model_span: (usize, usize),
+    /// The client's `anthropic-beta` header.
+    pub beta: Option<HeaderValue>,
+}
+
+impl NativeAnthropic {
+    /// The original request of an Anthropic client, ready to pass through.
+    pub fn new(body: Bytes, headers: &HeaderMap) -> Result<NativeAnthropic, ProxyError> {
+        let routing = parse_routing(&body)?;
+        Ok(NativeAnthropic {
+            model_span: routing.model_span,
+            body,
+            beta: headers.get("anthropic-beta").cloned(),
+        })
+    }
+}
+
+/// Marks a response that is already in the Anthropic client's own format.
+#[derive(Clone, Copy)]
+pub(super) struct NativeReply;
+
 /// What one attempt sends besides the body.
 struct AttemptSpec<'a> {
     /// The model name the backend gets (picks per-model timeouts).
@@ -521,6 +589,13 @@ struct AttemptSpec<'a> {
 enum Dialect<'a> {
     /// OpenAI's: passed through as is.
     OpenAi,
+    /// Anthropic's, for an OpenAI client: translated to OpenAI's.
+    Anthropic {
+        /// The client asked for a usage chunk.
+        include_usage: bool,
+    },
+    /// Anthropic's, for an Anthropic client: passed through and marked [`NativeReply`].
+    AnthropicNative,
     /// Ollama's native API: translated to OpenAI's.
     Ollama {
         /// The client asked for a usage chunk (`stream_options.include_usage`).
@@ -605,7 +680,7 @@ async fn forward(
             Ok(Some(Ok(frame))) => Some(frame),
             Ok(None) => None,
         };
-        let translate = matches!(dialect, Dialect::Ollama { .. });
+        let translate = matches!(dialect, Dialect::Ollama { .. } | Dialect::Anthropic { .. });
         let guarded = GuardedStream::new(
             first,
             incoming,
@@ -619,18 +694,26 @@ async fn forward(
             StreamMode {
                 count_cache,
                 continue_on_failure: continue_on_failure || translate,
-                sse: !translate,
+                sse: !matches!(dialect, Dialect::Ollama { .. }),
             },
         );
+        let event_stream = HeaderValue::from_static("text/event-stream");
         let body = match dialect {
-            Dialect::OpenAi => Body::new(guarded),
+            Dialect::OpenAi | Dialect::AnthropicNative => Body::new(guarded),
             Dialect::Ollama { include_usage, id } => {
-                parts.headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                );
+                parts.headers.insert(header::CONTENT_TYPE, event_stream);
                 let translator = ollama::StreamTranslator::new(model, id, include_usage);
-                Body::new(OllamaSse::new(
+                Body::new(TranslatedSse::new(
+                    guarded,
+                    translator,
+                    backend.name(),
+                    continue_on_failure,
+                ))
+            }
+            Dialect::Anthropic { include_usage } => {
+                parts.headers.insert(header::CONTENT_TYPE, event_stream);
+                let translator = anthropic_backend::StreamTranslator::new(include_usage);
+                Body::new(TranslatedSse::new(
                     guarded,
                     translator,
                     backend.name(),
@@ -638,7 +721,11 @@ async fn forward(
                 ))
             }
         };
-        return Ok(Response::from_parts(parts, body));
+        let mut resp = Response::from_parts(parts, body);
+        if matches!(dialect, Dialect::AnthropicNative) {
+            resp.extensions_mut().insert(NativeReply);
+        }
+        return Ok(resp);
     }
     let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
     let bytes = match timeout_at(total_deadline, limited.collect()).await {
@@ -660,8 +747,27 @@ async fn forward(
     if count_cache && parts.status.is_success() {
         backend.state.cache.count_json(&bytes);
     }
+    let json = HeaderValue::from_static("application/json");
     let bytes = match dialect {
         Dialect::OpenAi => bytes,
+        Dialect::AnthropicNative => {
+            let mut resp = Response::from_parts(parts, Body::from(bytes));
+            resp.extensions_mut().insert(NativeReply);
+            return Ok(resp);
+        }
+        Dialect::Anthropic { .. } => {
+            parts.headers.insert(header::CONTENT_TYPE, json);
+            if parts.status.is_success() {
+                anthropic_backend::to_openai_response(&bytes).map_err(|reason| {
+                    ProxyError::BadUpstream {
+                        backend: name(),
+                        reason,
+                    }
+                })?
+            } else {
+                anthropic_backend::to_openai_error(&bytes)
+            }
+        }
         Dialect::Ollama { id, .. } => {
             parts.headers.insert(
                 header::CONTENT_TYPE,

@@ -243,26 +243,53 @@ impl Body for GuardedStream {
     }
 }
 
-/// Ollama's NDJSON stream, translated to OpenAI chunks. The `GuardedStream` below yields
-/// its failures as errors; they end this stream with an error event, or are handed on as
-/// errors when a `mid_stream: continue` wrapper is above.
-pub struct OllamaSse {
+/// A backend stream format translated into OpenAI chunks, incrementally.
+pub trait ChunkTranslator: Send + Unpin + 'static {
+    /// Feeds bytes; returns the OpenAI SSE text they complete, or an error the stream carried.
+    fn feed(&mut self, data: &[u8]) -> Result<String, String>;
+    /// Whether the backend's stream reached its proper end.
+    fn is_done(&self) -> bool;
+}
+
+impl ChunkTranslator for crate::backend::ollama::StreamTranslator {
+    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        crate::backend::ollama::StreamTranslator::feed(self, data)
+    }
+    fn is_done(&self) -> bool {
+        crate::backend::ollama::StreamTranslator::is_done(self)
+    }
+}
+
+impl ChunkTranslator for crate::protocol::anthropic_backend::StreamTranslator {
+    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        crate::protocol::anthropic_backend::StreamTranslator::feed(self, data)
+    }
+    fn is_done(&self) -> bool {
+        crate::protocol::anthropic_backend::StreamTranslator::is_done(self)
+    }
+}
+
+/// A backend's non-OpenAI stream (Ollama NDJSON, Anthropic events), translated to OpenAI
+/// chunks. The `GuardedStream` below yields its failures as errors; they end this stream
+/// with an error event, or are handed on as errors when a `mid_stream: continue` wrapper
+/// is above. A stream that ends before its proper end is a failure too.
+pub struct TranslatedSse<T: ChunkTranslator> {
     inner: GuardedStream,
-    translator: crate::backend::ollama::StreamTranslator,
+    translator: T,
     backend: String,
     pass_errors: bool,
     done: bool,
 }
 
-impl OllamaSse {
-    /// Wraps `inner` (a guarded Ollama stream in continue-on-failure mode).
+impl<T: ChunkTranslator> TranslatedSse<T> {
+    /// Wraps `inner` (a guarded stream in continue-on-failure mode).
     pub fn new(
         inner: GuardedStream,
-        translator: crate::backend::ollama::StreamTranslator,
+        translator: T,
         backend: &str,
         pass_errors: bool,
-    ) -> OllamaSse {
-        OllamaSse {
+    ) -> TranslatedSse<T> {
+        TranslatedSse {
             inner,
             translator,
             backend: backend.to_string(),
@@ -280,7 +307,7 @@ impl OllamaSse {
     }
 }
 
-impl Body for OllamaSse {
+impl<T: ChunkTranslator> Body for TranslatedSse<T> {
     type Data = Bytes;
     type Error = ProxyError;
 
@@ -302,7 +329,7 @@ impl Body for OllamaSse {
                     }
                     let err = ProxyError::BadUpstream {
                         backend: this.backend.clone(),
-                        reason: "the stream ended before Ollama's final line".into(),
+                        reason: "the stream ended before it was complete".into(),
                     };
                     return this.end_with(err);
                 }

@@ -2,3 +2,4 @@
 //! them and OpenAI's chat format (which every backend adapter takes).
 
 pub mod anthropic;
+pub mod anthropic_backend;

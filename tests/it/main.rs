@@ -2,6 +2,7 @@
 //! backends, and the `continuum` binary run as a process.
 
 mod anthropic;
+mod anthropic_backend;
 mod cli;
 mod common;
 mod faults;
