@@ -28,6 +28,7 @@ pub async fn fetch_models(
         Adapter::OpenAi(api) => (api.models_request(), format!("{}/v1/models", api.url)),
         Adapter::Ollama(o) => (o.tags_request(), format!("{}/api/tags", o.http.url)),
         Adapter::Anthropic(a) => (a.models_request(), format!("{}/v1/models", a.url)),
+        Adapter::Gemini(g) => (g.models_request(), format!("{}/v1beta/models", g.url)),
         Adapter::Mock(_) => return Ok(backend.models().to_vec()),
     };
     let name = backend.name();
@@ -47,6 +48,10 @@ pub async fn fetch_models(
             .to_bytes();
         if !status.is_success() {
             return Err(format!("backend '{name}': GET {url} answered {status}"));
+        }
+        if let Adapter::Gemini(_) = &backend.adapter {
+            return super::gemini::parse_models(&body)
+                .map_err(|e| format!("backend '{name}': GET {url}: {e}"));
         }
         if let Adapter::Ollama(_) = &backend.adapter {
             return super::ollama::parse_tags(&body)

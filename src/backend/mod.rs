@@ -4,6 +4,7 @@
 pub mod anthropic;
 mod client;
 pub mod discovery;
+pub mod gemini;
 mod mock;
 pub mod ollama;
 mod openai_compat;
@@ -29,6 +30,8 @@ pub enum Adapter {
     Ollama(Box<ollama::Ollama>),
     /// Over HTTP, Anthropic's Messages API (passed through or translated).
     Anthropic(Box<anthropic::AnthropicApi>),
+    /// Over HTTP, Google's Gemini API (translated).
+    Gemini(Box<gemini::GeminiApi>),
     /// In-process.
     Mock(MockBackend),
 }
@@ -39,7 +42,7 @@ impl Adapter {
         match self {
             Adapter::OpenAi(api) => Some(api),
             Adapter::Ollama(o) => Some(&o.http),
-            Adapter::Anthropic(_) | Adapter::Mock(_) => None,
+            Adapter::Anthropic(_) | Adapter::Gemini(_) | Adapter::Mock(_) => None,
         }
     }
 }
@@ -69,13 +72,7 @@ impl Backend {
             BackendType::Anthropic => {
                 Adapter::Anthropic(Box::new(anthropic::AnthropicApi::new(&config)?))
             }
-            BackendType::Gemini => {
-                return Err(format!(
-                    "backend '{}': type '{}' is not supported yet by this version of continuum",
-                    config.name,
-                    config.kind.as_str()
-                ))
-            }
+            BackendType::Gemini => Adapter::Gemini(Box::new(gemini::GeminiApi::new(&config)?)),
             BackendType::Ollama => {
                 Adapter::Ollama(Box::new(ollama::Ollama::new(OpenAiCompat::new(&config)?)?))
             }

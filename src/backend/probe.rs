@@ -18,6 +18,7 @@ pub async fn probe(
 ) -> ProbeResult {
     let request = match &backend.adapter {
         Adapter::Anthropic(a) => a.models_request(),
+        Adapter::Gemini(g) => g.models_request(),
         Adapter::Mock(_) => return ProbeResult::Up,
         adapter => {
             let Some(api) = adapter.http() else {

@@ -200,7 +200,7 @@ pub enum BackendType {
     Openai,
     /// Anthropic Messages API.
     Anthropic,
-    /// Google Gemini API (not served by this build yet).
+    /// Google Gemini API.
     Gemini,
     /// Ollama, spoken to natively (`/api/chat`, `/api/tags`), translated from OpenAI's format.
     Ollama,
@@ -266,7 +266,7 @@ impl BackendType {
 
     /// Whether this build can route requests to this type.
     pub fn is_served(self) -> bool {
-        !matches!(self, BackendType::Gemini)
+        true
     }
 }
 

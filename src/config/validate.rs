@@ -396,7 +396,11 @@ fn read_backend(
         .string(m, p, "api_key")
         .filter(|k| !k.is_empty())
         .map(Secret::new);
-    if matches!(kind, BackendType::Openai | BackendType::Anthropic) && b.api_key.is_none() {
+    if matches!(
+        kind,
+        BackendType::Openai | BackendType::Anthropic | BackendType::Gemini
+    ) && b.api_key.is_none()
+    {
         r.missing(
             child(p, "api_key"),
             &format!("an api_key (type '{}')", kind.as_str()),

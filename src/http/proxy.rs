@@ -20,7 +20,7 @@ use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
-use crate::protocol::anthropic_backend;
+use crate::protocol::{anthropic_backend, gemini};
 use crate::resilience::{retry, Permit};
 use crate::routing::strategy::{self, HashKey};
 use crate::routing::Route;
@@ -470,6 +470,22 @@ async fn serve_model(
                 };
                 forward(state, backend, &a.url, request, spec).await
             }
+            Adapter::Gemini(g) => {
+                let model = &target.upstream_model;
+                let (translated, include_usage) = gemini::from_openai_request(&body)?;
+                let request = g.generate_request(model, routing.stream, translated, id)?;
+                let spec = AttemptSpec {
+                    model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: continues,
+                    dialect: Dialect::Gemini {
+                        include_usage,
+                        id: id.to_str().unwrap_or("gemini"),
+                    },
+                };
+                forward(state, backend, &g.url, request, spec).await
+            }
         };
         let ok = match &outcome {
             Ok(resp) => !resp.status().is_server_error(),
@@ -596,6 +612,13 @@ enum Dialect<'a> {
     },
     /// Anthropic's, for an Anthropic client: passed through and marked [`NativeReply`].
     AnthropicNative,
+    /// Gemini's: translated to OpenAI's.
+    Gemini {
+        /// The client asked for a usage chunk.
+        include_usage: bool,
+        /// Id for the translated completion.
+        id: &'a str,
+    },
     /// Ollama's native API: translated to OpenAI's.
     Ollama {
         /// The client asked for a usage chunk (`stream_options.include_usage`).
@@ -680,7 +703,10 @@ async fn forward(
             Ok(Some(Ok(frame))) => Some(frame),
             Ok(None) => None,
         };
-        let translate = matches!(dialect, Dialect::Ollama { .. } | Dialect::Anthropic { .. });
+        let translate = matches!(
+            dialect,
+            Dialect::Ollama { .. } | Dialect::Anthropic { .. } | Dialect::Gemini { .. }
+        );
         let guarded = GuardedStream::new(
             first,
             incoming,
@@ -703,6 +729,16 @@ async fn forward(
             Dialect::Ollama { include_usage, id } => {
                 parts.headers.insert(header::CONTENT_TYPE, event_stream);
                 let translator = ollama::StreamTranslator::new(model, id, include_usage);
+                Body::new(TranslatedSse::new(
+                    guarded,
+                    translator,
+                    backend.name(),
+                    continue_on_failure,
+                ))
+            }
+            Dialect::Gemini { include_usage, id } => {
+                parts.headers.insert(header::CONTENT_TYPE, event_stream);
+                let translator = gemini::StreamTranslator::new(model, id, include_usage);
                 Body::new(TranslatedSse::new(
                     guarded,
                     translator,
@@ -754,6 +790,19 @@ async fn forward(
             let mut resp = Response::from_parts(parts, Body::from(bytes));
             resp.extensions_mut().insert(NativeReply);
             return Ok(resp);
+        }
+        Dialect::Gemini { id, .. } => {
+            parts.headers.insert(header::CONTENT_TYPE, json);
+            if parts.status.is_success() {
+                gemini::to_openai_response(&bytes, model, id).map_err(|reason| {
+                    ProxyError::BadUpstream {
+                        backend: name(),
+                        reason,
+                    }
+                })?
+            } else {
+                gemini::to_openai_error(&bytes)
+            }
         }
         Dialect::Anthropic { .. } => {
             parts.headers.insert(header::CONTENT_TYPE, json);

@@ -260,6 +260,15 @@ impl ChunkTranslator for crate::backend::ollama::StreamTranslator {
     }
 }
 
+impl ChunkTranslator for crate::protocol::gemini::StreamTranslator {
+    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        crate::protocol::gemini::StreamTranslator::feed(self, data)
+    }
+    fn is_done(&self) -> bool {
+        crate::protocol::gemini::StreamTranslator::is_done(self)
+    }
+}
+
 impl ChunkTranslator for crate::protocol::anthropic_backend::StreamTranslator {
     fn feed(&mut self, data: &[u8]) -> Result<String, String> {
         crate::protocol::anthropic_backend::StreamTranslator::feed(self, data)

@@ -3,3 +3,4 @@
 
 pub mod anthropic;
 pub mod anthropic_backend;
+pub mod gemini;

@@ -6,6 +6,7 @@ mod anthropic_backend;
 mod cli;
 mod common;
 mod faults;
+mod gemini;
 mod models;
 mod ollama;
 mod proxy;

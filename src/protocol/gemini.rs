@@ -1,0 +1,472 @@
+//! Google's Gemini API (`generateContent`, `streamGenerateContent?alt=sse`) as a backend:
+//! OpenAI chat requests, replies, streams and errors translated. Messages become
+//! `contents` with `parts` (text, inline images, function calls and responses), system
+//! messages `systemInstruction`, sampling `generationConfig`, tools
+//! `functionDeclarations`; `usageMetadata` becomes usage and a safety block a
+//! `content_filter` finish.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use crate::error::ProxyError;
+
+fn invalid(message: impl Into<String>) -> ProxyError {
+    ProxyError::InvalidField {
+        param: "messages",
+        message: message.into(),
+    }
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn user_parts(content: &Value) -> Result<Vec<Value>, ProxyError> {
+    match content {
+        Value::String(s) => Ok(vec![json!({"text": s})]),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match p["type"].as_str() {
+                Some("text") => Ok(json!({"text": p["text"]})),
+                Some("image_url") => {
+                    let url = p["image_url"]["url"].as_str().unwrap_or_default();
+                    let (mime, data) = url
+                        .strip_prefix("data:")
+                        .and_then(|r| r.split_once(";base64,"))
+                        .ok_or_else(|| {
+                            invalid("gemini backends take images as data: URLs (base64), not links")
+                        })?;
+                    Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+                }
+                other => Err(invalid(format!(
+                    "content part type {} is not supported by gemini backends",
+                    other.unwrap_or("(none)")
+                ))),
+            })
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Translates an OpenAI chat request into a Gemini `generateContent` body; also says
+/// whether the client asked for a usage chunk.
+pub fn from_openai_request(body: &[u8]) -> Result<(Bytes, bool), ProxyError> {
+    let req: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    let input = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("'messages' must be a list"))?;
+    let mut system = Vec::new();
+    let mut contents: Vec<Value> = Vec::new();
+    // Gemini answers a function call by its name; OpenAI by the call's id.
+    let mut call_names: HashMap<String, String> = HashMap::new();
+    for m in input {
+        match m["role"].as_str() {
+            Some("system") | Some("developer") => {
+                system.push(json!({"text": text_of(&m["content"])}))
+            }
+            Some("user") => {
+                contents.push(json!({"role": "user", "parts": user_parts(&m["content"])?}))
+            }
+            Some("assistant") => {
+                let mut parts = Vec::new();
+                let text = text_of(&m["content"]);
+                if !text.is_empty() {
+                    parts.push(json!({"text": text}));
+                }
+                for c in m["tool_calls"].as_array().into_iter().flatten() {
+                    let name = c["function"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(id) = c["id"].as_str() {
+                        call_names.insert(id.to_string(), name.clone());
+                    }
+                    let args: Value = c["function"]["arguments"]
+                        .as_str()
+                        .filter(|a| !a.trim().is_empty())
+                        .map(serde_json::from_str)
+                        .transpose()
+                        .map_err(|_| invalid("tool call arguments must be a JSON object"))?
+                        .unwrap_or_else(|| json!({}));
+                    parts.push(json!({"functionCall": {"name": name, "args": args}}));
+                }
+                contents.push(json!({"role": "model", "parts": parts}));
+            }
+            Some("tool") => {
+                let id = m["tool_call_id"].as_str().unwrap_or_default();
+                let name = call_names
+                    .get(id)
+                    .cloned()
+                    .or_else(|| m["name"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let text = text_of(&m["content"]);
+                let response = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({"result": text}));
+                let part = json!({"functionResponse": {"name": name, "response": response}});
+                match contents.last_mut() {
+                    Some(last)
+                        if last["role"] == "user"
+                            && last["parts"][0].get("functionResponse").is_some() =>
+                    {
+                        if let Some(list) = last["parts"].as_array_mut() {
+                            list.push(part);
+                        }
+                    }
+                    _ => contents.push(json!({"role": "user", "parts": [part]})),
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "role {} is not supported",
+                    other.unwrap_or("(none)")
+                )))
+            }
+        }
+    }
+    let mut out = json!({"contents": contents});
+    if !system.is_empty() {
+        out["systemInstruction"] = json!({"parts": system});
+    }
+    let mut config = Map::new();
+    for (from, to) in [
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("seed", "seed"),
+        ("max_completion_tokens", "maxOutputTokens"),
+        ("max_tokens", "maxOutputTokens"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+    ] {
+        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
+            config.entry(to).or_insert_with(|| v.clone());
+        }
+    }
+    match req.get("stop") {
+        Some(Value::String(s)) => {
+            config.insert("stopSequences".into(), json!([s]));
+        }
+        Some(v @ Value::Array(_)) => {
+            config.insert("stopSequences".into(), v.clone());
+        }
+        _ => {}
+    }
+    if let Some(rf) = req.get("response_format") {
+        match rf["type"].as_str() {
+            Some("json_object") => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+            }
+            Some("json_schema") => {
+                config.insert("responseMimeType".into(), json!("application/json"));
+                if let Some(schema) = rf["json_schema"].get("schema") {
+                    config.insert("responseJsonSchema".into(), schema.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !config.is_empty() {
+        out["generationConfig"] = Value::Object(config);
+    }
+    if let Some(tools) = req.get("tools").and_then(Value::as_array) {
+        let decls: Vec<Value> = tools
+            .iter()
+            .map(|t| json!({"name": t["function"]["name"], "description": t["function"]["description"], "parameters": t["function"]["parameters"]}))
+            .collect();
+        out["tools"] = json!([{"functionDeclarations": decls}]);
+        if let Some(choice) = req.get("tool_choice") {
+            out["toolConfig"] = match choice {
+                Value::String(s) if s == "required" => {
+                    json!({"functionCallingConfig": {"mode": "ANY"}})
+                }
+                Value::String(s) if s == "none" => {
+                    json!({"functionCallingConfig": {"mode": "NONE"}})
+                }
+                Value::Object(_) => {
+                    json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}})
+                }
+                _ => json!({"functionCallingConfig": {"mode": "AUTO"}}),
+            };
+        }
+    }
+    let include_usage = req
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    serde_json::to_vec(&out)
+        .map(|b| (Bytes::from(b), include_usage))
+        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
+}
+
+fn finish_reason(reason: Option<&str>, has_calls: bool) -> &'static str {
+    if has_calls {
+        return "tool_calls";
+    }
+    match reason {
+        Some("MAX_TOKENS") => "length",
+        Some("SAFETY")
+        | Some("RECITATION")
+        | Some("BLOCKLIST")
+        | Some("PROHIBITED_CONTENT")
+        | Some("SPII") => "content_filter",
+        _ => "stop",
+    }
+}
+
+fn usage(u: &Value) -> Value {
+    let prompt = u["promptTokenCount"].as_u64().unwrap_or(0);
+    let completion = u["candidatesTokenCount"].as_u64().unwrap_or(0)
+        + u["thoughtsTokenCount"].as_u64().unwrap_or(0);
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+           "prompt_tokens_details": {"cached_tokens": u["cachedContentTokenCount"].as_u64().unwrap_or(0)},
+           "completion_tokens_details": {"reasoning_tokens": u["thoughtsTokenCount"].as_u64().unwrap_or(0)}})
+}
+
+/// The text and function calls of a response's first candidate, plus its finish reason.
+fn candidate(v: &Value, first_call: usize) -> (String, Vec<Value>, Option<String>) {
+    let c = &v["candidates"][0];
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for p in c["content"]["parts"].as_array().into_iter().flatten() {
+        if p["thought"].as_bool() == Some(true) {
+            continue;
+        }
+        if let Some(t) = p["text"].as_str() {
+            text.push_str(t);
+        }
+        if let Some(f) = p.get("functionCall") {
+            let i = first_call + calls.len();
+            calls.push(json!({"index": i, "id": f.get("id").cloned().unwrap_or_else(|| json!(format!("call_{i}"))),
+                "type": "function", "function": {"name": f["name"], "arguments": f["args"].to_string()}}));
+        }
+    }
+    let reason = c["finishReason"]
+        .as_str()
+        .or_else(|| {
+            v["promptFeedback"]["blockReason"]
+                .as_str()
+                .map(|_| "SAFETY")
+        })
+        .map(str::to_string);
+    (text, calls, reason)
+}
+
+/// Translates a Gemini `generateContent` reply into an OpenAI chat completion.
+pub fn to_openai_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable Gemini reply: {e}"))?;
+    let (text, mut calls, reason) = candidate(&v, 0);
+    for c in &mut calls {
+        if let Some(o) = c.as_object_mut() {
+            o.remove("index");
+        }
+    }
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
+    let has_calls = !calls.is_empty();
+    if has_calls {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    let out = json!({
+        "id": format!("chatcmpl-{id}"), "object": "chat.completion", "created": 0,
+        "model": v["modelVersion"].as_str().unwrap_or(model),
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(reason.as_deref(), has_calls)}],
+        "usage": usage(&v["usageMetadata"]),
+    });
+    Ok(Bytes::from(out.to_string()))
+}
+
+/// Gemini's error body (`{"error":{"code","message","status"}}`) re-shaped as OpenAI's.
+pub fn to_openai_error(body: &[u8]) -> Bytes {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message = v["error"]["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let code = v["error"]["status"].clone();
+    Bytes::from(
+        json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}})
+            .to_string(),
+    )
+}
+
+/// Turns Gemini's SSE stream (`alt=sse`: each event a partial response) into OpenAI chunks.
+#[derive(Debug, Default)]
+pub struct StreamTranslator {
+    line: Vec<u8>,
+    id: String,
+    model: String,
+    include_usage: bool,
+    started: bool,
+    calls: usize,
+    usage: Value,
+    reason: Option<String>,
+    done: bool,
+}
+
+impl StreamTranslator {
+    /// A translator for one stream.
+    pub fn new(model: &str, id: &str, include_usage: bool) -> StreamTranslator {
+        StreamTranslator {
+            id: format!("chatcmpl-{id}"),
+            model: model.to_string(),
+            include_usage,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the final (finishing) event was seen and the stream closed.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn chunk(&self, delta: Value, finish: Value) -> String {
+        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        format!("data: {c}\n\n")
+    }
+
+    /// Feeds bytes; returns the OpenAI chunks they complete, or the error an event carried.
+    pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        self.line.extend_from_slice(data);
+        let mut out = String::new();
+        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.line.drain(..=end).collect();
+            let Some(payload) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let v: Value = serde_json::from_slice(payload.trim_ascii())
+                .map_err(|e| format!("unreadable Gemini stream event: {e}"))?;
+            if let Some(e) = v.get("error") {
+                return Err(e["message"]
+                    .as_str()
+                    .unwrap_or("the backend failed")
+                    .to_string());
+            }
+            if !self.started {
+                self.started = true;
+                out.push_str(&self.chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+            }
+            let (text, calls, reason) = candidate(&v, self.calls);
+            if !text.is_empty() {
+                out.push_str(&self.chunk(json!({"content": text}), Value::Null));
+            }
+            if !calls.is_empty() {
+                self.calls += calls.len();
+                out.push_str(&self.chunk(json!({"tool_calls": calls}), Value::Null));
+            }
+            if v.get("usageMetadata").is_some() {
+                self.usage = v["usageMetadata"].clone();
+            }
+            if reason.is_some() {
+                self.reason = reason;
+            }
+            if self.reason.is_some() && !self.done {
+                self.done = true;
+                let finish = finish_reason(self.reason.as_deref(), self.calls > 0);
+                out.push_str(&self.chunk(json!({}), json!(finish)));
+                if self.include_usage {
+                    let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
+                        "choices": [], "usage": usage(&self.usage)});
+                    out.push_str(&format!("data: {c}\n\n"));
+                }
+                out.push_str("data: [DONE]\n\n");
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_translation() {
+        let body = br#"{"model":"gemini-2.5-flash","max_tokens":100,"temperature":0.3,"stop":"END","messages":[
+            {"role":"system","content":"Be brief."},
+            {"role":"user","content":[{"type":"text","text":"Weather here?"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/"}}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_7","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+            {"role":"tool","tool_call_id":"call_7","content":"{\"temp\":15}"}],
+            "tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object"}}}],"tool_choice":"auto"}"#;
+        let (out, _) = from_openai_request(body).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                "generationConfig": {"maxOutputTokens": 100, "temperature": 0.3, "stopSequences": ["END"]},
+                "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}]}],
+                "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+                "contents": [
+                    {"role": "user", "parts": [{"text": "Weather here?"}, {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/"}}]},
+                    {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+                    {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 15}}}]}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn reply_and_stream_translation() {
+        // Shapes from the Gemini API documentation.
+        let reply = br#"{"candidates":[{"content":{"parts":[{"text":"AI learns patterns from data."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":7,"totalTokenCount":15},"modelVersion":"gemini-2.5-flash"}"#;
+        let v: Value =
+            serde_json::from_slice(&to_openai_response(reply, "gemini-2.5-flash", "x").unwrap())
+                .unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["content"],
+            "AI learns patterns from data."
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(v["usage"]["total_tokens"], 15);
+        let blocked = br#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":8,"totalTokenCount":8}}"#;
+        let v: Value =
+            serde_json::from_slice(&to_openai_response(blocked, "g", "x").unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+        let call = br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}],"role":"model"},"finishReason":"STOP"}]}"#;
+        let v: Value =
+            serde_json::from_slice(&to_openai_response(call, "g", "x").unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"city":"Paris"}"#
+        );
+
+        let sse = concat!(
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"totalTokenCount\": 8},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" sky is blue.\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": 5,\"totalTokenCount\": 13},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n"
+        );
+        let mut t = StreamTranslator::new("gemini-2.5-flash", "x", true);
+        let (a, b) = sse.split_at(50);
+        let out = t.feed(a.as_bytes()).unwrap() + &t.feed(b.as_bytes()).unwrap();
+        let content: String = out
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|e| *e != "[DONE]")
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(content, "The sky is blue.");
+        assert!(out.contains(r#""completion_tokens":5"#), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        assert!(t.is_done());
+    }
+}
