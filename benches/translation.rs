@@ -23,11 +23,17 @@ fn measure(name: &str, n: usize, mut f: impl FnMut()) {
         f();
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    println!("{name:<34} p50 {:>7.1} µs   p99 {:>7.1} µs", percentile(samples.clone(), 0.5), percentile(samples, 0.99));
+    println!(
+        "{name:<34} p50 {:>7.1} µs   p99 {:>7.1} µs",
+        percentile(samples.clone(), 0.5),
+        percentile(samples, 0.99)
+    );
 }
 
 fn main() {
-    let mut messages = vec![json!({"role": "system", "content": "You are a careful coding assistant. ".repeat(8)})];
+    let mut messages = vec![
+        json!({"role": "system", "content": "You are a careful coding assistant. ".repeat(8)}),
+    ];
     for i in 0..6 {
         messages.push(json!({"role": "user", "content": format!("Question {i}: {}", "please look at this code and explain it. ".repeat(6))}));
         messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": format!("call_{i}"), "type": "function",
@@ -39,11 +45,14 @@ fn main() {
             "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]});
     let body = serde_json::to_vec(&openai).expect("json");
     println!("request size: {} bytes", body.len());
-    let (anthropic_body, _) = anthropic_backend::from_openai_request(&body, "claude", true).expect("translate");
+    let (anthropic_body, _) =
+        anthropic_backend::from_openai_request(&body, "claude", true).expect("translate");
     let reply = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"It prints hello."},"finish_reason":"stop"}],"usage":{"prompt_tokens":900,"completion_tokens":5,"total_tokens":905}}"#;
     let n = 20_000;
     measure("OpenAI -> Anthropic request", n, || {
-        std::hint::black_box(anthropic_backend::from_openai_request(&body, "claude", true).expect("ok"));
+        std::hint::black_box(
+            anthropic_backend::from_openai_request(&body, "claude", true).expect("ok"),
+        );
     });
     measure("OpenAI -> Gemini request", n, || {
         std::hint::black_box(gemini::from_openai_request(&body).expect("ok"));

@@ -4,3 +4,122 @@
 pub mod anthropic;
 pub mod anthropic_backend;
 pub mod gemini;
+
+#[cfg(test)]
+mod roundtrip_tests {
+    //! Randomised round trips: OpenAI → Anthropic → OpenAI keeps text, roles, tool calls
+    //! and tool results.
+
+    use serde_json::{json, Value};
+
+    use super::{anthropic, anthropic_backend};
+
+    fn word(rng: &mut fastrand::Rng) -> String {
+        const WORDS: &[&str] = &[
+            "alpha",
+            "beta",
+            "gamma",
+            "Ünïcode",
+            "\"quoted\"",
+            "line\nbreak",
+            "tab\there",
+            "emoji 🦀",
+            "{json}",
+        ];
+        (0..rng.usize(1..6))
+            .map(|_| WORDS[rng.usize(..WORDS.len())])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn conversation(rng: &mut fastrand::Rng) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": word(rng)})];
+        let mut call = 0;
+        for _ in 0..rng.usize(1..6) {
+            messages.push(json!({"role": "user", "content": word(rng)}));
+            if rng.bool() {
+                let calls: Vec<Value> = (0..rng.usize(1..3))
+                    .map(|_| {
+                        call += 1;
+                        json!({"id": format!("call_{call}"), "type": "function",
+                               "function": {"name": format!("tool_{}", rng.usize(..3)), "arguments": json!({"q": word(rng), "n": rng.u32(..100)}).to_string()}})
+                    })
+                    .collect();
+                let text = if rng.bool() {
+                    Value::Null
+                } else {
+                    json!(word(rng))
+                };
+                messages.push(
+                    json!({"role": "assistant", "content": text, "tool_calls": calls.clone()}),
+                );
+                for c in &calls {
+                    messages.push(
+                        json!({"role": "tool", "tool_call_id": c["id"], "content": word(rng)}),
+                    );
+                }
+            }
+            messages.push(json!({"role": "assistant", "content": word(rng)}));
+        }
+        json!({"model": "m", "max_tokens": 100, "messages": messages})
+    }
+
+    /// What must survive: (role, text, tool calls (id, name, parsed arguments), tool_call_id).
+    fn essence(request: &Value) -> Vec<(String, String, Vec<(String, String, Value)>, String)> {
+        request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let text = match &m["content"] {
+                    Value::String(s) => s.clone(),
+                    Value::Array(parts) => parts
+                        .iter()
+                        .filter_map(|p| p["text"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(""),
+                    _ => String::new(),
+                };
+                let calls = m["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let args: Value =
+                            serde_json::from_str(c["function"]["arguments"].as_str().unwrap())
+                                .unwrap();
+                        (
+                            c["id"].as_str().unwrap().to_string(),
+                            c["function"]["name"].as_str().unwrap().to_string(),
+                            args,
+                        )
+                    })
+                    .collect();
+                (
+                    m["role"].as_str().unwrap().to_string(),
+                    text,
+                    calls,
+                    m["tool_call_id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn openai_to_anthropic_and_back_keeps_the_conversation() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for case in 0..300 {
+            let original = conversation(&mut rng);
+            let body = serde_json::to_vec(&original).unwrap();
+            let (to_anthropic, _) =
+                anthropic_backend::from_openai_request(&body, "m", false).unwrap();
+            let (back, _, _) = anthropic::to_openai_request(&to_anthropic).unwrap();
+            let back: Value = serde_json::from_slice(&back).unwrap();
+            assert_eq!(
+                essence(&back),
+                essence(&original),
+                "case {case}: {original}"
+            );
+        }
+    }
+}
