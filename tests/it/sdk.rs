@@ -59,3 +59,96 @@ async fn official_anthropic_sdk_talks_to_the_router() {
     );
     assert!(stdout.contains("anthropic sdk ok"));
 }
+
+/// An OpenAI-compatible backend that streams a get_weather call, then the answer.
+fn openai_tool_backend() -> axum::Router {
+    axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|body: bytes::Bytes| async move {
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let last = req["messages"].as_array().unwrap().last().unwrap().clone();
+            let events: Vec<String> = if last["role"] == "tool" {
+                let text = format!("It is {} in Paris.", last["content"].as_str().unwrap());
+                vec![
+                    format!(r#"{{"id":"c2","object":"chat.completion.chunk","model":"m","choices":[{{"index":0,"delta":{{"role":"assistant","content":"{text}"}},"finish_reason":null}}]}}"#),
+                    r#"{"id":"c2","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#.into(),
+                    r#"{"id":"c2","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":6,"total_tokens":36}}"#.into(),
+                ]
+            } else {
+                vec![
+                    r#"{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#.into(),
+                    r#"{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"location\":"}}]},"finish_reason":null}]}"#.into(),
+                    r#"{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]}"#.into(),
+                    r#"{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#.into(),
+                ]
+            };
+            let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            text.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], text)
+        }),
+    )
+}
+
+/// An Anthropic-format backend that streams a get_weather tool_use, then the answer.
+fn anthropic_tool_backend() -> axum::Router {
+    axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|body: bytes::Bytes| async move {
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let last = req["messages"].as_array().unwrap().last().unwrap().clone();
+            let start = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":1}}}
+
+"#;
+            let rest = if last["content"][0]["type"] == "tool_result" {
+                let answer = format!("It is {} in Paris.", last["content"][0]["content"].as_str().unwrap());
+                format!(
+                    "event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\nevent: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{answer}\"}}}}\n\nevent: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":0}}\n\nevent: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\",\"stop_sequence\":null}},\"usage\":{{\"output_tokens\":7}}}}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+                )
+            } else {
+                concat!(
+                    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+                    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"location\\\":\"}}\n\n",
+                    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" \\\"Paris\\\"}\"}}\n\n",
+                    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+                    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":12}}\n\n",
+                    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+                )
+                .to_string()
+            };
+            ([("content-type", "text/event-stream")], format!("{start}{rest}"))
+        }),
+    )
+}
+
+async fn run_tool_use(which: &'static str, backend_yaml: String, model: &'static str) {
+    let router = start_router(&backend_yaml).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/tool_use.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, which, &url, model])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{which} tool-use script failed:\n{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_sdk_streams_a_tool_use_conversation_on_an_openai_backend() {
+    let up = spawn_upstream(openai_tool_backend()).await;
+    run_tool_use("anthropic", format!("backends:\n  - {{name: local, type: vllm, url: \"http://{up}\", models: [qwen3-coder]}}\n"), "qwen3-coder").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_streams_a_tool_use_conversation_on_an_anthropic_backend() {
+    let up = spawn_upstream(anthropic_tool_backend()).await;
+    run_tool_use("openai", format!("backends:\n  - {{name: claude, type: anthropic, url: \"http://{up}\", api_key: k, models: [claude-x]}}\n"), "claude-x").await;
+}
