@@ -64,8 +64,13 @@ mod roundtrip_tests {
         json!({"model": "m", "max_tokens": 100, "messages": messages})
     }
 
-    /// What must survive: (role, text, tool calls (id, name, parsed arguments), tool_call_id).
-    fn essence(request: &Value) -> Vec<(String, String, Vec<(String, String, Value)>, String)> {
+    /// A tool call: id, name, parsed arguments.
+    type Call = (String, String, Value);
+    /// A message: role, text, tool calls, tool_call_id.
+    type Essence = (String, String, Vec<Call>, String);
+
+    /// What must survive a round trip.
+    fn essence(request: &Value) -> Vec<Essence> {
         request["messages"]
             .as_array()
             .unwrap()
