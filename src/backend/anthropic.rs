@@ -4,11 +4,11 @@
 //! requests are translated (`protocol::anthropic_backend`).
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Uri};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
 use http_body_util::Full;
 
-use super::X_REQUEST_ID;
+use super::endpoint::{Credential, Endpoint};
 use crate::config::BackendConfig;
 
 /// The API version sent with every request.
@@ -17,72 +17,27 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// An Anthropic backend with its URIs and headers prepared once.
 #[derive(Debug)]
 pub struct AnthropicApi {
-    /// Server root, for messages.
-    pub url: String,
+    /// Server root and headers (`x-api-key`, `anthropic-version`).
+    pub endpoint: Endpoint,
     messages_uri: Uri,
     models_uri: Uri,
-    headers: HeaderMap,
 }
 
 impl AnthropicApi {
     /// Prepares URIs and headers from a validated config.
     pub fn new(config: &BackendConfig) -> Result<AnthropicApi, String> {
-        let url = config
-            .url
-            .clone()
-            .ok_or_else(|| format!("backend '{}' has no url", config.name))?;
-        let parse = |p: &str| {
-            format!("{url}{p}")
-                .parse::<Uri>()
-                .map_err(|e| format!("backend '{}': {e}", config.name))
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
-        if let Some(key) = &config.api_key {
-            let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
-                format!(
-                    "backend '{}': api_key is not a valid header value",
-                    config.name
-                )
-            })?;
-            v.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-api-key"), v);
-        }
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("backend '{}': bad header name '{name}'", config.name))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("backend '{}': bad value for header '{name}'", config.name))?;
-            headers.insert(name, value);
-        }
+        let version = [("anthropic-version", ANTHROPIC_VERSION.to_string())];
+        let endpoint = Endpoint::new(config, Credential::Header("x-api-key"), &version)?;
+        let name = &config.name;
         Ok(AnthropicApi {
-            messages_uri: parse("/v1/messages")?,
-            models_uri: parse("/v1/models")?,
-            url,
-            headers,
+            messages_uri: endpoint
+                .uri("/v1/messages")
+                .map_err(|e| format!("backend '{name}': {e}"))?,
+            models_uri: endpoint
+                .uri("/v1/models")
+                .map_err(|e| format!("backend '{name}': {e}"))?,
+            endpoint,
         })
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        uri: Uri,
-        body: Bytes,
-        id: &HeaderValue,
-    ) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        for (name, value) in &self.headers {
-            h.insert(name, value.clone());
-        }
-        h.insert(X_REQUEST_ID.clone(), id.clone());
-        req
     }
 
     /// A Messages request; `beta` is the client's `anthropic-beta` header, passed on.
@@ -92,7 +47,9 @@ impl AnthropicApi {
         id: &HeaderValue,
         beta: Option<&HeaderValue>,
     ) -> Request<Full<Bytes>> {
-        let mut req = self.request(Method::POST, self.messages_uri.clone(), body, id);
+        let mut req = self
+            .endpoint
+            .request(Method::POST, self.messages_uri.clone(), body, id);
         if let Some(b) = beta {
             req.headers_mut()
                 .insert(HeaderName::from_static("anthropic-beta"), b.clone());
@@ -102,13 +59,7 @@ impl AnthropicApi {
 
     /// The model list (discovery and health probes).
     pub fn models_request(&self) -> Request<Full<Bytes>> {
-        let mut req = self.request(
-            Method::GET,
-            self.models_uri.clone(),
-            Bytes::new(),
-            &HeaderValue::from_static("continuum-discovery"),
-        );
-        req.headers_mut().remove(CONTENT_TYPE);
-        req
+        self.endpoint
+            .get(self.models_uri.clone(), "continuum-discovery")
     }
 }

@@ -25,10 +25,13 @@ pub async fn fetch_models(
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
     let (request, url) = match &backend.adapter {
-        Adapter::OpenAi(api) => (api.models_request(), format!("{}/v1/models", api.url)),
-        Adapter::Ollama(o) => (o.tags_request(), format!("{}/api/tags", o.http.url)),
-        Adapter::Anthropic(a) => (a.models_request(), format!("{}/v1/models", a.url)),
-        Adapter::Gemini(g) => (g.models_request(), format!("{}/v1beta/models", g.url)),
+        Adapter::OpenAi(api) => (api.models_request(), format!("{}/v1/models", api.url())),
+        Adapter::Ollama(o) => (o.tags_request(), format!("{}/api/tags", o.http.url())),
+        Adapter::Anthropic(a) => (a.models_request(), format!("{}/v1/models", a.endpoint.url)),
+        Adapter::Gemini(g) => (
+            g.models_request(),
+            format!("{}/v1beta/models", g.endpoint.url),
+        ),
         Adapter::Mock(_) => return Ok(backend.models().to_vec()),
     };
     let name = backend.name();

@@ -3,75 +3,33 @@
 //! discovery and probes. Requests are translated (`protocol::gemini`).
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Uri};
+use http::header::HeaderValue;
+use http::{Method, Request, Uri};
 use http_body_util::Full;
 
-use super::X_REQUEST_ID;
+use super::endpoint::{Credential, Endpoint};
 use crate::config::BackendConfig;
 use crate::error::ProxyError;
 
 /// A Gemini backend with its headers prepared once.
 #[derive(Debug)]
 pub struct GeminiApi {
-    /// Server root.
-    pub url: String,
+    /// Server root and headers (`x-goog-api-key`).
+    pub endpoint: Endpoint,
     models_uri: Uri,
-    headers: HeaderMap,
 }
 
 impl GeminiApi {
     /// Prepares headers and URIs from a validated config.
     pub fn new(config: &BackendConfig) -> Result<GeminiApi, String> {
-        let url = config
-            .url
-            .clone()
-            .ok_or_else(|| format!("backend '{}' has no url", config.name))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &config.api_key {
-            let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
-                format!(
-                    "backend '{}': api_key is not a valid header value",
-                    config.name
-                )
-            })?;
-            v.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-goog-api-key"), v);
-        }
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("backend '{}': bad header name '{name}'", config.name))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("backend '{}': bad value for header '{name}'", config.name))?;
-            headers.insert(name, value);
-        }
-        let models_uri = format!("{url}/v1beta/models")
-            .parse()
+        let endpoint = Endpoint::new(config, Credential::Header("x-goog-api-key"), &[])?;
+        let models_uri = endpoint
+            .uri("/v1beta/models")
             .map_err(|e| format!("backend '{}': {e}", config.name))?;
         Ok(GeminiApi {
-            url,
+            endpoint,
             models_uri,
-            headers,
         })
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        uri: Uri,
-        body: Bytes,
-        id: &HeaderValue,
-    ) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        for (name, value) in &self.headers {
-            h.insert(name, value.clone());
-        }
-        h.insert(X_REQUEST_ID.clone(), id.clone());
-        req
     }
 
     /// The generate request for `model` (a bare id or `models/<id>`).
@@ -94,30 +52,24 @@ impl GeminiApi {
             });
         }
         let path = if stream {
-            format!(
-                "{}/v1beta/models/{model}:streamGenerateContent?alt=sse",
-                self.url
-            )
+            format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
         } else {
-            format!("{}/v1beta/models/{model}:generateContent", self.url)
+            format!("/v1beta/models/{model}:generateContent")
         };
-        let uri: Uri = path.parse().map_err(|e| ProxyError::InvalidField {
-            param: "model",
-            message: format!("cannot build the Gemini URL: {e}"),
-        })?;
-        Ok(self.request(Method::POST, uri, body, id))
+        let uri = self
+            .endpoint
+            .uri(&path)
+            .map_err(|message| ProxyError::InvalidField {
+                param: "model",
+                message,
+            })?;
+        Ok(self.endpoint.request(Method::POST, uri, body, id))
     }
 
     /// The model list (discovery and health probes).
     pub fn models_request(&self) -> Request<Full<Bytes>> {
-        let mut req = self.request(
-            Method::GET,
-            self.models_uri.clone(),
-            Bytes::new(),
-            &HeaderValue::from_static("continuum-discovery"),
-        );
-        req.headers_mut().remove(CONTENT_TYPE);
-        req
+        self.endpoint
+            .get(self.models_uri.clone(), "continuum-discovery")
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod anthropic;
 mod client;
 pub mod discovery;
+pub mod endpoint;
 pub mod gemini;
 mod mock;
 pub mod ollama;
@@ -15,8 +16,9 @@ use http::HeaderValue;
 use std::sync::Arc;
 
 pub use client::{build_client, HttpClient};
+pub use endpoint::X_REQUEST_ID;
 pub use mock::MockBackend;
-pub use openai_compat::{adapt_request, LengthParams, OpenAiCompat, X_REQUEST_ID};
+pub use openai_compat::{adapt_request, LengthParams, OpenAiCompat};
 
 use crate::config::{BackendConfig, BackendType, CircuitBreakerConfig};
 use crate::resilience::{BackendState, CircuitBreaker};

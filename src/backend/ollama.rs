@@ -27,11 +27,7 @@ pub struct Ollama {
 impl Ollama {
     /// Prepares the native endpoints of `http`'s server.
     pub fn new(http: OpenAiCompat) -> Result<Ollama, String> {
-        let parse = |p: &str| {
-            format!("{}{p}", http.url)
-                .parse::<Uri>()
-                .map_err(|e| e.to_string())
-        };
+        let parse = |p: &str| http.endpoint.uri(p);
         Ok(Ollama {
             chat_uri: parse("/api/chat")?,
             tags_uri: parse("/api/tags")?,
@@ -42,19 +38,15 @@ impl Ollama {
     /// The `/api/chat` request for an (already translated) body.
     pub fn chat_request(&self, body: Bytes, id: &HeaderValue) -> Request<Full<Bytes>> {
         self.http
-            .request_to(Method::POST, self.chat_uri.clone(), body, id)
+            .endpoint
+            .request(Method::POST, self.chat_uri.clone(), body, id)
     }
 
     /// The `/api/tags` request (model list).
     pub fn tags_request(&self) -> Request<Full<Bytes>> {
-        let mut req = self.http.request_to(
-            Method::GET,
-            self.tags_uri.clone(),
-            Bytes::new(),
-            &HeaderValue::from_static("continuum-discovery"),
-        );
-        req.headers_mut().remove(http::header::CONTENT_TYPE);
-        req
+        self.http
+            .endpoint
+            .get(self.tags_uri.clone(), "continuum-discovery")
     }
 }
 

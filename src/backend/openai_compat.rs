@@ -3,128 +3,67 @@
 //! through unchanged, with the backend's own headers.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Uri};
+use http::header::HeaderValue;
+use http::{Method, Request, Uri};
 use http_body_util::Full;
 
+use super::endpoint::{Credential, Endpoint};
 use crate::config::{BackendConfig, BackendType};
 
 /// A configured OpenAI-compatible backend with its URIs and headers prepared once.
 #[derive(Debug)]
 pub struct OpenAiCompat {
-    /// Server root, for messages.
-    pub url: String,
+    /// Server root and headers.
+    pub endpoint: Endpoint,
     chat_uri: Uri,
     models_uri: Uri,
-    headers: HeaderMap,
 }
 
-/// `X-Request-ID`, forwarded to backends.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 impl OpenAiCompat {
-    /// Prepares URIs and headers. The config was validated, so parsing cannot fail for a
-    /// validated config; an error names what did.
+    /// Prepares URIs and headers (`Authorization: Bearer`, `OpenAI-Organization`).
     pub fn new(config: &BackendConfig) -> Result<OpenAiCompat, String> {
-        let url = config
-            .url
-            .clone()
-            .ok_or_else(|| format!("backend '{}' has no url", config.name))?;
-        let parse = |path: &str| -> Result<Uri, String> {
-            format!("{url}{path}")
-                .parse()
-                .map_err(|e| format!("backend '{}': bad url '{url}{path}': {e}", config.name))
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &config.api_key {
-            let value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    format!(
-                        "backend '{}': api_key is not a valid header value",
-                        config.name
-                    )
-                })?;
-            headers.insert(AUTHORIZATION, mark_sensitive(value));
-        }
-        if let Some(org) = &config.org_id {
-            let value = HeaderValue::from_str(org).map_err(|_| {
-                format!(
-                    "backend '{}': org_id is not a valid header value",
-                    config.name
-                )
-            })?;
-            headers.insert(HeaderName::from_static("openai-organization"), value);
-        }
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("backend '{}': bad header name '{name}'", config.name))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("backend '{}': bad value for header '{name}'", config.name))?;
-            headers.insert(name, value);
-        }
+        let org: Vec<_> = config
+            .org_id
+            .iter()
+            .map(|o| ("openai-organization", o.clone()))
+            .collect();
+        let endpoint = Endpoint::new(config, Credential::Bearer, &org)?;
+        let name = &config.name;
         Ok(OpenAiCompat {
-            chat_uri: parse("/v1/chat/completions")?,
-            models_uri: parse("/v1/models")?,
-            url,
-            headers,
+            chat_uri: endpoint
+                .uri("/v1/chat/completions")
+                .map_err(|e| format!("backend '{name}': {e}"))?,
+            models_uri: endpoint
+                .uri("/v1/models")
+                .map_err(|e| format!("backend '{name}': {e}"))?,
+            endpoint,
         })
+    }
+
+    /// Server root, for messages.
+    pub fn url(&self) -> &str {
+        &self.endpoint.url
     }
 
     /// The chat completions request carrying `body` as is.
     pub fn chat_request(&self, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
-        self.request_to(Method::POST, self.chat_uri.clone(), body, request_id)
+        self.endpoint
+            .request(Method::POST, self.chat_uri.clone(), body, request_id)
     }
 
     /// The model list request used for discovery.
     pub fn models_request(&self) -> Request<Full<Bytes>> {
-        self.get_request(self.models_uri.clone(), "continuum-discovery")
+        self.endpoint
+            .get(self.models_uri.clone(), "continuum-discovery")
     }
 
     /// A health probe of `path` (e.g. `/health`) on this server, with its credentials.
     pub fn probe_request(&self, path: Option<&str>) -> Request<Full<Bytes>> {
-        let uri = match path.map(|p| format!("{}{p}", self.url).parse::<Uri>()) {
-            Some(Ok(u)) => u,
-            _ => self.models_uri.clone(),
-        };
-        self.get_request(uri, "continuum-health-check")
+        let uri = path
+            .and_then(|p| self.endpoint.uri(p).ok())
+            .unwrap_or_else(|| self.models_uri.clone());
+        self.endpoint.get(uri, "continuum-health-check")
     }
-
-    fn get_request(&self, uri: Uri, id: &'static str) -> Request<Full<Bytes>> {
-        let mut req = self.request_to(
-            Method::GET,
-            uri,
-            Bytes::new(),
-            &HeaderValue::from_static(id),
-        );
-        req.headers_mut().remove(CONTENT_TYPE);
-        req
-    }
-
-    /// A request to `uri` on this server with its headers (credentials, extra headers).
-    pub fn request_to(
-        &self,
-        method: Method,
-        uri: Uri,
-        body: Bytes,
-        request_id: &HeaderValue,
-    ) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        let headers = req.headers_mut();
-        headers.reserve(self.headers.len() + 1);
-        for (name, value) in &self.headers {
-            headers.insert(name, value.clone());
-        }
-        headers.insert(X_REQUEST_ID.clone(), request_id.clone());
-        req
-    }
-}
-
-fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
-    value.set_sensitive(true);
-    value
 }
 
 /// Which output-length parameters a chat request sets.

@@ -413,7 +413,7 @@ async fn serve_model(
                     body,
                     routing.limits,
                 );
-                forward(state, backend, &api.url, api.chat_request(body, id), spec).await
+                forward(state, backend, api.url(), api.chat_request(body, id), spec).await
             }
             Adapter::Ollama(o) => {
                 let (translated, include_usage) =
@@ -431,7 +431,7 @@ async fn serve_model(
                 forward(
                     state,
                     backend,
-                    &o.http.url,
+                    o.http.url(),
                     o.chat_request(translated, id),
                     spec,
                 )
@@ -468,7 +468,7 @@ async fn serve_model(
                     continue_on_failure: continues,
                     dialect,
                 };
-                forward(state, backend, &a.url, request, spec).await
+                forward(state, backend, &a.endpoint.url, request, spec).await
             }
             Adapter::Gemini(g) => {
                 let model = &target.upstream_model;
@@ -484,7 +484,7 @@ async fn serve_model(
                         id: id.to_str().unwrap_or("gemini"),
                     },
                 };
-                forward(state, backend, &g.url, request, spec).await
+                forward(state, backend, &g.endpoint.url, request, spec).await
             }
         };
         let ok = match &outcome {
