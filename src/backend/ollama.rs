@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::OpenAiCompat;
 use crate::error::ProxyError;
+use crate::protocol::openai;
 
 /// An Ollama server spoken to natively.
 #[derive(Debug)]
@@ -103,27 +104,21 @@ pub fn translate_request(
         out_messages.push(translate_message(m)?);
     }
     let mut options = Map::new();
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("seed", "seed"),
-        ("frequency_penalty", "frequency_penalty"),
-        ("presence_penalty", "presence_penalty"),
-        ("max_completion_tokens", "num_predict"),
-        ("max_tokens", "num_predict"),
-    ] {
-        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
-            options.entry(to).or_insert_with(|| v.clone());
-        }
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            options.insert("stop".into(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            options.insert("stop".into(), v.clone());
-        }
-        _ => {}
+    openai::copy_renamed(
+        &req,
+        &[
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("seed", "seed"),
+            ("frequency_penalty", "frequency_penalty"),
+            ("presence_penalty", "presence_penalty"),
+            ("max_completion_tokens", "num_predict"),
+            ("max_tokens", "num_predict"),
+        ],
+        &mut options,
+    );
+    if let Some(stop) = openai::stop_list(&req) {
+        options.insert("stop".into(), stop);
     }
     let format = match req.get("response_format") {
         Some(rf) => match rf["type"].as_str() {
@@ -147,11 +142,7 @@ pub fn translate_request(
         tools: req.get("tools").filter(|t| !t.is_null()).cloned(),
         format,
     };
-    let include_usage = req
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = openai::include_usage(&req);
     serde_json::to_vec(&out)
         .map(|b| (Bytes::from(b), include_usage))
         .map_err(|e| ProxyError::InvalidJson(e.to_string()))
@@ -383,11 +374,7 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> String {
-        let c = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        format!("data: {c}\n\n")
+        openai::chunk(&self.id, &self.model, self.created, delta, finish)
     }
 
     /// Feeds bytes; returns the SSE text they complete (possibly empty), or the error a
@@ -427,11 +414,8 @@ impl StreamTranslator {
                 };
                 out.push_str(&self.chunk(json!({}), json!(finish)));
                 if self.include_usage {
-                    let u = json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                        "choices": [], "usage": usage(&reply),
-                    });
-                    out.push_str(&format!("data: {u}\n\n"));
+                    let u = usage(&reply);
+                    out.push_str(&openai::usage_chunk(&self.id, &self.model, self.created, u));
                 }
                 out.push_str("data: [DONE]\n\n");
             }

@@ -9,24 +9,13 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::openai::text_of;
 use crate::error::ProxyError;
 
 fn invalid(message: impl Into<String>) -> ProxyError {
     ProxyError::InvalidField {
         param: "messages",
         message: message.into(),
-    }
-}
-
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::openai::{self, text_of};
 use crate::error::ProxyError;
 
 /// `max_tokens` is required by Anthropic; used when the client set none.
@@ -13,18 +14,6 @@ fn invalid(message: impl Into<String>) -> ProxyError {
     ProxyError::InvalidField {
         param: "messages",
         message: message.into(),
-    }
-}
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 
@@ -128,10 +117,8 @@ pub fn from_openai_request(
             out[key] = v.clone();
         }
     }
-    match req.get("stop") {
-        Some(Value::String(s)) => out["stop_sequences"] = json!([s]),
-        Some(v @ Value::Array(_)) => out["stop_sequences"] = v.clone(),
-        _ => {}
+    if let Some(stop) = openai::stop_list(&req) {
+        out["stop_sequences"] = stop;
     }
     if let Some(user) = req.get("user").filter(|u| u.is_string()) {
         out["metadata"] = json!({"user_id": user});
@@ -152,11 +139,7 @@ pub fn from_openai_request(
             };
         }
     }
-    let include_usage = req
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = openai::include_usage(&req);
     serde_json::to_vec(&out)
         .map(|b| (Bytes::from(b), include_usage))
         .map_err(|e| ProxyError::InvalidJson(e.to_string()))
@@ -253,9 +236,7 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> String {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        format!("data: {c}\n\n")
+        openai::chunk(&self.id, &self.model, 0, delta, finish)
     }
 
     /// Feeds SSE bytes; returns the OpenAI chunks they complete, or an error an `error`
@@ -322,9 +303,7 @@ impl StreamTranslator {
                     if self.include_usage {
                         let mut u = self.input.clone();
                         u["output_tokens"] = json!(self.output_tokens);
-                        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-                            "choices": [], "usage": usage(&u)});
-                        out.push_str(&format!("data: {c}\n\n"));
+                        out.push_str(&openai::usage_chunk(&self.id, &self.model, 0, usage(&u)));
                     }
                     out.push_str("data: [DONE]\n\n");
                     self.done = true;

@@ -10,24 +10,13 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::openai::{self, text_of};
 use crate::error::ProxyError;
 
 fn invalid(message: impl Into<String>) -> ProxyError {
     ProxyError::InvalidField {
         param: "messages",
         message: message.into(),
-    }
-}
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 
@@ -142,27 +131,21 @@ pub fn from_openai_request(body: &[u8]) -> Result<(Bytes, bool), ProxyError> {
         out["systemInstruction"] = json!({"parts": system});
     }
     let mut config = Map::new();
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("seed", "seed"),
-        ("max_completion_tokens", "maxOutputTokens"),
-        ("max_tokens", "maxOutputTokens"),
-        ("presence_penalty", "presencePenalty"),
-        ("frequency_penalty", "frequencyPenalty"),
-    ] {
-        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
-            config.entry(to).or_insert_with(|| v.clone());
-        }
-    }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            config.insert("stopSequences".into(), v.clone());
-        }
-        _ => {}
+    openai::copy_renamed(
+        &req,
+        &[
+            ("temperature", "temperature"),
+            ("top_p", "topP"),
+            ("seed", "seed"),
+            ("max_completion_tokens", "maxOutputTokens"),
+            ("max_tokens", "maxOutputTokens"),
+            ("presence_penalty", "presencePenalty"),
+            ("frequency_penalty", "frequencyPenalty"),
+        ],
+        &mut config,
+    );
+    if let Some(stop) = openai::stop_list(&req) {
+        config.insert("stopSequences".into(), stop);
     }
     if let Some(rf) = req.get("response_format") {
         match rf["type"].as_str() {
@@ -202,11 +185,7 @@ pub fn from_openai_request(body: &[u8]) -> Result<(Bytes, bool), ProxyError> {
             };
         }
     }
-    let include_usage = req
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = openai::include_usage(&req);
     serde_json::to_vec(&out)
         .map(|b| (Bytes::from(b), include_usage))
         .map_err(|e| ProxyError::InvalidJson(e.to_string()))
@@ -334,9 +313,7 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> String {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        format!("data: {c}\n\n")
+        openai::chunk(&self.id, &self.model, 0, delta, finish)
     }
 
     /// Feeds bytes; returns the OpenAI chunks they complete, or the error an event carried.
@@ -379,9 +356,12 @@ impl StreamTranslator {
                 let finish = finish_reason(self.reason.as_deref(), self.calls > 0);
                 out.push_str(&self.chunk(json!({}), json!(finish)));
                 if self.include_usage {
-                    let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-                        "choices": [], "usage": usage(&self.usage)});
-                    out.push_str(&format!("data: {c}\n\n"));
+                    out.push_str(&openai::usage_chunk(
+                        &self.id,
+                        &self.model,
+                        0,
+                        usage(&self.usage),
+                    ));
                 }
                 out.push_str("data: [DONE]\n\n");
             }

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod anthropic_backend;
 pub mod gemini;
+pub mod openai;
 
 #[cfg(test)]
 mod roundtrip_tests {

@@ -1,0 +1,64 @@
+//! Helpers over OpenAI's chat format shared by every translation: reading request
+//! parameters, and writing chat completion chunks.
+
+use serde_json::{json, Map, Value};
+
+/// The text of a message `content`: a string, or the text parts of a list joined by newlines.
+pub fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// Copies the request parameters named in `renames` (from → to) into `into`; the first of
+/// several sources for one target wins.
+pub fn copy_renamed(
+    req: &Map<String, Value>,
+    renames: &[(&str, &str)],
+    into: &mut Map<String, Value>,
+) {
+    for (from, to) in renames {
+        if let Some(v) = req.get(*from).filter(|v| !v.is_null()) {
+            into.entry(*to).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// `stop` as a list (OpenAI allows a string or a list).
+pub fn stop_list(req: &Map<String, Value>) -> Option<Value> {
+    match req.get("stop") {
+        Some(Value::String(s)) => Some(json!([s])),
+        Some(v @ Value::Array(_)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Whether the client asked for a usage chunk (`stream_options.include_usage`).
+pub fn include_usage(req: &Map<String, Value>) -> bool {
+    req.get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// One `chat.completion.chunk` SSE event with a single choice.
+pub fn chunk(id: &str, model: &str, created: u64, delta: Value, finish: Value) -> String {
+    let c = json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+    });
+    format!("data: {c}\n\n")
+}
+
+/// The closing usage chunk (`choices: []`), as `stream_options.include_usage` asks.
+pub fn usage_chunk(id: &str, model: &str, created: u64, usage: Value) -> String {
+    let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "choices": [], "usage": usage});
+    format!("data: {c}\n\n")
+}
