@@ -4,60 +4,44 @@ use std::process::Command;
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_openai_sdk_talks_to_the_router() {
+const MOCK: &str = "backends:\n  - {name: demo, type: mock, models: [mock-model], model_aliases: {mock: mock-model}, mock: {first_token_latency: 1ms, tokens_per_second: 0}}\n";
+
+/// Runs `tests/sdk/<script>` with `args` (needs the SDK `package`); returns its stdout.
+async fn run_sdk_script(package: &str, script: &str, args: Vec<String>) -> String {
     let probe = Command::new("python3")
-        .args(["-c", "import openai"])
+        .args(["-c", &format!("import {package}")])
         .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        panic!("this test needs python3 with the official openai package: run `pip install openai` (.ci/run does)");
+        panic!("this test needs python3 with the official {package} package: run `pip install {package}` (.ci/run does)");
     }
-    let router = start_router(
-        "backends:\n  - {name: demo, type: mock, models: [mock-model], model_aliases: {mock: mock-model}, mock: {first_token_latency: 1ms, tokens_per_second: 0}}\n",
-    )
-    .await;
-    let url = format!("http://{}", router.tcp_addr().unwrap());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_smoke.py");
+    let path = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
     let out =
-        tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(url).output())
+        tokio::task::spawn_blocking(move || Command::new("python3").arg(path).args(args).output())
             .await
             .unwrap()
             .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "SDK script failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("openai sdk ok"));
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_talks_to_the_router() {
+    let router = start_router(MOCK).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    assert!(run_sdk_script("openai", "openai_smoke.py", vec![url])
+        .await
+        .contains("openai sdk ok"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_anthropic_sdk_talks_to_the_router() {
-    let probe = Command::new("python3")
-        .args(["-c", "import anthropic"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        panic!("this test needs python3 with the official anthropic package: run `pip install anthropic` (.ci/run does)");
-    }
-    let router = start_router(
-        "backends:\n  - {name: demo, type: mock, models: [mock-model], mock: {first_token_latency: 1ms, tokens_per_second: 0}}\n",
-    )
-    .await;
+    let router = start_router(MOCK).await;
     let url = format!("http://{}", router.tcp_addr().unwrap());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/anthropic_smoke.py");
-    let out =
-        tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(url).output())
-            .await
-            .unwrap()
-            .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "SDK script failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("anthropic sdk ok"));
+    assert!(run_sdk_script("anthropic", "anthropic_smoke.py", vec![url])
+        .await
+        .contains("anthropic sdk ok"));
 }
 
 /// An OpenAI-compatible backend that streams a get_weather call, then the answer.
@@ -124,21 +108,10 @@ data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"a
 async fn run_tool_use(which: &'static str, backend_yaml: String, model: &'static str) {
     let router = start_router(&backend_yaml).await;
     let url = format!("http://{}", router.tcp_addr().unwrap());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/tool_use.py");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args([script, which, &url, model])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{which} tool-use script failed:\n{stdout}\n{stderr}"
-    );
+    let args = vec![which.to_string(), url, model.to_string()];
+    assert!(run_sdk_script(which, "tool_use.py", args)
+        .await
+        .contains("tool use ok"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
