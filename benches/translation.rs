@@ -55,7 +55,7 @@ fn main() {
         );
     });
     measure("OpenAI -> Gemini request", n, || {
-        std::hint::black_box(gemini::from_openai_request(&body).expect("ok"));
+        std::hint::black_box(gemini::from_openai_request(&body, "gemini-2.5-flash").expect("ok"));
     });
     measure("OpenAI -> Ollama request", n, || {
         std::hint::black_box(ollama::translate_request(&body, "llama3.2", true).expect("ok"));

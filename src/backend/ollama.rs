@@ -77,6 +77,9 @@ struct ChatRequest {
     tools: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     format: Option<Value>,
+    /// Thinking: `true`, or a level for gpt-oss models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    think: Option<Value>,
 }
 
 fn invalid(param: &'static str, message: impl Into<String>) -> ProxyError {
@@ -141,6 +144,17 @@ pub fn translate_request(
         options,
         tools: req.get("tools").filter(|t| !t.is_null()).cloned(),
         format,
+        think: req
+            .get("reasoning_effort")
+            .and_then(Value::as_str)
+            .and_then(crate::protocol::reasoning::Effort::parse)
+            .map(|e| {
+                if model.starts_with("gpt-oss") {
+                    json!(e.as_str())
+                } else {
+                    json!(true)
+                }
+            }),
     };
     let include_usage = openai::include_usage(&req);
     serde_json::to_vec(&out)

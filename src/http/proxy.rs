@@ -40,6 +40,10 @@ struct RoutingFields<'a> {
     max_tokens: Option<&'a RawValue>,
     #[serde(borrow, default)]
     max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning_effort: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning: Option<&'a RawValue>,
 }
 
 /// What routing needs from the body: the model name, where it sits, `stream`, and where
@@ -52,6 +56,8 @@ struct Routing {
     messages_span: Option<(usize, usize)>,
     /// Which output-length parameters the client set (for the backends' quirks).
     limits: crate::backend::LengthParams,
+    /// The client asked for a reasoning level (normalised per backend).
+    wants_reasoning: bool,
 }
 
 /// Bytes of the prompt that PrefixAwareHash hashes: enough to cover a system prompt and
@@ -94,6 +100,7 @@ fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
             max_tokens: fields.max_tokens.is_some(),
             max_completion_tokens: fields.max_completion_tokens.is_some(),
         },
+        wants_reasoning: fields.reasoning_effort.is_some() || fields.reasoning.is_some(),
     })
 }
 
@@ -296,6 +303,32 @@ impl Tried {
     }
 }
 
+/// Says when a reasoning level was clamped or dropped for the backend.
+static X_CONTINUUM_REASONING_EFFORT: http::HeaderName =
+    http::HeaderName::from_static("x-continuum-reasoning-effort");
+
+/// Rewrites the request's reasoning level for `backend`/`model` (see
+/// `protocol::reasoning`); returns the body and the header to send, if any.
+fn normalise_reasoning(
+    backend: &Backend,
+    model: &str,
+    body: Bytes,
+) -> (Bytes, Option<HeaderValue>) {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(&body)
+    else {
+        return (body, None);
+    };
+    let Some(done) = crate::protocol::reasoning::normalise(backend.config.kind, model, &mut map)
+    else {
+        return (body, None);
+    };
+    let header = done.header.and_then(|h| HeaderValue::from_str(&h).ok());
+    match serde_json::to_vec(&map) {
+        Ok(b) => (Bytes::from(b), header),
+        Err(_) => (body, None),
+    }
+}
+
 /// Frees a half-open circuit's trial slot if the attempt ends without a verdict.
 struct TrialGuard<'a> {
     backend: &'a Backend,
@@ -395,6 +428,11 @@ async fn serve_model(
             splice_model(body, routing.model_span, &target.upstream_model)
         };
         tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), attempt, "routing");
+        let (body, effort_note) = if routing.wants_reasoning && native.is_none() {
+            normalise_reasoning(backend, &target.upstream_model, body)
+        } else {
+            (body, None)
+        };
         let outcome = match &backend.adapter {
             Adapter::Mock(mock) => Ok(mock
                 .chat(&body, routing.stream, &target.upstream_model)
@@ -472,7 +510,7 @@ async fn serve_model(
             }
             Adapter::Gemini(g) => {
                 let model = &target.upstream_model;
-                let (translated, include_usage) = gemini::from_openai_request(&body)?;
+                let (translated, include_usage) = gemini::from_openai_request(&body, model)?;
                 let request = g.generate_request(model, routing.stream, translated, id)?;
                 let spec = AttemptSpec {
                     model,
@@ -510,6 +548,10 @@ async fn serve_model(
             };
         if !retry {
             let mut resp = outcome?;
+            if let Some(note) = effort_note {
+                resp.headers_mut()
+                    .insert(X_CONTINUUM_REASONING_EFFORT.clone(), note);
+            }
             if state.config.server.expose_backend_header {
                 let headers = resp.headers_mut();
                 headers.insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());

@@ -142,6 +142,13 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
             out[key] = v.clone();
         }
     }
+    if let Some(budget) = req
+        .get("thinking")
+        .filter(|t| t["type"] == "enabled")
+        .and_then(|t| t["budget_tokens"].as_u64())
+    {
+        out["reasoning_effort"] = json!(super::reasoning::Effort::from_budget(budget).as_str());
+    }
     if let Some(stops) = req.get("stop_sequences").filter(|v| v.is_array()) {
         out["stop"] = stops.clone();
     }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::openai::{self, text_of};
+use super::reasoning::Effort;
 use crate::error::ProxyError;
 
 /// `max_tokens` is required by Anthropic; used when the client set none.
@@ -119,6 +120,22 @@ pub fn from_openai_request(
     }
     if let Some(stop) = openai::stop_list(&req) {
         out["stop_sequences"] = stop;
+    }
+    if let Some(effort) = req
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .and_then(Effort::parse)
+    {
+        let budget = effort.anthropic_budget();
+        out["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+        if max_tokens <= budget {
+            out["max_tokens"] = json!(budget + DEFAULT_MAX_TOKENS);
+        }
+        // Extended thinking takes no sampling changes.
+        if let Some(o) = out.as_object_mut() {
+            o.remove("temperature");
+            o.remove("top_p");
+        }
     }
     if let Some(user) = req.get("user").filter(|u| u.is_string()) {
         out["metadata"] = json!({"user_id": user});

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::openai::{self, text_of};
+use super::reasoning::Effort;
 use crate::error::ProxyError;
 
 fn invalid(message: impl Into<String>) -> ProxyError {
@@ -49,7 +50,7 @@ fn user_parts(content: &Value) -> Result<Vec<Value>, ProxyError> {
 
 /// Translates an OpenAI chat request into a Gemini `generateContent` body; also says
 /// whether the client asked for a usage chunk.
-pub fn from_openai_request(body: &[u8]) -> Result<(Bytes, bool), ProxyError> {
+pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), ProxyError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
     let input = req
@@ -160,6 +161,18 @@ pub fn from_openai_request(body: &[u8]) -> Result<(Bytes, bool), ProxyError> {
             }
             _ => {}
         }
+    }
+    if let Some(effort) = req
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .and_then(Effort::parse)
+    {
+        let thinking = if model.starts_with("gemini-3") {
+            json!({"thinkingLevel": effort.as_str()})
+        } else {
+            json!({"thinkingBudget": effort.gemini_budget()})
+        };
+        config.insert("thinkingConfig".into(), thinking);
     }
     if !config.is_empty() {
         out["generationConfig"] = Value::Object(config);
@@ -382,7 +395,7 @@ mod tests {
             {"role":"assistant","content":null,"tool_calls":[{"id":"call_7","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
             {"role":"tool","tool_call_id":"call_7","content":"{\"temp\":15}"}],
             "tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object"}}}],"tool_choice":"auto"}"#;
-        let (out, _) = from_openai_request(body).unwrap();
+        let (out, _) = from_openai_request(body, "gemini-2.5-flash").unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
@@ -397,6 +410,25 @@ mod tests {
                     {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 15}}}]}
                 ]
             })
+        );
+    }
+
+    #[test]
+    fn reasoning_becomes_a_thinking_budget_or_level() {
+        let body = br#"{"reasoning_effort":"medium","messages":[{"role":"user","content":"hi"}]}"#;
+        let v: Value =
+            serde_json::from_slice(&from_openai_request(body, "gemini-2.5-pro").unwrap().0)
+                .unwrap();
+        assert_eq!(
+            v["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 8192})
+        );
+        let v: Value =
+            serde_json::from_slice(&from_openai_request(body, "gemini-3-pro-preview").unwrap().0)
+                .unwrap();
+        assert_eq!(
+            v["generationConfig"]["thinkingConfig"],
+            json!({"thinkingLevel": "medium"})
         );
     }
 

@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod anthropic_backend;
 pub mod gemini;
 pub mod openai;
+pub mod reasoning;
 
 #[cfg(test)]
 mod roundtrip_tests {

@@ -10,6 +10,7 @@ mod gemini;
 mod models;
 mod ollama;
 mod proxy;
+mod reasoning;
 mod resilience;
 mod sdk;
 mod serve;
