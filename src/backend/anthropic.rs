@@ -20,6 +20,7 @@ pub struct AnthropicApi {
     /// Server root and headers (`x-api-key`, `anthropic-version`).
     pub endpoint: Endpoint,
     messages_uri: Uri,
+    count_uri: Uri,
     models_uri: Uri,
 }
 
@@ -32,6 +33,9 @@ impl AnthropicApi {
         Ok(AnthropicApi {
             messages_uri: endpoint
                 .uri("/v1/messages")
+                .map_err(|e| format!("backend '{name}': {e}"))?,
+            count_uri: endpoint
+                .uri("/v1/messages/count_tokens")
                 .map_err(|e| format!("backend '{name}': {e}"))?,
             models_uri: endpoint
                 .uri("/v1/models")
@@ -50,6 +54,23 @@ impl AnthropicApi {
         let mut req = self
             .endpoint
             .request(Method::POST, self.messages_uri.clone(), body, id);
+        if let Some(b) = beta {
+            req.headers_mut()
+                .insert(HeaderName::from_static("anthropic-beta"), b.clone());
+        }
+        req
+    }
+
+    /// A `count_tokens` request (Anthropic counts its own tokens).
+    pub fn count_request(
+        &self,
+        body: Bytes,
+        id: &HeaderValue,
+        beta: Option<&HeaderValue>,
+    ) -> Request<Full<Bytes>> {
+        let mut req = self
+            .endpoint
+            .request(Method::POST, self.count_uri.clone(), body, id);
         if let Some(b) = beta {
             req.headers_mut()
                 .insert(HeaderName::from_static("anthropic-beta"), b.clone());

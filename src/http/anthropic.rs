@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::proxy::{read_body, route_chat, NativeAnthropic, NativeReply};
 use super::{request_id, AppState};
-use crate::backend::X_REQUEST_ID;
+use crate::backend::{Adapter, X_REQUEST_ID};
 use crate::error::ProxyError;
 use crate::protocol::anthropic::{self, StreamTranslator};
 
@@ -185,9 +185,24 @@ async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
     let (openai, model, _) = anthropic::to_openai_request(v.to_string().as_bytes())?;
     let index = state.index.load();
     let route = index.resolve(&model)?;
-    let upstream = route
-        .targets()
-        .first()
+    let target = route.targets().first();
+    // Provider tier: an Anthropic backend counts its own tokens.
+    if let Some(t) = target {
+        let backend = &state.backends[t.backend];
+        if let Adapter::Anthropic(api) = &backend.adapter {
+            return count_upstream(
+                state,
+                api,
+                backend.name(),
+                body,
+                &model,
+                &t.upstream_model,
+                &parts.headers,
+            )
+            .await;
+        }
+    }
+    let upstream = target
         .map(|t| t.upstream_model.to_string())
         .unwrap_or(model);
     let request: serde_json::Value =
@@ -201,7 +216,58 @@ async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
         HeaderValue::from_static("application/json"),
     );
     if let Ok(v) = HeaderValue::from_str(&tier.describe()) {
-        resp.headers_mut().insert("x-continuum-token-count", v);
+        resp.headers_mut().insert(TOKEN_COUNT.clone(), v);
     }
     Ok(resp)
+}
+
+static TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-continuum-token-count");
+
+/// Forwards `count_tokens` to an Anthropic backend (the model name swapped for the one the
+/// backend knows) and passes its answer back.
+async fn count_upstream(
+    state: &AppState,
+    api: &crate::backend::anthropic::AnthropicApi,
+    backend: &str,
+    body: Bytes,
+    requested: &str,
+    upstream: &str,
+    headers: &http::HeaderMap,
+) -> Result<Response, ProxyError> {
+    let body = if requested == upstream {
+        body
+    } else {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+        v["model"] = serde_json::json!(upstream);
+        Bytes::from(v.to_string())
+    };
+    let id = request_id(headers);
+    let request = api.count_request(body, &id, headers.get("anthropic-beta"));
+    let deadline = state.config.timeouts.standard.total;
+    let fail = |reason: String| ProxyError::BadUpstream {
+        backend: backend.to_string(),
+        reason,
+    };
+    let resp = tokio::time::timeout(deadline, state.client.request(request))
+        .await
+        .map_err(|_| ProxyError::Timeout {
+            backend: backend.to_string(),
+            what: "count_tokens answer",
+            after: deadline,
+        })?
+        .map_err(|e| fail(super::describe_client_error(&e)))?;
+    let (mut parts, incoming) = resp.into_parts();
+    let bytes = Limited::new(incoming, MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| fail(format!("reading the reply failed: {e}")))?
+        .to_bytes();
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts.headers.remove(header::CONNECTION);
+    parts.headers.insert(
+        TOKEN_COUNT.clone(),
+        HeaderValue::from_static("provider=anthropic"),
+    );
+    Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -3,6 +3,7 @@
 
 mod anthropic;
 mod anthropic_backend;
+mod claude_code;
 mod cli;
 mod common;
 mod faults;
