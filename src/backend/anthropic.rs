@@ -51,14 +51,7 @@ impl AnthropicApi {
         id: &HeaderValue,
         beta: Option<&HeaderValue>,
     ) -> Request<Full<Bytes>> {
-        let mut req = self
-            .endpoint
-            .request(Method::POST, self.messages_uri.clone(), body, id);
-        if let Some(b) = beta {
-            req.headers_mut()
-                .insert(HeaderName::from_static("anthropic-beta"), b.clone());
-        }
-        req
+        self.post(self.messages_uri.clone(), body, id, beta)
     }
 
     /// A `count_tokens` request (Anthropic counts its own tokens).
@@ -68,9 +61,17 @@ impl AnthropicApi {
         id: &HeaderValue,
         beta: Option<&HeaderValue>,
     ) -> Request<Full<Bytes>> {
-        let mut req = self
-            .endpoint
-            .request(Method::POST, self.count_uri.clone(), body, id);
+        self.post(self.count_uri.clone(), body, id, beta)
+    }
+
+    fn post(
+        &self,
+        uri: Uri,
+        body: Bytes,
+        id: &HeaderValue,
+        beta: Option<&HeaderValue>,
+    ) -> Request<Full<Bytes>> {
+        let mut req = self.endpoint.request(Method::POST, uri, body, id);
         if let Some(b) = beta {
             req.headers_mut()
                 .insert(HeaderName::from_static("anthropic-beta"), b.clone());

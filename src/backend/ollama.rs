@@ -96,12 +96,8 @@ pub fn translate_request(
     model: &str,
     stream: bool,
 ) -> Result<(Bytes, bool), ProxyError> {
-    let req: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
-    let messages = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("messages", "'messages' must be a list"))?;
+    let req = openai::parse_request(body)?;
+    let messages = openai::messages(&req);
     let mut out_messages = Vec::with_capacity(messages.len());
     for m in messages {
         out_messages.push(translate_message(m)?);

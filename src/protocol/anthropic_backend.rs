@@ -2,7 +2,7 @@
 //! reply, stream and errors translated between OpenAI's chat format and Anthropic's.
 
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
@@ -46,12 +46,8 @@ pub fn from_openai_request(
     model: &str,
     stream: bool,
 ) -> Result<(Bytes, bool), ProxyError> {
-    let req: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
-    let input = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("'messages' must be a list"))?;
+    let req = openai::parse_request(body)?;
+    let input = openai::messages(&req);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     for m in input {

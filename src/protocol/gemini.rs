@@ -51,12 +51,8 @@ fn user_parts(content: &Value) -> Result<Vec<Value>, ProxyError> {
 /// Translates an OpenAI chat request into a Gemini `generateContent` body; also says
 /// whether the client asked for a usage chunk.
 pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), ProxyError> {
-    let req: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
-    let input = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("'messages' must be a list"))?;
+    let req = openai::parse_request(body)?;
+    let input = openai::messages(&req);
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // Gemini answers a function call by its name; OpenAI by the call's id.

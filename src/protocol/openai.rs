@@ -3,6 +3,28 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::error::ProxyError;
+
+/// Parses an OpenAI chat request for translation: a JSON object whose `messages` is a list.
+pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, ProxyError> {
+    let req: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    if !req.get("messages").is_some_and(Value::is_array) {
+        return Err(ProxyError::InvalidField {
+            param: "messages",
+            message: "'messages' must be a list".into(),
+        });
+    }
+    Ok(req)
+}
+
+/// The `messages` of a request checked by [`parse_request`].
+pub fn messages(req: &Map<String, Value>) -> &[Value] {
+    req.get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// The text of a message `content`: a string, or the text parts of a list joined by newlines.
 pub fn text_of(content: &Value) -> String {
     match content {
