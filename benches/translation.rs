@@ -49,6 +49,10 @@ fn main() {
         anthropic_backend::from_openai_request(&body, "claude", true).expect("translate");
     let reply = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"It prints hello."},"finish_reason":"stop"}],"usage":{"prompt_tokens":900,"completion_tokens":5,"total_tokens":905}}"#;
     let n = 20_000;
+    measure("floor: parse to Value + write back", n, || {
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("ok");
+        std::hint::black_box(serde_json::to_vec(&v).expect("ok"));
+    });
     measure("OpenAI -> Anthropic request", n, || {
         std::hint::black_box(
             anthropic_backend::from_openai_request(&body, "claude", true).expect("ok"),

@@ -221,8 +221,13 @@ fn translate_message(m: &Value) -> Result<Value, ProxyError> {
                 })?,
                 other => other.clone(),
             };
-            translated
-                .push(json!({"function": {"name": c["function"]["name"], "arguments": args}}));
+            translated.push(crate::protocol::object([(
+                "function",
+                crate::protocol::object([
+                    ("name", c["function"]["name"].clone()),
+                    ("arguments", args),
+                ]),
+            )]));
         }
         out["tool_calls"] = Value::Array(translated);
     }

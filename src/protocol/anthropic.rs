@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::object;
 use super::openai::text_of;
 use crate::error::ProxyError;
 
@@ -104,7 +105,10 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
                     }
                 }
                 if !parts.is_empty() {
-                    messages.push(json!({"role": "user", "content": parts}));
+                    messages.push(object([
+                        ("role", "user".into()),
+                        ("content", Value::Array(parts)),
+                    ]));
                 }
             }
             ("assistant", Value::Array(blocks)) => {
@@ -117,9 +121,21 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
                 let calls: Vec<Value> = blocks
                     .iter()
                     .filter(|b| b["type"] == "tool_use")
-                    .map(|b| json!({"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": b["input"].to_string()}}))
+                    .map(|b| {
+                        object([
+                            ("id", b["id"].clone()),
+                            ("type", "function".into()),
+                            (
+                                "function",
+                                object([
+                                    ("name", b["name"].clone()),
+                                    ("arguments", b["input"].to_string().into()),
+                                ]),
+                            ),
+                        ])
+                    })
                     .collect();
-                let mut msg = json!({"role": "assistant", "content": text});
+                let mut msg = object([("role", "assistant".into()), ("content", text.into())]);
                 if !calls.is_empty() {
                     msg["tool_calls"] = Value::Array(calls);
                 }
@@ -132,8 +148,12 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
             }
         }
     }
-    let mut out =
-        json!({"model": model, "messages": messages, "max_tokens": max_tokens, "stream": stream});
+    let mut out = object([
+        ("model", model.as_str().into()),
+        ("messages", Value::Array(messages)),
+        ("max_tokens", max_tokens.into()),
+        ("stream", stream.into()),
+    ]);
     if stream {
         out["stream_options"] = json!({"include_usage": true});
     }
@@ -163,7 +183,19 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
         let tools: Vec<Value> = tools
             .iter()
             .filter(|t| t.get("input_schema").is_some())
-            .map(|t| json!({"type": "function", "function": {"name": t["name"], "description": t["description"], "parameters": t["input_schema"]}}))
+            .map(|t| {
+                object([
+                    ("type", "function".into()),
+                    (
+                        "function",
+                        object([
+                            ("name", t["name"].clone()),
+                            ("description", t["description"].clone()),
+                            ("parameters", t["input_schema"].clone()),
+                        ]),
+                    ),
+                ])
+            })
             .collect();
         if !tools.is_empty() {
             out["tools"] = Value::Array(tools);

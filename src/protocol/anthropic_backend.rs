@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::object;
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
 use crate::error::ProxyError;
@@ -53,9 +54,10 @@ pub fn from_openai_request(
     for m in input {
         match m["role"].as_str() {
             Some("system") | Some("developer") => system.push(text_of(&m["content"])),
-            Some("user") => {
-                messages.push(json!({"role": "user", "content": user_blocks(&m["content"])?}))
-            }
+            Some("user") => messages.push(object([
+                ("role", "user".into()),
+                ("content", Value::Array(user_blocks(&m["content"])?)),
+            ])),
             Some("assistant") => {
                 let mut blocks = Vec::new();
                 let text = text_of(&m["content"]);
@@ -70,9 +72,17 @@ pub fn from_openai_request(
                         .transpose()
                         .map_err(|_| invalid("tool call arguments must be a JSON object"))?
                         .unwrap_or_else(|| json!({}));
-                    blocks.push(json!({"type": "tool_use", "id": c["id"], "name": c["function"]["name"], "input": input}));
+                    blocks.push(object([
+                        ("type", "tool_use".into()),
+                        ("id", c["id"].clone()),
+                        ("name", c["function"]["name"].clone()),
+                        ("input", input),
+                    ]));
                 }
-                messages.push(json!({"role": "assistant", "content": blocks}));
+                messages.push(object([
+                    ("role", "assistant".into()),
+                    ("content", Value::Array(blocks)),
+                ]));
             }
             Some("tool") => {
                 let block = json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])});
@@ -86,7 +96,10 @@ pub fn from_openai_request(
                             list.push(block);
                         }
                     }
-                    _ => messages.push(json!({"role": "user", "content": [block]})),
+                    _ => messages.push(object([
+                        ("role", "user".into()),
+                        ("content", Value::Array(vec![block])),
+                    ])),
                 }
             }
             other => {
@@ -102,7 +115,11 @@ pub fn from_openai_request(
         .or_else(|| req.get("max_tokens"))
         .and_then(Value::as_u64)
         .unwrap_or(DEFAULT_MAX_TOKENS);
-    let mut out = json!({"model": model, "messages": messages, "max_tokens": max_tokens});
+    let mut out = object([
+        ("model", model.into()),
+        ("messages", Value::Array(messages)),
+        ("max_tokens", max_tokens.into()),
+    ]);
     if stream {
         out["stream"] = json!(true);
     }
@@ -140,7 +157,14 @@ pub fn from_openai_request(
         out["tools"] = Value::Array(
             tools
                 .iter()
-                .map(|t| json!({"name": t["function"]["name"], "description": t["function"]["description"], "input_schema": t["function"]["parameters"]}))
+                .map(|t| {
+                    let f = &t["function"];
+                    object([
+                        ("name", f["name"].clone()),
+                        ("description", f["description"].clone()),
+                        ("input_schema", f["parameters"].clone()),
+                    ])
+                })
                 .collect(),
         );
         if let Some(choice) = req.get("tool_choice") {

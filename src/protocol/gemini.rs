@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::object;
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
 use crate::error::ProxyError;
@@ -62,9 +63,10 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
             Some("system") | Some("developer") => {
                 system.push(json!({"text": text_of(&m["content"])}))
             }
-            Some("user") => {
-                contents.push(json!({"role": "user", "parts": user_parts(&m["content"])?}))
-            }
+            Some("user") => contents.push(object([
+                ("role", "user".into()),
+                ("parts", Value::Array(user_parts(&m["content"])?)),
+            ])),
             Some("assistant") => {
                 let mut parts = Vec::new();
                 let text = text_of(&m["content"]);
@@ -86,9 +88,15 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                         .transpose()
                         .map_err(|_| invalid("tool call arguments must be a JSON object"))?
                         .unwrap_or_else(|| json!({}));
-                    parts.push(json!({"functionCall": {"name": name, "args": args}}));
+                    parts.push(object([(
+                        "functionCall",
+                        object([("name", name.into()), ("args", args)]),
+                    )]));
                 }
-                contents.push(json!({"role": "model", "parts": parts}));
+                contents.push(object([
+                    ("role", "model".into()),
+                    ("parts", Value::Array(parts)),
+                ]));
             }
             Some("tool") => {
                 let id = m["tool_call_id"].as_str().unwrap_or_default();
@@ -102,7 +110,10 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                     .ok()
                     .filter(Value::is_object)
                     .unwrap_or_else(|| json!({"result": text}));
-                let part = json!({"functionResponse": {"name": name, "response": response}});
+                let part = object([(
+                    "functionResponse",
+                    object([("name", name.into()), ("response", response)]),
+                )]);
                 match contents.last_mut() {
                     Some(last)
                         if last["role"] == "user"
@@ -112,7 +123,10 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                             list.push(part);
                         }
                     }
-                    _ => contents.push(json!({"role": "user", "parts": [part]})),
+                    _ => contents.push(object([
+                        ("role", "user".into()),
+                        ("parts", Value::Array(vec![part])),
+                    ])),
                 }
             }
             other => {
@@ -123,9 +137,9 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
             }
         }
     }
-    let mut out = json!({"contents": contents});
+    let mut out = object([("contents", Value::Array(contents))]);
     if !system.is_empty() {
-        out["systemInstruction"] = json!({"parts": system});
+        out["systemInstruction"] = object([("parts", Value::Array(system))]);
     }
     let mut config = Map::new();
     openai::copy_renamed(
@@ -176,9 +190,19 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
     if let Some(tools) = req.get("tools").and_then(Value::as_array) {
         let decls: Vec<Value> = tools
             .iter()
-            .map(|t| json!({"name": t["function"]["name"], "description": t["function"]["description"], "parameters": t["function"]["parameters"]}))
+            .map(|t| {
+                let f = &t["function"];
+                object([
+                    ("name", f["name"].clone()),
+                    ("description", f["description"].clone()),
+                    ("parameters", f["parameters"].clone()),
+                ])
+            })
             .collect();
-        out["tools"] = json!([{"functionDeclarations": decls}]);
+        out["tools"] = Value::Array(vec![object([(
+            "functionDeclarations",
+            Value::Array(decls),
+        )])]);
         if let Some(choice) = req.get("tool_choice") {
             out["toolConfig"] = match choice {
                 Value::String(s) if s == "required" => {

@@ -7,6 +7,18 @@ pub mod gemini;
 pub mod openai;
 pub mod reasoning;
 
+use serde_json::{Map, Value};
+
+/// A JSON object from owned fields. Translators build with this instead of `json!`, which
+/// copies every embedded value through serde — a deep copy per nesting level.
+pub(crate) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    let mut map = Map::new();
+    for (k, v) in fields {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
 #[cfg(test)]
 mod roundtrip_tests {
     //! Randomised round trips: OpenAI → Anthropic → OpenAI keeps text, roles, tool calls
