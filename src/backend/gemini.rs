@@ -40,22 +40,34 @@ impl GeminiApi {
         body: Bytes,
         id: &HeaderValue,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        let model = model.strip_prefix("models/").unwrap_or(model);
-        if model.is_empty()
-            || !model
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        {
-            return Err(ProxyError::InvalidField {
-                param: "model",
-                message: format!("'{model}' is not a Gemini model id"),
-            });
-        }
-        let path = if stream {
-            format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
         } else {
-            format!("/v1beta/models/{model}:generateContent")
+            "generateContent"
         };
+        self.model_request(model, method, body, id)
+    }
+
+    /// The `countTokens` request for `model`; `body` is a `countTokens` body (see
+    /// [`crate::protocol::gemini::count_tokens_body`]).
+    pub fn count_request(
+        &self,
+        model: &str,
+        body: Bytes,
+        id: &HeaderValue,
+    ) -> Result<Request<Full<Bytes>>, ProxyError> {
+        self.model_request(model, "countTokens", body, id)
+    }
+
+    fn model_request(
+        &self,
+        model: &str,
+        method: &str,
+        body: Bytes,
+        id: &HeaderValue,
+    ) -> Result<Request<Full<Bytes>>, ProxyError> {
+        let model = bare_model_id(model)?;
+        let path = format!("/v1beta/models/{model}:{method}");
         let uri = self
             .endpoint
             .uri(&path)
@@ -71,6 +83,22 @@ impl GeminiApi {
         self.endpoint
             .get(self.models_uri.clone(), "continuum-discovery")
     }
+}
+
+/// `model` without its `models/` prefix, checked to be safe in a URL path.
+pub fn bare_model_id(model: &str) -> Result<&str, ProxyError> {
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    if model.is_empty()
+        || !model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Err(ProxyError::InvalidField {
+            param: "model",
+            message: format!("'{model}' is not a Gemini model id"),
+        });
+    }
+    Ok(model)
 }
 
 /// Model ids from a `GET /v1beta/models` answer (`models/` prefixes removed).

@@ -32,7 +32,7 @@ pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Respo
             if err.status().is_server_error() {
                 tracing::warn!(request_id = id.to_str().unwrap_or(""), error = %err, "messages request failed");
             }
-            error_response(
+            json_response(
                 err.status(),
                 anthropic::error_body(err.status().as_u16(), &err.to_string()),
             )
@@ -42,7 +42,7 @@ pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Respo
     resp
 }
 
-fn error_response(status: StatusCode, body: Bytes) -> Response {
+fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -161,9 +161,9 @@ impl http_body::Body for AnthropicSse {
 /// model (see `crate::tokens`) and says which in `x-continuum-token-count`.
 pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let id = request_id(req.headers());
-    let mut resp = match count(&state, req).await {
+    let mut resp = match count(&state, req, &id).await {
         Ok(r) => r,
-        Err(err) => error_response(
+        Err(err) => json_response(
             err.status(),
             anthropic::error_body(err.status().as_u16(), &err.to_string()),
         ),
@@ -172,7 +172,7 @@ pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> R
     resp
 }
 
-async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
+async fn count(state: &AppState, req: Request, id: &HeaderValue) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     // count_tokens takes no max_tokens; the translation wants one.
@@ -195,11 +195,18 @@ async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
                 api,
                 backend.name(),
                 body,
-                &model,
-                &t.upstream_model,
+                (&model, &t.upstream_model),
                 &parts.headers,
+                id,
             )
             .await;
+        }
+    }
+    // Provider tier: a Gemini backend counts with countTokens.
+    if let Some(t) = target {
+        let backend = &state.backends[t.backend];
+        if let Adapter::Gemini(api) = &backend.adapter {
+            return count_gemini(state, api, backend.name(), &openai, &t.upstream_model, id).await;
         }
     }
     let upstream = target
@@ -221,29 +228,54 @@ async fn count(state: &AppState, req: Request) -> Result<Response, ProxyError> {
     Ok(resp)
 }
 
-static TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-continuum-token-count");
-
-/// Forwards `count_tokens` to an Anthropic backend (the model name swapped for the one the
-/// backend knows) and passes its answer back.
-async fn count_upstream(
+/// Counts with a Gemini backend's `countTokens` (the request translated as it would be
+/// for `generateContent`) and answers in Anthropic's shape.
+async fn count_gemini(
     state: &AppState,
-    api: &crate::backend::anthropic::AnthropicApi,
+    api: &crate::backend::gemini::GeminiApi,
     backend: &str,
-    body: Bytes,
-    requested: &str,
+    openai: &[u8],
     upstream: &str,
-    headers: &http::HeaderMap,
+    id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
-    let body = if requested == upstream {
-        body
-    } else {
-        let mut v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
-        v["model"] = serde_json::json!(upstream);
-        Bytes::from(v.to_string())
-    };
-    let id = request_id(headers);
-    let request = api.count_request(body, &id, headers.get("anthropic-beta"));
+    let model = crate::backend::gemini::bare_model_id(upstream)?;
+    let (generate, _) = crate::protocol::gemini::from_openai_request(openai, model)?;
+    let body = crate::protocol::gemini::count_tokens_body(&generate, model);
+    let request = api.count_request(model, body, id)?;
+    let (status, bytes) = send_count(state, backend, request).await?;
+    if !status.is_success() {
+        let openai_error = crate::protocol::gemini::to_openai_error(&bytes);
+        return Ok(json_response(
+            status,
+            anthropic::error_from_openai(status.as_u16(), &openai_error),
+        ));
+    }
+    let tokens = crate::protocol::gemini::parse_count_tokens(&bytes).ok_or_else(|| {
+        ProxyError::BadUpstream {
+            backend: backend.to_string(),
+            reason: "countTokens answer has no totalTokens".into(),
+        }
+    })?;
+    let mut resp = Response::new(Body::from(
+        serde_json::json!({"input_tokens": tokens}).to_string(),
+    ));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        TOKEN_COUNT.clone(),
+        HeaderValue::from_static("provider=gemini"),
+    );
+    Ok(resp)
+}
+
+/// Sends a count request within the standard total timeout and reads the whole answer.
+async fn send_count(
+    state: &AppState,
+    backend: &str,
+    request: http::Request<http_body_util::Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), ProxyError> {
     let deadline = state.config.timeouts.standard.total;
     let fail = |reason: String| ProxyError::BadUpstream {
         backend: backend.to_string(),
@@ -257,17 +289,42 @@ async fn count_upstream(
             after: deadline,
         })?
         .map_err(|e| fail(super::describe_client_error(&e)))?;
-    let (mut parts, incoming) = resp.into_parts();
-    let bytes = Limited::new(incoming, MAX_REPLY)
+    let status = resp.status();
+    let bytes = Limited::new(resp.into_body(), MAX_REPLY)
         .collect()
         .await
         .map_err(|e| fail(format!("reading the reply failed: {e}")))?
         .to_bytes();
-    parts.headers.remove(header::TRANSFER_ENCODING);
-    parts.headers.remove(header::CONNECTION);
-    parts.headers.insert(
+    Ok((status, bytes))
+}
+
+static TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-continuum-token-count");
+
+/// Forwards `count_tokens` to an Anthropic backend (the model name swapped for the one the
+/// backend knows) and passes its answer back.
+async fn count_upstream(
+    state: &AppState,
+    api: &crate::backend::anthropic::AnthropicApi,
+    backend: &str,
+    body: Bytes,
+    (requested, upstream): (&str, &str),
+    headers: &http::HeaderMap,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
+    let body = if requested == upstream {
+        body
+    } else {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+        v["model"] = serde_json::json!(upstream);
+        Bytes::from(v.to_string())
+    };
+    let request = api.count_request(body, id, headers.get("anthropic-beta"));
+    let (status, bytes) = send_count(state, backend, request).await?;
+    let mut resp = json_response(status, bytes);
+    resp.headers_mut().insert(
         TOKEN_COUNT.clone(),
         HeaderValue::from_static("provider=anthropic"),
     );
-    Ok(Response::from_parts(parts, Body::from(bytes)))
+    Ok(resp)
 }

@@ -49,6 +49,33 @@ fn user_parts(content: &Value) -> Result<Vec<Value>, ProxyError> {
     }
 }
 
+/// A `countTokens` body counting everything a `generateContent` body would send (system
+/// instruction and tools included): `{"generateContentRequest": {"model": "models/…", …}}`.
+/// `model` must be a bare id checked by `backend::gemini::bare_model_id`.
+pub fn count_tokens_body(generate: &[u8], model: &str) -> Bytes {
+    // `generate` is an object this module wrote; splice the model in as its first field.
+    let rest = generate.strip_prefix(b"{").unwrap_or(generate);
+    let mut out = Vec::with_capacity(generate.len() + model.len() + 48);
+    out.extend_from_slice(b"{\"generateContentRequest\":{\"model\":\"models/");
+    out.extend_from_slice(model.as_bytes());
+    out.extend_from_slice(b"\",");
+    out.extend_from_slice(rest);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// `totalTokens` of a `countTokens` answer.
+pub fn parse_count_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        #[serde(rename = "totalTokens")]
+        total_tokens: u64,
+    }
+    serde_json::from_slice::<Count>(body)
+        .ok()
+        .map(|c| c.total_tokens)
+}
+
 /// Translates an OpenAI chat request into a Gemini `generateContent` body; also says
 /// whether the client asked for a usage chunk.
 pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), ProxyError> {
@@ -431,6 +458,28 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn count_tokens_wraps_the_generate_request() {
+        let (generate, _) = from_openai_request(
+            br#"{"model":"g","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]}"#,
+            "gemini-2.5-flash",
+        )
+        .unwrap();
+        let body = count_tokens_body(&generate, "gemini-2.5-flash");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"generateContentRequest": {"model": "models/gemini-2.5-flash",
+                "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+                "systemInstruction": {"parts": [{"text": "Be brief."}]}}})
+        );
+        assert_eq!(
+            parse_count_tokens(br#"{"totalTokens": 31, "promptTokensDetails": []}"#),
+            Some(31)
+        );
+        assert_eq!(parse_count_tokens(br#"{"error": {}}"#), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -75,6 +76,34 @@ fn upstream(kind: &'static str, log: Log) -> axum::Router {
         "openai" => axum::Router::new().route("/v1/chat/completions", post(handler)),
         _ => axum::Router::new().route("/api/chat", post(handler)),
     }
+}
+
+/// A Gemini upstream answering with the documentation's fixtures and logging requests
+/// (the method, e.g. `cc-model:countTokens`, stands in for the headers).
+fn gemini_upstream(log: Log) -> axum::Router {
+    let handler = move |Path(call): Path<String>, body: Bytes| {
+        let log = log.clone();
+        async move {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-call", call.parse().unwrap());
+            log.lock().unwrap().push((headers, body));
+            match call.split_once(':').map(|(_, m)| m) {
+                Some("countTokens") => stream_of(
+                    fixture("gemini/count_tokens_response.json"),
+                    "application/json",
+                ),
+                Some("streamGenerateContent") => stream_of(
+                    fixture("gemini/function_call_stream.sse"),
+                    "text/event-stream",
+                ),
+                _ => stream_of(
+                    fixture("gemini/function_call_response.json"),
+                    "application/json",
+                ),
+            }
+        }
+    };
+    axum::Router::new().route("/v1beta/models/{call}", post(handler))
 }
 
 /// Replays the session for `model`; checks every answer is valid Anthropic.
@@ -181,6 +210,71 @@ async fn claude_code_sessions_are_translated_for_other_backends() {
             "{kind}: Anthropic-only fields are not sent on"
         );
     }
+    // Gemini: count_tokens goes to countTokens (the provider tier), the rest is translated.
+    let log: Log = Default::default();
+    let up = spawn_upstream(gemini_upstream(log.clone())).await;
+    let router = start_router(&format!("backends:\n  - {{name: g, type: gemini, url: \"http://{up}\", api_key: g, models: [cc-model]}}\n")).await;
+    let addr = router.tcp_addr().unwrap();
+    replay(addr, "cc-model").await;
+    let log = log.lock().unwrap();
+    let calls: Vec<&str> = log
+        .iter()
+        .map(|(h, _)| h["x-call"].to_str().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "cc-model:countTokens",
+            "cc-model:streamGenerateContent",
+            "cc-model:streamGenerateContent",
+            "cc-model:generateContent"
+        ]
+    );
+    let count: Value = serde_json::from_slice(&log[0].1).unwrap();
+    let inner = &count["generateContentRequest"];
+    assert_eq!(inner["model"], "models/cc-model", "{count}");
+    assert!(
+        inner["contents"].as_array().is_some_and(|c| !c.is_empty()),
+        "{count}"
+    );
+    let turn: Value = serde_json::from_slice(&log[2].1).unwrap();
+    assert!(
+        turn["systemInstruction"]["parts"][0]["text"].is_string(),
+        "{turn}"
+    );
+    assert!(
+        turn["tools"][0]["functionDeclarations"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{turn}"
+    );
+    let model_turn = turn["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "model")
+        .unwrap();
+    assert!(
+        model_turn["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["functionCall"]["name"] == "Bash"),
+        "{turn}"
+    );
+    assert!(turn.to_string().contains("functionResponse"), "{turn}");
+    drop(log);
+    // The provider's count is what the client gets, and the header says who counted.
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages/count_tokens"),
+        r#"{"model":"cc-model","messages":[{"role":"user","content":"What's the weather in Paris?"}]}"#.to_string(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.json(), json!({"input_tokens": 57}));
+    assert_eq!(r.header("x-continuum-token-count"), "provider=gemini");
+
     // The built-in mock answers the whole session too.
     let router = start_router("backends:\n  - {name: m, type: mock, models: [cc-model], mock: {first_token_latency: 0ms, tokens_per_second: 0}}\n").await;
     replay(router.tcp_addr().unwrap(), "cc-model").await;
