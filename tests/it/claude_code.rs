@@ -216,54 +216,55 @@ async fn claude_code_sessions_are_translated_for_other_backends() {
     let router = start_router(&format!("backends:\n  - {{name: g, type: gemini, url: \"http://{up}\", api_key: g, models: [cc-model]}}\n")).await;
     let addr = router.tcp_addr().unwrap();
     replay(addr, "cc-model").await;
-    let log = log.lock().unwrap();
-    let calls: Vec<&str> = log
-        .iter()
-        .map(|(h, _)| h["x-call"].to_str().unwrap())
-        .collect();
-    assert_eq!(
-        calls,
-        [
-            "cc-model:countTokens",
-            "cc-model:streamGenerateContent",
-            "cc-model:streamGenerateContent",
-            "cc-model:generateContent"
-        ]
-    );
-    let count: Value = serde_json::from_slice(&log[0].1).unwrap();
-    let inner = &count["generateContentRequest"];
-    assert_eq!(inner["model"], "models/cc-model", "{count}");
-    assert!(
-        inner["contents"].as_array().is_some_and(|c| !c.is_empty()),
-        "{count}"
-    );
-    let turn: Value = serde_json::from_slice(&log[2].1).unwrap();
-    assert!(
-        turn["systemInstruction"]["parts"][0]["text"].is_string(),
-        "{turn}"
-    );
-    assert!(
-        turn["tools"][0]["functionDeclarations"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty()),
-        "{turn}"
-    );
-    let model_turn = turn["contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["role"] == "model")
-        .unwrap();
-    assert!(
-        model_turn["parts"]
+    {
+        let log = log.lock().unwrap();
+        let calls: Vec<&str> = log
+            .iter()
+            .map(|(h, _)| h["x-call"].to_str().unwrap())
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                "cc-model:countTokens",
+                "cc-model:streamGenerateContent",
+                "cc-model:streamGenerateContent",
+                "cc-model:generateContent"
+            ]
+        );
+        let count: Value = serde_json::from_slice(&log[0].1).unwrap();
+        let inner = &count["generateContentRequest"];
+        assert_eq!(inner["model"], "models/cc-model", "{count}");
+        assert!(
+            inner["contents"].as_array().is_some_and(|c| !c.is_empty()),
+            "{count}"
+        );
+        let turn: Value = serde_json::from_slice(&log[2].1).unwrap();
+        assert!(
+            turn["systemInstruction"]["parts"][0]["text"].is_string(),
+            "{turn}"
+        );
+        assert!(
+            turn["tools"][0]["functionDeclarations"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty()),
+            "{turn}"
+        );
+        let model_turn = turn["contents"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["functionCall"]["name"] == "Bash"),
-        "{turn}"
-    );
-    assert!(turn.to_string().contains("functionResponse"), "{turn}");
-    drop(log);
+            .find(|c| c["role"] == "model")
+            .unwrap();
+        assert!(
+            model_turn["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["functionCall"]["name"] == "Bash"),
+            "{turn}"
+        );
+        assert!(turn.to_string().contains("functionResponse"), "{turn}");
+    }
     // The provider's count is what the client gets, and the header says who counted.
     let r = send(
         Method::POST,
