@@ -337,23 +337,6 @@ pub fn translate_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
     Ok(Bytes::from(out.to_string()))
 }
 
-/// Translates Ollama's error body (`{"error": "..."}`) into OpenAI's error shape.
-pub fn translate_error(status: http::StatusCode, body: &[u8]) -> Bytes {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let (kind, code) = match status.as_u16() {
-        404 => ("invalid_request_error", json!("model_not_found")),
-        400..=499 => ("invalid_request_error", Value::Null),
-        _ => ("api_error", Value::Null),
-    };
-    Bytes::from(
-        json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
-            .to_string(),
-    )
-}
-
 /// Turns Ollama's NDJSON stream lines into OpenAI chat completion chunks (SSE).
 #[derive(Debug)]
 pub struct StreamTranslator {

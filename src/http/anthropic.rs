@@ -19,6 +19,7 @@ use super::{request_id, AppState};
 use crate::backend::{Adapter, X_REQUEST_ID};
 use crate::error::ProxyError;
 use crate::protocol::anthropic::{self, StreamTranslator};
+use crate::protocol::errors::ProviderError;
 
 /// Largest translated (non-streamed) reply read.
 const MAX_REPLY: usize = 256 << 20;
@@ -96,7 +97,9 @@ async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Resp
             }
         })?
     } else {
-        anthropic::error_from_openai(rparts.status.as_u16(), &bytes)
+        let e = ProviderError::from_openai(rparts.status, &bytes);
+        rparts.status = e.anthropic_status(rparts.status);
+        e.anthropic_body()
     };
     Ok(Response::from_parts(rparts, Body::from(out)))
 }
@@ -244,10 +247,10 @@ async fn count_gemini(
     let request = api.count_request(model, body, id)?;
     let (status, bytes) = send_count(state, backend, request).await?;
     if !status.is_success() {
-        let openai_error = crate::protocol::gemini::to_openai_error(&bytes);
+        let e = ProviderError::from_gemini(status, &bytes);
         return Ok(json_response(
-            status,
-            anthropic::error_from_openai(status.as_u16(), &openai_error),
+            e.anthropic_status(status),
+            e.anthropic_body(),
         ));
     }
     let tokens = crate::protocol::gemini::parse_count_tokens(&bytes).ok_or_else(|| {

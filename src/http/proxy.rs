@@ -20,6 +20,7 @@ use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
+use crate::protocol::errors::ProviderError;
 use crate::protocol::{anthropic_backend, gemini};
 use crate::resilience::{retry, Permit};
 use crate::routing::strategy::{self, HashKey};
@@ -843,7 +844,9 @@ async fn forward(
                     }
                 })?
             } else {
-                gemini::to_openai_error(&bytes)
+                let e = ProviderError::from_gemini(parts.status, &bytes);
+                parts.status = e.openai_status(parts.status);
+                e.openai_body()
             }
         }
         Dialect::Anthropic { .. } => {
@@ -856,7 +859,9 @@ async fn forward(
                     }
                 })?
             } else {
-                anthropic_backend::to_openai_error(&bytes)
+                let e = ProviderError::from_anthropic(parts.status, &bytes);
+                parts.status = e.openai_status(parts.status);
+                e.openai_body()
             }
         }
         Dialect::Ollama { id, .. } => {
@@ -872,7 +877,9 @@ async fn forward(
                     }
                 })?
             } else {
-                ollama::translate_error(parts.status, &bytes)
+                let e = ProviderError::from_openai(parts.status, &bytes);
+                parts.status = e.openai_status(parts.status);
+                e.openai_body()
             }
         }
     };

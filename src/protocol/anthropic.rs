@@ -258,10 +258,43 @@ pub fn from_openai_response(body: &[u8], requested_model: &str) -> Result<Bytes,
         "content": content,
         "stop_reason": stop_reason(choice["finish_reason"].as_str()),
         "stop_sequence": null,
-        "usage": {"input_tokens": v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-                  "output_tokens": v["usage"]["completion_tokens"].as_u64().unwrap_or(0)},
+        "usage": Usage::from_openai(&v["usage"]).to_json(),
     });
     Ok(Bytes::from(out.to_string()))
+}
+
+/// Token usage in Anthropic's terms.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    /// Prompt tokens that were not read from the prompt cache.
+    input: u64,
+    output: u64,
+    cache_read: u64,
+}
+
+impl Usage {
+    /// OpenAI's `prompt_tokens` includes cached tokens; Anthropic's `input_tokens` does
+    /// not (they are `cache_read_input_tokens`).
+    fn from_openai(u: &Value) -> Usage {
+        let prompt = u["prompt_tokens"].as_u64().unwrap_or(0);
+        let cache_read = u["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap_or(0)
+            .min(prompt);
+        Usage {
+            input: prompt - cache_read,
+            output: u["completion_tokens"].as_u64().unwrap_or(0),
+            cache_read,
+        }
+    }
+
+    fn to_json(self) -> Value {
+        let mut v = json!({"input_tokens": self.input, "output_tokens": self.output});
+        if self.cache_read > 0 {
+            v["cache_read_input_tokens"] = json!(self.cache_read);
+        }
+        v
+    }
 }
 
 /// Anthropic's error `type` for an HTTP status.
@@ -286,18 +319,6 @@ pub fn error_body(status: u16, message: &str) -> Bytes {
     )
 }
 
-/// A backend's (OpenAI-shaped or other) error body, re-shaped as Anthropic's.
-pub fn error_from_openai(status: u16, body: &[u8]) -> Bytes {
-    let message = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| match &v["error"] {
-            Value::String(s) => Some(s.clone()),
-            e => e["message"].as_str().map(str::to_string),
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    error_body(status, &message)
-}
-
 fn event(name: &str, data: &Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
@@ -314,8 +335,7 @@ pub struct StreamTranslator {
     /// OpenAI tool-call index → our content block index.
     tools: Vec<(u64, usize)>,
     stop: Option<&'static str>,
-    output_tokens: u64,
-    input_tokens: u64,
+    usage: Usage,
     finished: bool,
 }
 
@@ -330,8 +350,7 @@ impl StreamTranslator {
             next_index: 0,
             tools: Vec::new(),
             stop: None,
-            output_tokens: 0,
-            input_tokens: 0,
+            usage: Usage::default(),
             finished: false,
         }
     }
@@ -349,7 +368,7 @@ impl StreamTranslator {
         let message = json!({"type": "message_start", "message": {
             "id": format!("msg_{id}"), "type": "message", "role": "assistant", "model": self.model,
             "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0}}});
+            "usage": {"input_tokens": self.usage.input, "output_tokens": 0}}});
         out.push_str(&event("message_start", &message));
         out.push_str(&event("ping", &json!({"type": "ping"})));
     }
@@ -373,7 +392,7 @@ impl StreamTranslator {
             "message_delta",
             &json!({"type": "message_delta",
             "delta": {"stop_reason": self.stop.unwrap_or("end_turn"), "stop_sequence": null},
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}}),
+            "usage": self.usage.to_json()}),
         ));
         out.push_str(&event("message_stop", &json!({"type": "message_stop"})));
         self.finished = true;
@@ -416,10 +435,7 @@ impl StreamTranslator {
                 break;
             }
             if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
-                self.output_tokens = u["completion_tokens"]
-                    .as_u64()
-                    .unwrap_or(self.output_tokens);
-                self.input_tokens = u["prompt_tokens"].as_u64().unwrap_or(self.input_tokens);
+                self.usage = Usage::from_openai(u);
             }
             let id = chunk["id"].as_str().unwrap_or("continuum").to_string();
             self.start(&mut out, &id);

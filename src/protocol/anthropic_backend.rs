@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::object;
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
+use super::{object, push_turn};
 use crate::error::ProxyError;
 
 /// `max_tokens` is required by Anthropic; used when the client set none.
@@ -54,10 +54,12 @@ pub fn from_openai_request(
     for m in input {
         match m["role"].as_str() {
             Some("system") | Some("developer") => system.push(text_of(&m["content"])),
-            Some("user") => messages.push(object([
-                ("role", "user".into()),
-                ("content", Value::Array(user_blocks(&m["content"])?)),
-            ])),
+            Some("user") => push_turn(
+                &mut messages,
+                "user",
+                "content",
+                user_blocks(&m["content"])?,
+            ),
             Some("assistant") => {
                 let mut blocks = Vec::new();
                 let text = text_of(&m["content"]);
@@ -87,20 +89,7 @@ pub fn from_openai_request(
             Some("tool") => {
                 let block = json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])});
                 // Consecutive tool results go into one user turn, as Anthropic wants.
-                match messages.last_mut() {
-                    Some(last)
-                        if last["role"] == "user"
-                            && last["content"][0]["type"] == "tool_result" =>
-                    {
-                        if let Some(list) = last["content"].as_array_mut() {
-                            list.push(block);
-                        }
-                    }
-                    _ => messages.push(object([
-                        ("role", "user".into()),
-                        ("content", Value::Array(vec![block])),
-                    ])),
-                }
+                push_turn(&mut messages, "user", "content", vec![block]);
             }
             other => {
                 return Err(invalid(format!(
@@ -226,20 +215,6 @@ pub fn to_openai_response(body: &[u8]) -> Result<Bytes, String> {
         "usage": usage(&v["usage"]),
     });
     Ok(Bytes::from(out.to_string()))
-}
-
-/// Anthropic's error body re-shaped as OpenAI's.
-pub fn to_openai_error(body: &[u8]) -> Bytes {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let message = v["error"]["message"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let kind = v["error"]["type"].as_str().unwrap_or("api_error");
-    Bytes::from(
-        json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
-            .to_string(),
-    )
 }
 
 /// Turns Anthropic's event stream into OpenAI chat completion chunks.

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::object;
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
+use super::{object, push_turn};
 use crate::error::ProxyError;
 
 fn invalid(message: impl Into<String>) -> ProxyError {
@@ -90,10 +90,7 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
             Some("system") | Some("developer") => {
                 system.push(json!({"text": text_of(&m["content"])}))
             }
-            Some("user") => contents.push(object([
-                ("role", "user".into()),
-                ("parts", Value::Array(user_parts(&m["content"])?)),
-            ])),
+            Some("user") => push_turn(&mut contents, "user", "parts", user_parts(&m["content"])?),
             Some("assistant") => {
                 let mut parts = Vec::new();
                 let text = text_of(&m["content"]);
@@ -141,20 +138,7 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                     "functionResponse",
                     object([("name", name.into()), ("response", response)]),
                 )]);
-                match contents.last_mut() {
-                    Some(last)
-                        if last["role"] == "user"
-                            && last["parts"][0].get("functionResponse").is_some() =>
-                    {
-                        if let Some(list) = last["parts"].as_array_mut() {
-                            list.push(part);
-                        }
-                    }
-                    _ => contents.push(object([
-                        ("role", "user".into()),
-                        ("parts", Value::Array(vec![part])),
-                    ])),
-                }
+                push_turn(&mut contents, "user", "parts", vec![part]);
             }
             other => {
                 return Err(invalid(format!(
@@ -326,20 +310,6 @@ pub fn to_openai_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
         "usage": usage(&v["usageMetadata"]),
     });
     Ok(Bytes::from(out.to_string()))
-}
-
-/// Gemini's error body (`{"error":{"code","message","status"}}`) re-shaped as OpenAI's.
-pub fn to_openai_error(body: &[u8]) -> Bytes {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let message = v["error"]["message"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let code = v["error"]["status"].clone();
-    Bytes::from(
-        json!({"error": {"message": message, "type": "api_error", "param": null, "code": code}})
-            .to_string(),
-    )
 }
 
 /// Turns Gemini's SSE stream (`alt=sse`: each event a partial response) into OpenAI chunks.

@@ -3,11 +3,28 @@
 
 pub mod anthropic;
 pub mod anthropic_backend;
+pub mod errors;
 pub mod gemini;
 pub mod openai;
 pub mod reasoning;
 
 use serde_json::{Map, Value};
+
+/// Adds `items` to the turn list: into the last turn's `field` list when that turn is a
+/// `role` turn, else as a new turn. Anthropic and Gemini want roles to alternate, so tool
+/// results and the user text after them share one user turn.
+pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, field: &str, items: Vec<Value>) {
+    if let Some(last) = turns.last_mut().filter(|t| t["role"] == role) {
+        if let Some(list) = last[field].as_array_mut() {
+            list.extend(items);
+            return;
+        }
+    }
+    turns.push(object([
+        ("role", role.into()),
+        (field, Value::Array(items)),
+    ]));
+}
 
 /// A JSON object from owned fields. Translators build with this instead of `json!`, which
 /// copies every embedded value through serde — a deep copy per nesting level.

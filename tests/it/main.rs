@@ -10,6 +10,7 @@ mod faults;
 mod gemini;
 mod models;
 mod ollama;
+mod pairs;
 mod proxy;
 mod reasoning;
 mod resilience;
