@@ -15,6 +15,48 @@ use super::reasoning::Effort;
 use super::{object, push_turn};
 use crate::error::ProxyError;
 
+/// Separates a tool call id from the Gemini thought signature carried in it.
+const THOUGHT_SEP: &str = "__thought__";
+
+/// A tool call id for a Gemini function call. Gemini wants a call's `thoughtSignature`
+/// back with the call in the next turn (Gemini 3 refuses the turn without it), and OpenAI
+/// and Anthropic clients echo only the id — so the signature rides in the id, in
+/// URL-safe base64, which fits Anthropic's `^[a-zA-Z0-9_-]+$` id rule as well.
+fn call_id(base: &str, signature: Option<&str>) -> String {
+    match signature {
+        Some(sig) => {
+            let safe: String = sig
+                .chars()
+                .filter(|c| *c != '=')
+                .map(|c| match c {
+                    '+' => '-',
+                    '/' => '_',
+                    c => c,
+                })
+                .collect();
+            format!("{base}{THOUGHT_SEP}{safe}")
+        }
+        None => base.to_string(),
+    }
+}
+
+/// The thought signature carried in a tool call id by [`call_id`], as Gemini sent it.
+fn signature_of_call_id(id: &str) -> Option<String> {
+    let (_, safe) = id.split_once(THOUGHT_SEP)?;
+    let mut sig: String = safe
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while sig.len() % 4 != 0 {
+        sig.push('=');
+    }
+    Some(sig)
+}
+
 fn invalid(message: impl Into<String>) -> ProxyError {
     ProxyError::InvalidField {
         param: "messages",
@@ -112,10 +154,14 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                         .transpose()
                         .map_err(|_| invalid("tool call arguments must be a JSON object"))?
                         .unwrap_or_else(|| json!({}));
-                    parts.push(object([(
+                    let mut part = object([(
                         "functionCall",
                         object([("name", name.into()), ("args", args)]),
-                    )]));
+                    )]);
+                    if let Some(sig) = c["id"].as_str().and_then(signature_of_call_id) {
+                        part["thoughtSignature"] = Value::String(sig);
+                    }
+                    parts.push(part);
                 }
                 contents.push(object([
                     ("role", "model".into()),
@@ -273,7 +319,11 @@ fn candidate(v: &Value, first_call: usize) -> (String, Vec<Value>, Option<String
         }
         if let Some(f) = p.get("functionCall") {
             let i = first_call + calls.len();
-            calls.push(json!({"index": i, "id": f.get("id").cloned().unwrap_or_else(|| json!(format!("call_{i}"))),
+            let base = f["id"]
+                .as_str()
+                .map_or_else(|| format!("call_{i}"), str::to_string);
+            let id = call_id(&base, p["thoughtSignature"].as_str());
+            calls.push(json!({"index": i, "id": id,
                 "type": "function", "function": {"name": f["name"], "arguments": f["args"].to_string()}}));
         }
     }
@@ -427,6 +477,37 @@ mod tests {
                     {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 15}}}]}
                 ]
             })
+        );
+    }
+
+    #[test]
+    fn thought_signatures_ride_in_tool_call_ids_and_go_back_to_gemini() {
+        let sig = "CiQB+/+/+/+/+/+/+/+/+/+/AQIDBAX+/w==";
+        let reply = json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": sig}]},
+            "finishReason": "STOP"}]});
+        let out = to_openai_response(reply.to_string().as_bytes(), "g", "chatcmpl-1").unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        let id = out["choices"][0]["message"]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{id} must suit Anthropic's id rule too"
+        );
+        let next = json!({"model": "g", "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "sunny"}]});
+        let (body, _) = from_openai_request(next.to_string().as_bytes(), "g").unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["contents"][1]["parts"][0]["thoughtSignature"], sig, "{v}");
+        assert_eq!(
+            v["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "get_weather"
         );
     }
 

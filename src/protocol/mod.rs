@@ -43,7 +43,7 @@ mod roundtrip_tests {
 
     use serde_json::{json, Value};
 
-    use super::{anthropic, anthropic_backend};
+    use super::{anthropic, anthropic_backend, gemini};
 
     fn word(rng: &mut fastrand::Rng) -> String {
         const WORDS: &[&str] = &[
@@ -154,6 +154,95 @@ mod roundtrip_tests {
             assert_eq!(
                 essence(&back),
                 essence(&original),
+                "case {case}: {original}"
+            );
+        }
+    }
+
+    /// Reads a Gemini `generateContent` body back as an OpenAI request (test-only: the
+    /// router has no Gemini front door). Gemini has no call ids, so a function response
+    /// answers the earliest unanswered call of its name, as Gemini pairs them.
+    fn gemini_to_openai(v: &Value) -> Value {
+        let mut messages = Vec::new();
+        if let Some(parts) = v["systemInstruction"]["parts"].as_array() {
+            let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            messages.push(json!({"role": "system", "content": text.join("\n")}));
+        }
+        let mut open_calls: Vec<(String, String)> = Vec::new();
+        let mut next = 0;
+        for turn in v["contents"].as_array().unwrap() {
+            let parts = turn["parts"].as_array().unwrap();
+            let text: String = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            if turn["role"] == "model" {
+                let calls: Vec<Value> = parts
+                    .iter()
+                    .filter_map(|p| p.get("functionCall"))
+                    .map(|f| {
+                        next += 1;
+                        let id = format!("call_{next}");
+                        let name = f["name"].as_str().unwrap().to_string();
+                        open_calls.push((id.clone(), name.clone()));
+                        json!({"id": id, "type": "function", "function": {"name": name, "arguments": f["args"].to_string()}})
+                    })
+                    .collect();
+                let mut m = json!({"role": "assistant", "content": text});
+                if !calls.is_empty() {
+                    m["tool_calls"] = Value::Array(calls);
+                }
+                messages.push(m);
+                continue;
+            }
+            for r in parts.iter().filter_map(|p| p.get("functionResponse")) {
+                let at = open_calls
+                    .iter()
+                    .position(|(_, n)| r["name"] == n.as_str())
+                    .expect("a response answers an open call");
+                let (id, _) = open_calls.remove(at);
+                messages.push(
+                    json!({"role": "tool", "tool_call_id": id, "content": r["response"]["result"]}),
+                );
+            }
+            if parts.iter().any(|p| p.get("text").is_some()) {
+                messages.push(json!({"role": "user", "content": text}));
+            }
+        }
+        json!({"model": "m", "messages": messages})
+    }
+
+    /// The essence with call ids replaced by the call's position, since Gemini carries no
+    /// ids: a tool result still has to answer the same call.
+    fn essence_by_position(request: &Value) -> Vec<Essence> {
+        let mut ids: Vec<String> = Vec::new();
+        essence(request)
+            .into_iter()
+            .map(|(role, text, calls, answers)| {
+                let calls = calls
+                    .into_iter()
+                    .map(|(id, name, args)| {
+                        ids.push(id);
+                        (ids.len().to_string(), name, args)
+                    })
+                    .collect();
+                let answers = ids
+                    .iter()
+                    .position(|i| *i == answers)
+                    .map_or(String::new(), |p| (p + 1).to_string());
+                (role, text, calls, answers)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn openai_to_gemini_and_back_keeps_the_conversation() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for case in 0..300 {
+            let original = conversation(&mut rng);
+            let body = serde_json::to_vec(&original).unwrap();
+            let (to_gemini, _) = gemini::from_openai_request(&body, "gemini-2.5-flash").unwrap();
+            let back = gemini_to_openai(&serde_json::from_slice(&to_gemini).unwrap());
+            assert_eq!(
+                essence_by_position(&back),
+                essence_by_position(&original),
                 "case {case}: {original}"
             );
         }
