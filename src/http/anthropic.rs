@@ -14,7 +14,7 @@ use http::{header, HeaderValue, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Limited};
 
-use super::proxy::{read_body, route_chat, NativeAnthropic, NativeReply};
+use super::proxy::{read_body, route_chat, ChatRequest, NativeReply};
 use super::{request_id, AppState};
 use crate::backend::{Adapter, X_REQUEST_ID};
 use crate::error::ProxyError;
@@ -56,9 +56,9 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    let (openai, model, stream) = anthropic::to_openai_request(&body)?;
-    let native = NativeAnthropic::new(body, &parts.headers)?;
-    let resp = route_chat(state, &parts.headers, openai, id, Some(&native)).await?;
+    let chat = ChatRequest::anthropic(body, &parts.headers)?;
+    let resp = route_chat(state, &parts.headers, &chat, id).await?;
+    let (model, stream) = (chat.model().to_string(), chat.stream());
     if resp.extensions().get::<NativeReply>().is_some() {
         // An Anthropic backend answered in the client's own format.
         return Ok(resp);

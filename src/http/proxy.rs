@@ -166,19 +166,18 @@ async fn proxy_chat(
 ) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    route_chat(state, &parts.headers, body, id, None).await
+    route_chat(state, &parts.headers, &ChatRequest::openai(body)?, id).await
 }
 
-/// Routes an OpenAI chat request body: resolve, select, retry, fall back. Every chat
-/// endpoint (OpenAI's, and Anthropic's after translation) comes through here.
+/// Routes a chat request: resolve, select, retry, fall back. Every chat endpoint
+/// (OpenAI's and Anthropic's) comes through here.
 pub(super) async fn route_chat(
     state: &AppState,
     headers: &HeaderMap,
-    body: Bytes,
+    req: &ChatRequest,
     id: &HeaderValue,
-    native: Option<&NativeAnthropic>,
 ) -> Result<Response, ProxyError> {
-    let routing = parse_routing(&body)?;
+    let routing = &req.routing;
     let index = state.index.load();
     let fallback = &state.config.fallback;
     let chain: &[String] = if fallback.enabled {
@@ -199,20 +198,21 @@ pub(super) async fn route_chat(
         }
         // Models after this one, for continuing a stream that breaks mid-way.
         let rest = &chain[i.min(chain.len())..];
-        let continues =
-            fallback.mid_stream_continue && routing.stream && !rest.is_empty() && native.is_none();
+        let continues = fallback.mid_stream_continue
+            && routing.stream
+            && !rest.is_empty()
+            && !req.is_anthropic();
         let outcome = match index.resolve(model) {
             Ok(route) => {
                 let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
-                let key = hash_key(strategy, headers, &body, &routing);
+                let key = hash_key(strategy, headers, &req.body, routing);
                 let plan = ModelPlan {
                     route,
                     strategy,
                     key,
                     continues,
-                    native,
                 };
-                serve_model(state, plan, &body, &routing, id).await
+                serve_model(state, plan, req, id).await
             }
             Err(e) => Err(e),
         };
@@ -230,7 +230,7 @@ pub(super) async fn route_chat(
         if !fall_back {
             return match outcome {
                 Ok(resp) if continues && resp.status().is_success() => Ok(
-                    super::continuation::wrap(resp, state, &body, model, rest, id),
+                    super::continuation::wrap(resp, state, &req.body, model, rest, id),
                 ),
                 other => other,
             };
@@ -252,19 +252,18 @@ pub(super) async fn serve_continuation(
     id: HeaderValue,
     continues: bool,
 ) -> Result<Response, ProxyError> {
-    let routing = parse_routing(&body)?;
+    let req = ChatRequest::openai(body)?;
     let index = state.index.load_full();
     let route = index.resolve(&model)?;
     let strategy = route.strategy.unwrap_or(state.config.selection_strategy);
-    let key = hash_key(strategy, &HeaderMap::new(), &body, &routing);
+    let key = hash_key(strategy, &HeaderMap::new(), &req.body, &req.routing);
     let plan = ModelPlan {
         route,
         strategy,
         key,
         continues,
-        native: None,
     };
-    serve_model(&state, plan, &body, &routing, &id).await
+    serve_model(&state, plan, &req, &id).await
 }
 
 /// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
@@ -357,15 +356,12 @@ struct ModelPlan<'a> {
     key: HashKey,
     /// Streams hand failures to a continuation instead of ending with an error event.
     continues: bool,
-    /// The Anthropic client's original request, for Anthropic backends.
-    native: Option<&'a NativeAnthropic>,
 }
 
 async fn serve_model(
     state: &AppState,
     plan: ModelPlan<'_>,
-    body: &Bytes,
-    routing: &Routing,
+    req: &ChatRequest,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
     let ModelPlan {
@@ -373,8 +369,8 @@ async fn serve_model(
         strategy,
         key,
         continues,
-        native,
     } = plan;
+    let routing = &req.routing;
     let backends = &state.backends;
     let mut tried = Tried::default();
     let mut attempt = 0u32;
@@ -423,16 +419,29 @@ async fn serve_model(
                 .unwrap_or(&state.config.retry);
             tokio::time::sleep(retry::wait_before_retry(policy, attempt - 1, retry_after)).await;
         }
-        let body = if *target.upstream_model == routing.model {
-            body.clone()
-        } else {
-            splice_model(body, routing.model_span, &target.upstream_model)
-        };
         tracing::debug!(request_id = id.to_str().unwrap_or(""), model = %routing.model, backend = backend.name(), attempt, "routing");
-        let (body, effort_note) = if routing.wants_reasoning && native.is_none() {
-            normalise_reasoning(backend, &target.upstream_model, body)
-        } else {
-            (body, None)
+        let native = match (&req.inbound, &backend.adapter) {
+            (Inbound::Anthropic { beta }, Adapter::Anthropic(_)) => Some(beta),
+            _ => None,
+        };
+        // Every other pairing works on OpenAI's form, with the model and reasoning level
+        // set for this backend.
+        let (body, effort_note, limits) = match native {
+            Some(_) => (Bytes::new(), None, routing.limits),
+            None => {
+                let (body, openai) = req.as_openai()?;
+                let body = if *target.upstream_model == openai.model {
+                    body.clone()
+                } else {
+                    splice_model(body, openai.model_span, &target.upstream_model)
+                };
+                let (body, note) = if openai.wants_reasoning {
+                    normalise_reasoning(backend, &target.upstream_model, body)
+                } else {
+                    (body, None)
+                };
+                (body, note, openai.limits)
+            }
         };
         let outcome = match &backend.adapter {
             Adapter::Mock(mock) => Ok(mock
@@ -450,7 +459,7 @@ async fn serve_model(
                     backend.config.kind,
                     &target.upstream_model,
                     body,
-                    routing.limits,
+                    limits,
                 );
                 forward(state, backend, api.url(), api.chat_request(body, id), spec).await
             }
@@ -480,14 +489,14 @@ async fn serve_model(
                 let model = &target.upstream_model;
                 let (request, dialect) = match native {
                     // An Anthropic client's request goes through byte for byte.
-                    Some(n) => {
+                    Some(beta) => {
                         let body = if **model == routing.model {
-                            n.body.clone()
+                            req.body.clone()
                         } else {
-                            splice_model(&n.body, n.model_span, model)
+                            splice_model(&req.body, routing.model_span, model)
                         };
                         (
-                            a.messages_request(body, id, n.beta.as_ref()),
+                            a.messages_request(body, id, beta.as_ref()),
                             Dialect::AnthropicNative,
                         )
                     }
@@ -602,26 +611,79 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// timeout into a clean 504); a larger one is a backend error.
 const MAX_UPSTREAM_BODY: usize = 256 << 20;
 
-/// An Anthropic client's original request, sent as is to Anthropic backends (the routing
-/// pipeline otherwise works on its OpenAI translation).
-pub(super) struct NativeAnthropic {
-    /// The request body as received.
-    pub body: Bytes,
-    /// Where its `model` value sits (for aliases and pins).
-    pub model_span: (usize, usize),
-    /// The client's `anthropic-beta` header.
-    pub beta: Option<HeaderValue>,
+/// The protocol a chat request arrived in.
+enum Inbound {
+    /// OpenAI's chat format, which every non-Anthropic backend adapter takes.
+    OpenAi,
+    /// Anthropic's Messages API; passed through as is to Anthropic backends.
+    Anthropic {
+        /// The client's `anthropic-beta` header.
+        beta: Option<HeaderValue>,
+    },
 }
 
-impl NativeAnthropic {
-    /// The original request of an Anthropic client, ready to pass through.
-    pub fn new(body: Bytes, headers: &HeaderMap) -> Result<NativeAnthropic, ProxyError> {
-        let routing = parse_routing(&body)?;
-        Ok(NativeAnthropic {
-            model_span: routing.model_span,
+/// A chat request being routed. An Anthropic client's request is translated to OpenAI's
+/// format only when a backend that needs it is picked, so passthrough to Anthropic
+/// backends costs no translation and keeps blocks the translation cannot carry.
+pub(super) struct ChatRequest {
+    /// The body as received.
+    body: Bytes,
+    /// Its routing fields.
+    routing: Routing,
+    inbound: Inbound,
+    /// OpenAI's form of an Anthropic request, made on first need.
+    translated: std::sync::OnceLock<(Bytes, Routing)>,
+}
+
+impl ChatRequest {
+    /// An OpenAI chat request.
+    pub fn openai(body: Bytes) -> Result<ChatRequest, ProxyError> {
+        Ok(ChatRequest {
+            routing: parse_routing(&body)?,
             body,
-            beta: headers.get("anthropic-beta").cloned(),
+            inbound: Inbound::OpenAi,
+            translated: std::sync::OnceLock::new(),
         })
+    }
+
+    /// An Anthropic Messages request with the client's headers.
+    pub fn anthropic(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ProxyError> {
+        Ok(ChatRequest {
+            routing: parse_routing(&body)?,
+            body,
+            inbound: Inbound::Anthropic {
+                beta: headers.get("anthropic-beta").cloned(),
+            },
+            translated: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The model the client asked for.
+    pub fn model(&self) -> &str {
+        &self.routing.model
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn stream(&self) -> bool {
+        self.routing.stream
+    }
+
+    fn is_anthropic(&self) -> bool {
+        matches!(self.inbound, Inbound::Anthropic { .. })
+    }
+
+    /// The request in OpenAI's chat format, with its routing fields.
+    fn as_openai(&self) -> Result<(&Bytes, &Routing), ProxyError> {
+        if let Inbound::OpenAi = self.inbound {
+            return Ok((&self.body, &self.routing));
+        }
+        if let Some((b, r)) = self.translated.get() {
+            return Ok((b, r));
+        }
+        let (body, _, _) = crate::protocol::anthropic::to_openai_request(&self.body)?;
+        let routing = parse_routing(&body)?;
+        let (b, r) = self.translated.get_or_init(|| (body, routing));
+        Ok((b, r))
     }
 }
 

@@ -823,3 +823,54 @@ async fn gemini_safety_blocks_become_content_filter_and_refusal() {
         assert_eq!(r.json()["stop_reason"], "refusal", "{file}: {}", r.text());
     }
 }
+
+/// An Anthropic client's request reaches an Anthropic backend untranslated, so blocks that
+/// have no OpenAI form (here a PDF `document`) pass; a backend that needs the translation
+/// refuses them clearly, in Anthropic's error shape.
+#[tokio::test]
+async fn anthropic_only_blocks_pass_to_anthropic_and_are_refused_elsewhere() {
+    let body = json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}},
+        {"type": "text", "text": "Summarise this."}]}]})
+    .to_string();
+    let log: Log = Default::default();
+    let up = spawn_upstream(upstream("anthropic", log.clone())).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: a, type: anthropic, url: \"http://{up}\", api_key: k, models: [m]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        body.clone(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let sent = log.lock().unwrap()[0].1.clone();
+    assert_eq!(sent, serde_json::from_str::<Value>(&body).unwrap());
+
+    let log: Log = Default::default();
+    let up = spawn_upstream(upstream("openai", log.clone())).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: v, type: vllm, url: \"http://{up}\", models: [m]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        body,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("document"),
+        "{v}"
+    );
+    assert!(log.lock().unwrap().is_empty());
+}
