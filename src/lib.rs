@@ -9,6 +9,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod resilience;
 pub mod routing;

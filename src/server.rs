@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::backend::{build_client, discovery, Backend};
 use crate::config::{BindAddr, Config};
 use crate::http::{app, AppState};
+use crate::metrics::Metrics;
 use crate::routing::ModelIndex;
 
 /// How often backends without a `models` list are asked for their models, by default.
@@ -139,6 +140,11 @@ impl RouterBuilder {
             ),
             index: Arc::new(ArcSwap::from_pointee(ModelIndex::default())),
             backends: backends.into(),
+            metrics: Arc::new(Metrics::new(match config.server.workers {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            })),
+            shard: 0,
             config: Arc::new(config),
         };
         tokio::join!(refresh_models(&state), probe_all(&state));

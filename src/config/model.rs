@@ -30,6 +30,26 @@ pub struct Config {
     pub model_configs: Vec<super::metadata::ModelConfig>,
     /// `model_metadata_file` (or `--model-metadata`), as written.
     pub model_metadata_file: Option<std::path::PathBuf>,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
+}
+
+/// `metrics:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Serve and record metrics.
+    pub enabled: bool,
+    /// Where the Prometheus text is served (`path`, or the original's `endpoint`).
+    pub path: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            path: "/metrics".into(),
+        }
+    }
 }
 
 /// `health_checks:` section.
@@ -492,6 +512,7 @@ impl Default for Config {
             },
             model_configs: Vec::new(),
             model_metadata_file: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -26,13 +26,13 @@ const TOP: Keys = Keys {
         "fallback",
         "model_configs",
         "model_metadata_file",
+        "metrics",
     ],
     unsupported: &[
         "files",
         "tracing",
         "rate_limiting",
         "admin",
-        "metrics",
         "api_keys",
         "cors",
         "cache",
@@ -111,6 +111,60 @@ const STREAMING: Keys = Keys {
     unsupported: &[],
 };
 
+const METRICS: Keys = Keys {
+    known: &["enabled", "path", "endpoint"],
+    unsupported: &["cardinality_limit", "optional_metrics"],
+};
+
+/// Paths the router serves itself, which the metrics path must not shadow.
+const RESERVED_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/anthropic/v1/messages",
+    "/anthropic/v1/messages/count_tokens",
+    "/v1/models",
+    "/health",
+    "/healthz",
+    "/health/ready",
+    "/admin/backends",
+];
+
+fn read_metrics(v: Option<&Value>, r: &mut Reader) -> MetricsConfig {
+    let mut c = MetricsConfig::default();
+    let p = "metrics";
+    let Some(m) = v.and_then(|v| r.section(v, p, &METRICS)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    let path = match (r.string(m, p, "path"), r.string(m, p, "endpoint")) {
+        (Some(a), Some(b)) if a != b => {
+            r.error(
+                child(p, "endpoint"),
+                format!("'{b}' differs from metrics.path '{a}'; set one of them"),
+            );
+            None
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(path) = path {
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            r.error(
+                child(p, "path"),
+                format!("'{path}' must be a URL path starting with '/'"),
+            );
+        } else if RESERVED_PATHS.contains(&path.as_str()) || path.starts_with("/v1/models/") {
+            r.error(
+                child(p, "path"),
+                format!("'{path}' is one of the router's own endpoints"),
+            );
+        } else {
+            c.path = path;
+        }
+    }
+    c
+}
+
 const LOGGING: Keys = Keys {
     known: &["level", "format"],
     unsupported: &[],
@@ -160,6 +214,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         .string(top, "", "model_metadata_file")
         .filter(|f| !f.is_empty())
         .map(std::path::PathBuf::from);
+    let metrics = read_metrics(top.get("metrics"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -183,6 +238,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         fallback,
         model_configs,
         model_metadata_file,
+        metrics,
     })
 }
 

@@ -26,6 +26,11 @@ const MAX_REPLY: usize = 256 << 20;
 
 /// Handler of `POST /v1/messages`.
 pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let timer = state
+        .config
+        .metrics
+        .enabled
+        .then(|| state.metrics.start(state.shard, "/v1/messages"));
     let id = request_id(req.headers());
     let mut resp = match handle(&state, req, &id).await {
         Ok(r) => r,
@@ -40,7 +45,10 @@ pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Respo
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    resp
+    match timer {
+        Some(t) => t.finish(resp),
+        None => resp,
+    }
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response {

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::backend::{build_client, Backend, HttpClient, X_REQUEST_ID};
 use crate::config::Config;
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 use crate::routing::{ListedModel, ModelIndex};
 
 /// Response header naming the backend that answered.
@@ -40,6 +41,10 @@ pub struct AppState {
     pub index: Arc<ArcSwap<ModelIndex>>,
     /// This worker's upstream client.
     pub client: HttpClient,
+    /// The metrics registry (shared by every worker).
+    pub metrics: Arc<Metrics>,
+    /// This worker's shard of the registry.
+    pub shard: usize,
 }
 
 impl AppState {
@@ -51,6 +56,7 @@ impl AppState {
                 self.config.server.connection_pool_size,
                 self.config.timeouts.connection,
             ),
+            shard: self.metrics.assign_shard(),
             ..self.clone()
         }
     }
@@ -58,7 +64,13 @@ impl AppState {
 
 /// The axum router with every endpoint of this build.
 pub fn app(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new()
+    let router = axum::Router::new();
+    let router = if state.config.metrics.enabled {
+        router.route(&state.config.metrics.path, get(metrics))
+    } else {
+        router
+    };
+    router
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
         .route("/anthropic/v1/messages", post(anthropic::messages))
@@ -135,6 +147,19 @@ async fn get_model(
         Some(m) => with_request_id(&headers, Json(model_json(m))),
         None => with_request_id(&headers, ProxyError::ModelNotFound(id)),
     }
+}
+
+/// `GET /metrics` (or `metrics.path`): Prometheus text.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.metrics.render(&state.backends);
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn health(headers: HeaderMap) -> Response {

@@ -20,6 +20,7 @@ use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
 use crate::error::ProxyError;
+use crate::metrics::Served;
 use crate::protocol::errors::ProviderError;
 use crate::protocol::{anthropic_backend, gemini};
 use crate::resilience::{retry, Permit};
@@ -136,6 +137,11 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
 
 /// Handler of `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let timer = state
+        .config
+        .metrics
+        .enabled
+        .then(|| state.metrics.start(state.shard, "/v1/chat/completions"));
     let id = request_id(req.headers());
     let mut resp = match proxy_chat(&state, req, &id).await {
         Ok(resp) => resp,
@@ -145,7 +151,10 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) 
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    resp
+    match timer {
+        Some(t) => t.finish(resp),
+        None => resp,
+    }
 }
 
 fn log_error(err: &ProxyError, id: &HeaderValue) {
@@ -194,6 +203,7 @@ pub(super) async fn route_chat(
     let mut last: Option<Result<Response, ProxyError>> = None;
     for (i, model) in models.enumerate() {
         if i > 0 {
+            state.metrics.fallback(state.shard);
             tracing::info!(request_id = id.to_str().unwrap_or(""), from = %routing.model, to = model, "falling back");
         }
         // Models after this one, for continuing a stream that breaks mid-way.
@@ -307,13 +317,17 @@ impl Tried {
 static X_CONTINUUM_REASONING_EFFORT: http::HeaderName =
     http::HeaderName::from_static("x-continuum-reasoning-effort");
 
+/// A reasoning level changed for the backend: the header to send and the levels
+/// (requested, applied) for the metric.
+struct EffortNote {
+    header: HeaderValue,
+    requested: &'static str,
+    applied: &'static str,
+}
+
 /// Rewrites the request's reasoning level for `backend`/`model` (see
-/// `protocol::reasoning`); returns the body and the header to send, if any.
-fn normalise_reasoning(
-    backend: &Backend,
-    model: &str,
-    body: Bytes,
-) -> (Bytes, Option<HeaderValue>) {
+/// `protocol::reasoning`); returns the body and, when the level changed, a note of it.
+fn normalise_reasoning(backend: &Backend, model: &str, body: Bytes) -> (Bytes, Option<EffortNote>) {
     let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(&body)
     else {
         return (body, None);
@@ -322,7 +336,16 @@ fn normalise_reasoning(
     else {
         return (body, None);
     };
-    let header = done.header.and_then(|h| HeaderValue::from_str(&h).ok());
+    let header = done
+        .header
+        .and_then(|h| HeaderValue::from_str(&h).ok())
+        .map(|header| EffortNote {
+            header,
+            requested: done.requested.as_str(),
+            applied: done
+                .applied
+                .map_or("none", crate::protocol::reasoning::Effort::as_str),
+        });
     match serde_json::to_vec(&map) {
         Ok(b) => (Bytes::from(b), header),
         Err(_) => (body, None),
@@ -558,10 +581,21 @@ async fn serve_model(
             };
         if !retry {
             let mut resp = outcome?;
+            let served = Served {
+                backend: backend.clone(),
+                model: target.upstream_model.clone(),
+            };
             if let Some(note) = effort_note {
+                state.metrics.reasoning_adjusted(
+                    state.shard,
+                    &served,
+                    note.requested,
+                    note.applied,
+                );
                 resp.headers_mut()
-                    .insert(X_CONTINUUM_REASONING_EFFORT.clone(), note);
+                    .insert(X_CONTINUUM_REASONING_EFFORT.clone(), note.header);
             }
+            resp.extensions_mut().insert(served);
             if state.config.server.expose_backend_header {
                 let headers = resp.headers_mut();
                 headers.insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());
@@ -575,6 +609,7 @@ async fn serve_model(
             Ok(resp) => retry::retry_after(resp.headers()),
             Err(_) => None,
         };
+        state.metrics.retry(state.shard);
         match &outcome {
             Ok(resp) => tracing::info!(
                 request_id = id.to_str().unwrap_or(""),

@@ -119,6 +119,30 @@ fn levels(kind: BackendType, model: &str) -> Option<&'static [Effort]> {
     })
 }
 
+/// vLLM and llama.cpp render thinking through the model's chat template:
+/// `chat_template_kwargs.enable_thinking` (Qwen3 and similar; off for `minimal`) and
+/// `chat_template_kwargs.reasoning_effort` (gpt-oss: low, medium or high). Kwargs the
+/// client set itself win; templates ignore the ones they do not use.
+fn template_kwargs(level: Effort, req: &mut Map<String, Value>) {
+    let entry = req
+        .entry("chat_template_kwargs")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(kwargs) = entry.as_object_mut() else {
+        return;
+    };
+    let template_level = match level {
+        Minimal | Low => "low",
+        Medium => "medium",
+        High | Xhigh => "high",
+    };
+    kwargs
+        .entry("enable_thinking")
+        .or_insert(Value::Bool(level != Minimal));
+    kwargs
+        .entry("reasoning_effort")
+        .or_insert_with(|| Value::String(template_level.into()));
+}
+
 /// The supported level nearest to `wanted`: the highest one not above it, else the lowest.
 fn nearest(wanted: Effort, levels: &[Effort]) -> Option<Effort> {
     levels
@@ -133,6 +157,8 @@ fn nearest(wanted: Effort, levels: &[Effort]) -> Option<Effort> {
 /// differs from the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalised {
+    /// The level the client asked for.
+    pub requested: Effort,
     /// The level the backend gets.
     pub applied: Option<Effort>,
     /// `requested=X; applied=Y` when the level was clamped or dropped.
@@ -157,8 +183,12 @@ pub fn normalise(
         .or(from_responses)?;
     let requested = Effort::parse(&asked)?;
     let Some(levels) = levels(kind, model) else {
+        if matches!(kind, BackendType::Vllm | BackendType::Llamacpp) {
+            template_kwargs(requested, req);
+        }
         req.insert("reasoning_effort".into(), Value::String(asked));
         return Some(Normalised {
+            requested,
             applied: Some(requested),
             header: None,
         });
@@ -178,7 +208,11 @@ pub fn normalise(
             applied.map_or("none", Effort::as_str)
         )
     });
-    Some(Normalised { applied, header })
+    Some(Normalised {
+        requested,
+        applied,
+        header,
+    })
 }
 
 #[cfg(test)]
@@ -192,6 +226,35 @@ mod tests {
         };
         let n = normalise(kind, model, &mut m);
         (Value::Object(m), n)
+    }
+
+    #[test]
+    fn vllm_and_llamacpp_get_chat_template_kwargs() {
+        for kind in [BackendType::Vllm, BackendType::Llamacpp] {
+            let (body, n) = run(kind, "qwen3-8b", json!({"reasoning_effort": "xhigh"}));
+            assert_eq!(
+                body["chat_template_kwargs"],
+                json!({"enable_thinking": true, "reasoning_effort": "high"})
+            );
+            assert_eq!(body["reasoning_effort"], "xhigh");
+            assert_eq!(n.unwrap().header, None);
+            let (body, _) = run(
+                kind,
+                "qwen3-8b",
+                json!({"reasoning_effort": "minimal", "chat_template_kwargs": {"enable_thinking": true, "x": 1}}),
+            );
+            assert_eq!(
+                body["chat_template_kwargs"],
+                json!({"enable_thinking": true, "x": 1, "reasoning_effort": "low"}),
+                "the client's own kwargs win"
+            );
+        }
+        let (body, _) = run(
+            BackendType::Lmstudio,
+            "qwen3-8b",
+            json!({"reasoning_effort": "high"}),
+        );
+        assert!(body.get("chat_template_kwargs").is_none());
     }
 
     #[test]
@@ -224,6 +287,7 @@ mod tests {
         assert_eq!(
             n.unwrap(),
             Normalised {
+                requested: Minimal,
                 applied: Some(Minimal),
                 header: None
             }

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod faults;
 mod gemini;
+mod metrics;
 mod models;
 mod ollama;
 mod pairs;

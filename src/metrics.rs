@@ -1,0 +1,547 @@
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4). Each worker thread records into
+//! its own shard (an uncontended lock), so the hot path never waits on another thread;
+//! a scrape merges the shards and reads backend health and circuit state live.
+//!
+//! Names: `continuum_requests_total{endpoint,model,backend,status}`,
+//! `continuum_request_duration_seconds` and `continuum_time_to_first_token_seconds`
+//! histograms (same labels without status for TTFT), `continuum_tokens_total{model,backend,direction}`,
+//! `continuum_backend_healthy{backend}`, `continuum_circuit_state{backend}` (0 closed,
+//! 1 half-open, 2 open), `continuum_retries_total`, `continuum_fallbacks_total`,
+//! `continuum_in_flight_requests`, `continuum_reasoning_effort_adjusted_total{backend,model,requested,applied}`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use serde::Deserialize;
+
+use crate::backend::Backend;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// A cumulative-on-scrape histogram: counts per bucket, sum and count.
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| s <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += s;
+        self.count += 1;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
+/// A backend identified by its `Arc` (labels are read from it at scrape time).
+#[derive(Clone)]
+struct BackendKey(Arc<Backend>);
+
+impl PartialEq for BackendKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for BackendKey {}
+impl Hash for BackendKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+/// Who answered a request: put on the response by the proxy, read when it is recorded.
+#[derive(Clone)]
+pub struct Served {
+    /// The backend that answered.
+    pub backend: Arc<Backend>,
+    /// The model name the backend was sent.
+    pub model: Arc<str>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RequestKey {
+    endpoint: &'static str,
+    served: Option<(BackendKey, Arc<str>)>,
+    status: u16,
+}
+
+#[derive(Default)]
+struct RequestSeries {
+    duration: Histogram,
+    ttft: Histogram,
+}
+
+#[derive(Default)]
+struct Shard {
+    requests: HashMap<RequestKey, RequestSeries>,
+    tokens: HashMap<(BackendKey, Arc<str>), (u64, u64)>,
+    reasoning: HashMap<(BackendKey, Arc<str>, &'static str, &'static str), u64>,
+    retries: u64,
+    fallbacks: u64,
+}
+
+/// The router's metrics registry.
+pub struct Metrics {
+    shards: Box<[Mutex<Shard>]>,
+    next_shard: AtomicUsize,
+    in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// A registry with one shard per worker thread (plus one for other callers).
+    pub fn new(workers: usize) -> Metrics {
+        Metrics {
+            shards: (0..workers.max(1) + 1)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            next_shard: AtomicUsize::new(0),
+            in_flight: AtomicI64::new(0),
+        }
+    }
+
+    /// A shard index for a new worker.
+    pub fn assign_shard(&self) -> usize {
+        self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len()
+    }
+
+    fn with_shard(&self, shard: usize, f: impl FnOnce(&mut Shard)) {
+        let mut s = self.shards[shard % self.shards.len()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+    }
+
+    /// Counts a retry.
+    pub fn retry(&self, shard: usize) {
+        self.with_shard(shard, |s| s.retries += 1);
+    }
+
+    /// Counts a fallback to another model.
+    pub fn fallback(&self, shard: usize) {
+        self.with_shard(shard, |s| s.fallbacks += 1);
+    }
+
+    /// Counts a reasoning level clamped or dropped for a backend.
+    pub fn reasoning_adjusted(
+        &self,
+        shard: usize,
+        served: &Served,
+        requested: &'static str,
+        applied: &'static str,
+    ) {
+        let key = (
+            BackendKey(served.backend.clone()),
+            served.model.clone(),
+            requested,
+            applied,
+        );
+        self.with_shard(shard, |s| *s.reasoning.entry(key).or_default() += 1);
+    }
+
+    /// Starts timing a request to `endpoint` (and counts it in flight).
+    pub fn start(self: &Arc<Self>, shard: usize, endpoint: &'static str) -> RequestTimer {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        RequestTimer {
+            metrics: self.clone(),
+            shard,
+            endpoint,
+            started: Instant::now(),
+        }
+    }
+
+    /// The Prometheus text exposition of everything recorded, with backend gauges.
+    pub fn render(&self, backends: &[Arc<Backend>]) -> String {
+        let mut requests: BTreeMap<(String, String, String, u16), RequestSeries> = BTreeMap::new();
+        let mut tokens: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut reasoning: BTreeMap<(String, String, &str, &str), u64> = BTreeMap::new();
+        let (mut retries, mut fallbacks) = (0, 0);
+        let labels = |served: &Option<(BackendKey, Arc<str>)>| match served {
+            Some((b, m)) => (m.to_string(), b.0.name().to_string()),
+            None => (String::new(), String::new()),
+        };
+        for shard in self.shards.iter() {
+            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in &s.requests {
+                let (model, backend) = labels(&k.served);
+                let e = requests
+                    .entry((k.endpoint.to_string(), model, backend, k.status))
+                    .or_default();
+                e.duration.merge(&v.duration);
+                e.ttft.merge(&v.ttft);
+            }
+            for ((b, m), (i, o)) in &s.tokens {
+                let e = tokens
+                    .entry((m.to_string(), b.0.name().to_string()))
+                    .or_default();
+                e.0 += i;
+                e.1 += o;
+            }
+            for ((b, m, req, app), n) in &s.reasoning {
+                *reasoning
+                    .entry((b.0.name().to_string(), m.to_string(), req, app))
+                    .or_default() += n;
+            }
+            retries += s.retries;
+            fallbacks += s.fallbacks;
+        }
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP continuum_requests_total Requests answered, by endpoint, model, backend and HTTP status.\n# TYPE continuum_requests_total counter\n");
+        for ((endpoint, model, backend, status), s) in &requests {
+            let _ = writeln!(
+                out,
+                "continuum_requests_total{{endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"}} {}",
+                escape(endpoint),
+                escape(model),
+                escape(backend),
+                s.duration.count
+            );
+        }
+        out.push_str("# HELP continuum_request_duration_seconds Time from request to the last byte of the response.\n# TYPE continuum_request_duration_seconds histogram\n");
+        for ((endpoint, model, backend, status), s) in &requests {
+            let labels = format!(
+                "endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"",
+                escape(endpoint),
+                escape(model),
+                escape(backend)
+            );
+            histogram(
+                &mut out,
+                "continuum_request_duration_seconds",
+                &labels,
+                &s.duration,
+            );
+        }
+        let mut ttft: BTreeMap<(&str, &str, &str), Histogram> = BTreeMap::new();
+        for ((endpoint, model, backend, _), s) in &requests {
+            if s.ttft.count > 0 {
+                ttft.entry((endpoint, model, backend))
+                    .or_default()
+                    .merge(&s.ttft);
+            }
+        }
+        out.push_str("# HELP continuum_time_to_first_token_seconds Time from request to the first byte of the response body.\n# TYPE continuum_time_to_first_token_seconds histogram\n");
+        for ((endpoint, model, backend), h) in &ttft {
+            let labels = format!(
+                "endpoint=\"{}\",model=\"{}\",backend=\"{}\"",
+                escape(endpoint),
+                escape(model),
+                escape(backend)
+            );
+            histogram(
+                &mut out,
+                "continuum_time_to_first_token_seconds",
+                &labels,
+                h,
+            );
+        }
+        out.push_str("# HELP continuum_tokens_total Tokens reported in responses' usage, by direction (in: prompt, out: completion).\n# TYPE continuum_tokens_total counter\n");
+        for ((model, backend), (i, o)) in &tokens {
+            for (dir, n) in [("in", i), ("out", o)] {
+                let _ = writeln!(
+                    out,
+                    "continuum_tokens_total{{model=\"{}\",backend=\"{}\",direction=\"{dir}\"}} {n}",
+                    escape(model),
+                    escape(backend)
+                );
+            }
+        }
+        out.push_str("# HELP continuum_backend_healthy Whether a backend is healthy (1) or not (0).\n# TYPE continuum_backend_healthy gauge\n");
+        for b in backends {
+            let _ = writeln!(
+                out,
+                "continuum_backend_healthy{{backend=\"{}\"}} {}",
+                escape(b.name()),
+                u8::from(b.state.health.is_healthy())
+            );
+        }
+        out.push_str("# HELP continuum_circuit_state A backend's circuit breaker: 0 closed, 1 half-open, 2 open.\n# TYPE continuum_circuit_state gauge\n");
+        for b in backends {
+            let _ = writeln!(
+                out,
+                "continuum_circuit_state{{backend=\"{}\"}} {}",
+                escape(b.name()),
+                match b.state.breaker.state(tokio::time::Instant::now()) {
+                    crate::resilience::breaker::CircuitState::Closed => 0,
+                    crate::resilience::breaker::CircuitState::HalfOpen => 1,
+                    crate::resilience::breaker::CircuitState::Open => 2,
+                }
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP continuum_retries_total Attempts retried after a failure.\n# TYPE continuum_retries_total counter\ncontinuum_retries_total {retries}\n\
+             # HELP continuum_fallbacks_total Requests handed to a fallback model.\n# TYPE continuum_fallbacks_total counter\ncontinuum_fallbacks_total {fallbacks}\n\
+             # HELP continuum_in_flight_requests Chat requests being served now.\n# TYPE continuum_in_flight_requests gauge\ncontinuum_in_flight_requests {}\n",
+            self.in_flight.load(Ordering::Relaxed).max(0)
+        );
+        out.push_str("# HELP continuum_reasoning_effort_adjusted_total Reasoning levels clamped or dropped because the backend cannot take them.\n# TYPE continuum_reasoning_effort_adjusted_total counter\n");
+        for ((backend, model, req, app), n) in &reasoning {
+            let _ = writeln!(
+                out,
+                "continuum_reasoning_effort_adjusted_total{{backend=\"{}\",model=\"{}\",requested=\"{req}\",applied=\"{app}\"}} {n}",
+                escape(backend),
+                escape(model)
+            );
+        }
+        out
+    }
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (bound, n) in BUCKETS.iter().zip(h.counts.iter()) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+/// A label value escaped for the text format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A request being timed; [`RequestTimer::finish`] hands the timing to the response body.
+pub struct RequestTimer {
+    metrics: Arc<Metrics>,
+    shard: usize,
+    endpoint: &'static str,
+    started: Instant,
+}
+
+impl RequestTimer {
+    /// Wraps the response so the request is recorded when its body ends (or is dropped):
+    /// status, who answered, duration, time to first byte and the usage it reported.
+    pub fn finish(self, resp: axum::response::Response) -> axum::response::Response {
+        let (parts, body) = resp.into_parts();
+        let served = parts
+            .extensions
+            .get::<Served>()
+            .map(|s| (BackendKey(s.backend.clone()), s.model.clone()));
+        let key = RequestKey {
+            endpoint: self.endpoint,
+            served,
+            status: parts.status.as_u16(),
+        };
+        let metered = Metered {
+            inner: body,
+            timer: Some(self),
+            key: Some(key),
+            ttft: None,
+            usage: UsageScan::default(),
+        };
+        axum::response::Response::from_parts(parts, axum::body::Body::new(metered))
+    }
+}
+
+/// A response body that records its request when it ends.
+struct Metered {
+    inner: axum::body::Body,
+    timer: Option<RequestTimer>,
+    key: Option<RequestKey>,
+    ttft: Option<Duration>,
+    usage: UsageScan,
+}
+
+impl Metered {
+    fn record(&mut self) {
+        let (Some(timer), Some(key)) = (self.timer.take(), self.key.take()) else {
+            return;
+        };
+        let elapsed = timer.started.elapsed();
+        let ttft = self.ttft;
+        let tokens = self.usage.totals();
+        timer.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        timer.metrics.with_shard(timer.shard, |s| {
+            if let (Some(served), Some((i, o))) = (&key.served, tokens) {
+                let t = s.tokens.entry(served.clone()).or_default();
+                t.0 += i;
+                t.1 += o;
+            }
+            let series = s.requests.entry(key).or_default();
+            series.duration.observe(elapsed);
+            if let Some(t) = ttft {
+                series.ttft.observe(t);
+            }
+        });
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        self.record();
+    }
+}
+
+impl Body for Metered {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if this.ttft.is_none() {
+                        this.ttft = this.timer.as_ref().map(|t| t.started.elapsed());
+                    }
+                    this.usage.feed(data);
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.record(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct UsageFields {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    usage: Option<UsageFields>,
+    /// Anthropic's `message_start` carries usage inside `message`.
+    message: Option<Box<WithUsage>>,
+}
+
+/// The token usage a response reports, in OpenAI's or Anthropic's shape, streamed or not.
+/// Streams report usage cumulatively (Anthropic's `message_start` then `message_delta`,
+/// OpenAI's last chunk), so the largest value seen wins.
+#[derive(Default)]
+struct UsageScan {
+    input: Option<u64>,
+    output: Option<u64>,
+}
+
+impl UsageScan {
+    fn feed(&mut self, data: &[u8]) {
+        if !data.windows(7).any(|w| w == b"\"usage\"") {
+            return;
+        }
+        let trimmed = data.trim_ascii_start();
+        if trimmed.starts_with(b"{") {
+            self.read(trimmed);
+            return;
+        }
+        for line in data.split(|b| *b == b'\n') {
+            if let Some(json) = line.strip_prefix(b"data:") {
+                if json.windows(7).any(|w| w == b"\"usage\"") {
+                    self.read(json.trim_ascii());
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, json: &[u8]) {
+        let Ok(v) = serde_json::from_slice::<WithUsage>(json) else {
+            return;
+        };
+        let u = v.usage.or_else(|| v.message.and_then(|m| m.usage));
+        let Some(u) = u else {
+            return;
+        };
+        let input = u.prompt_tokens.or_else(|| {
+            u.input_tokens.map(|i| {
+                i + u.cache_read_input_tokens.unwrap_or(0)
+                    + u.cache_creation_input_tokens.unwrap_or(0)
+            })
+        });
+        let output = u.completion_tokens.or(u.output_tokens);
+        if let Some(i) = input {
+            self.input = Some(self.input.map_or(i, |x| x.max(i)));
+        }
+        if let Some(o) = output {
+            self.output = Some(self.output.map_or(o, |x| x.max(o)));
+        }
+    }
+
+    fn totals(&self) -> Option<(u64, u64)> {
+        (self.input.is_some() || self.output.is_some())
+            .then(|| (self.input.unwrap_or(0), self.output.unwrap_or(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_from_every_shape() {
+        let mut u = UsageScan::default();
+        u.feed(br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}}"#);
+        assert_eq!(u.totals(), Some((10, 3)));
+
+        let mut u = UsageScan::default();
+        u.feed(b"data: {\"choices\":[]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
+        assert_eq!(u.totals(), Some((7, 2)));
+
+        let mut u = UsageScan::default();
+        u.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n");
+        u.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\n\n");
+        assert_eq!(u.totals(), Some((105, 42)));
+
+        let mut u = UsageScan::default();
+        u.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n");
+        assert_eq!(u.totals(), None);
+    }
+
+    #[test]
+    fn histograms_are_cumulative_in_the_text() {
+        let mut h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(30));
+        let mut out = String::new();
+        histogram(&mut out, "x", "a=\"b\"", &h);
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.05\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 2\n"), "{out}");
+        assert!(out.contains("x_count{a=\"b\"} 2\n"), "{out}");
+    }
+}
