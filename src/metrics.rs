@@ -12,15 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use serde::Deserialize;
 
 use crate::backend::Backend;
 
@@ -328,7 +322,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A request being timed; [`RequestTimer::finish`] hands the timing to the response body.
+/// A request being timed, recorded by [`RequestTimer::record`] once its response ends.
 pub struct RequestTimer {
     metrics: Arc<Metrics>,
     shard: usize,
@@ -337,49 +331,29 @@ pub struct RequestTimer {
 }
 
 impl RequestTimer {
-    /// Wraps the response so the request is recorded when its body ends (or is dropped):
-    /// status, who answered, duration, time to first byte and the usage it reported.
-    pub fn finish(self, resp: axum::response::Response) -> axum::response::Response {
-        let (parts, body) = resp.into_parts();
-        let served = parts
-            .extensions
-            .get::<Served>()
-            .map(|s| (BackendKey(s.backend.clone()), s.model.clone()));
+    /// Time since the request started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Records the finished request: its status, who answered, time to first byte and
+    /// the (input, output) tokens its usage reported.
+    pub fn record(
+        self,
+        status: u16,
+        served: Option<&Served>,
+        ttft: Option<Duration>,
+        tokens: Option<(u64, u64)>,
+    ) {
+        let elapsed = self.started.elapsed();
+        let served = served.map(|s| (BackendKey(s.backend.clone()), s.model.clone()));
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         let key = RequestKey {
             endpoint: self.endpoint,
             served,
-            status: parts.status.as_u16(),
+            status,
         };
-        let metered = Metered {
-            inner: body,
-            timer: Some(self),
-            key: Some(key),
-            ttft: None,
-            usage: UsageScan::default(),
-        };
-        axum::response::Response::from_parts(parts, axum::body::Body::new(metered))
-    }
-}
-
-/// A response body that records its request when it ends.
-struct Metered {
-    inner: axum::body::Body,
-    timer: Option<RequestTimer>,
-    key: Option<RequestKey>,
-    ttft: Option<Duration>,
-    usage: UsageScan,
-}
-
-impl Metered {
-    fn record(&mut self) {
-        let (Some(timer), Some(key)) = (self.timer.take(), self.key.take()) else {
-            return;
-        };
-        let elapsed = timer.started.elapsed();
-        let ttft = self.ttft;
-        let tokens = self.usage.totals();
-        timer.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        timer.metrics.with_shard(timer.shard, |s| {
+        self.metrics.with_shard(self.shard, |s| {
             if let (Some(served), Some((i, o))) = (&key.served, tokens) {
                 let t = s.tokens.entry(served.clone()).or_default();
                 t.0 += i;
@@ -394,143 +368,9 @@ impl Metered {
     }
 }
 
-impl Drop for Metered {
-    fn drop(&mut self) {
-        self.record();
-    }
-}
-
-impl Body for Metered {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if this.ttft.is_none() {
-                        this.ttft = this.timer.as_ref().map(|t| t.started.elapsed());
-                    }
-                    this.usage.feed(data);
-                }
-            }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.record(),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct UsageFields {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    cache_read_input_tokens: Option<u64>,
-    cache_creation_input_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct WithUsage {
-    usage: Option<UsageFields>,
-    /// Anthropic's `message_start` carries usage inside `message`.
-    message: Option<Box<WithUsage>>,
-}
-
-/// The token usage a response reports, in OpenAI's or Anthropic's shape, streamed or not.
-/// Streams report usage cumulatively (Anthropic's `message_start` then `message_delta`,
-/// OpenAI's last chunk), so the largest value seen wins.
-#[derive(Default)]
-struct UsageScan {
-    input: Option<u64>,
-    output: Option<u64>,
-}
-
-impl UsageScan {
-    fn feed(&mut self, data: &[u8]) {
-        if !data.windows(7).any(|w| w == b"\"usage\"") {
-            return;
-        }
-        let trimmed = data.trim_ascii_start();
-        if trimmed.starts_with(b"{") {
-            self.read(trimmed);
-            return;
-        }
-        for line in data.split(|b| *b == b'\n') {
-            if let Some(json) = line.strip_prefix(b"data:") {
-                if json.windows(7).any(|w| w == b"\"usage\"") {
-                    self.read(json.trim_ascii());
-                }
-            }
-        }
-    }
-
-    fn read(&mut self, json: &[u8]) {
-        let Ok(v) = serde_json::from_slice::<WithUsage>(json) else {
-            return;
-        };
-        let u = v.usage.or_else(|| v.message.and_then(|m| m.usage));
-        let Some(u) = u else {
-            return;
-        };
-        let input = u.prompt_tokens.or_else(|| {
-            u.input_tokens.map(|i| {
-                i + u.cache_read_input_tokens.unwrap_or(0)
-                    + u.cache_creation_input_tokens.unwrap_or(0)
-            })
-        });
-        let output = u.completion_tokens.or(u.output_tokens);
-        if let Some(i) = input {
-            self.input = Some(self.input.map_or(i, |x| x.max(i)));
-        }
-        if let Some(o) = output {
-            self.output = Some(self.output.map_or(o, |x| x.max(o)));
-        }
-    }
-
-    fn totals(&self) -> Option<(u64, u64)> {
-        (self.input.is_some() || self.output.is_some())
-            .then(|| (self.input.unwrap_or(0), self.output.unwrap_or(0)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usage_is_read_from_every_shape() {
-        let mut u = UsageScan::default();
-        u.feed(br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}}"#);
-        assert_eq!(u.totals(), Some((10, 3)));
-
-        let mut u = UsageScan::default();
-        u.feed(b"data: {\"choices\":[]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
-        assert_eq!(u.totals(), Some((7, 2)));
-
-        let mut u = UsageScan::default();
-        u.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n");
-        u.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\n\n");
-        assert_eq!(u.totals(), Some((105, 42)));
-
-        let mut u = UsageScan::default();
-        u.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n");
-        assert_eq!(u.totals(), None);
-    }
 
     #[test]
     fn histograms_are_cumulative_in_the_text() {

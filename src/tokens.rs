@@ -52,7 +52,8 @@ pub fn tier_for(model: &str) -> Tier {
     Tier::Estimate
 }
 
-fn count_text(tier: Tier, text: &str) -> u64 {
+/// The tokens of `text` by `tier`.
+pub fn count_text(tier: Tier, text: &str) -> u64 {
     match tier {
         Tier::Tokenizer("o200k_base") => tiktoken_rs::o200k_base_singleton()
             .encode_with_special_tokens(text)

@@ -45,10 +45,7 @@ pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Respo
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    match timer {
-        Some(t) => t.finish(resp),
-        None => resp,
-    }
+    super::tap::tap(resp, timer)
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response {

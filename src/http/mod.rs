@@ -5,6 +5,7 @@ mod continuation;
 pub mod error;
 mod proxy;
 mod stream;
+pub mod tap;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

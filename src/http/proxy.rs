@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use tokio::time::{timeout_at, Instant};
 
 use super::stream::{GuardedStream, StreamLimits, StreamMode, TranslatedSse};
+use super::tap::{fix_usage, tap, UsageFix};
 use super::{describe_client_error, request_id, AppState, X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::backend::{ollama, Adapter, Backend, X_REQUEST_ID};
 use crate::config::SelectionStrategy;
@@ -46,6 +47,14 @@ struct RoutingFields<'a> {
     reasoning_effort: Option<&'a RawValue>,
     #[serde(borrow, default)]
     reasoning: Option<&'a RawValue>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 /// What routing needs from the body: the model name, where it sits, `stream`, and where
@@ -60,6 +69,8 @@ struct Routing {
     limits: crate::backend::LengthParams,
     /// The client asked for a reasoning level (normalised per backend).
     wants_reasoning: bool,
+    /// `stream_options` is present, and whether it asks for a usage chunk.
+    stream_options: Option<bool>,
 }
 
 /// Bytes of the prompt that PrefixAwareHash hashes: enough to cover a system prompt and
@@ -103,6 +114,9 @@ fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
             max_completion_tokens: fields.max_completion_tokens.is_some(),
         },
         wants_reasoning: fields.reasoning_effort.is_some() || fields.reasoning.is_some(),
+        stream_options: fields
+            .stream_options
+            .map(|o| o.include_usage.unwrap_or(false)),
     })
 }
 
@@ -151,10 +165,7 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) 
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    match timer {
-        Some(t) => t.finish(resp),
-        None => resp,
-    }
+    tap(resp, timer)
 }
 
 fn log_error(err: &ProxyError, id: &HeaderValue) {
@@ -352,6 +363,43 @@ fn normalise_reasoning(backend: &Backend, model: &str, body: Bytes) -> (Bytes, O
     }
 }
 
+/// How usage is made sure of for an OpenAI-compatible backend. Backends that stream usage
+/// when asked (OpenAI, vLLM, llama.cpp) are asked for it on every stream, and the chunk is
+/// dropped again when the client did not ask; for the others, usage the client asked for
+/// (or any non-streamed reply's) is counted by the router when the backend leaves it out.
+fn usage_fix(
+    backend: &Backend,
+    model: &Arc<str>,
+    body: Bytes,
+    routing: &Routing,
+) -> (Bytes, Option<UsageFix>) {
+    use crate::config::BackendType;
+    let streams_usage = matches!(
+        backend.config.kind,
+        BackendType::Openai | BackendType::Vllm | BackendType::Llamacpp
+    );
+    match (routing.stream, routing.stream_options) {
+        (true, None) if streams_usage => {
+            // `{"stream_options":{"include_usage":true},` + the rest of the object.
+            let start = body.iter().position(|b| *b == b'{').map_or(0, |i| i + 1);
+            let field: &[u8] = b"\"stream_options\":{\"include_usage\":true},";
+            let mut out = BytesMut::with_capacity(body.len() + field.len());
+            out.extend_from_slice(&body[..start]);
+            out.extend_from_slice(field);
+            out.extend_from_slice(&body[start..]);
+            (out.freeze(), Some(UsageFix::Strip))
+        }
+        (true, Some(true)) | (false, _) if !streams_usage => {
+            let fix = UsageFix::Fill {
+                model: model.clone(),
+                request: body.clone(),
+            };
+            (body, Some(fix))
+        }
+        _ => (body, None),
+    }
+}
+
 /// Frees a half-open circuit's trial slot if the attempt ends without a verdict.
 struct TrialGuard<'a> {
     backend: &'a Backend,
@@ -449,8 +497,8 @@ async fn serve_model(
         };
         // Every other pairing works on OpenAI's form, with the model and reasoning level
         // set for this backend.
-        let (body, effort_note, limits) = match native {
-            Some(_) => (Bytes::new(), None, routing.limits),
+        let (body, effort_note, openai) = match native {
+            Some(_) => (Bytes::new(), None, routing),
             None => {
                 let (body, openai) = req.as_openai()?;
                 let body = if *target.upstream_model == openai.model {
@@ -463,7 +511,7 @@ async fn serve_model(
                 } else {
                     (body, None)
                 };
-                (body, note, openai.limits)
+                (body, note, openai)
             }
         };
         let outcome = match &backend.adapter {
@@ -482,9 +530,15 @@ async fn serve_model(
                     backend.config.kind,
                     &target.upstream_model,
                     body,
-                    limits,
+                    openai.limits,
                 );
-                forward(state, backend, api.url(), api.chat_request(body, id), spec).await
+                let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
+                let mut outcome =
+                    forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
+                if let (Ok(_), Some(fix)) = (&outcome, fix) {
+                    outcome = outcome.map(|resp| fix_usage(resp, fix));
+                }
+                outcome
             }
             Adapter::Ollama(o) => {
                 let (translated, include_usage) =

@@ -17,3 +17,4 @@ mod reasoning;
 mod resilience;
 mod sdk;
 mod serve;
+mod usage;
