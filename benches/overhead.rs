@@ -209,9 +209,11 @@ async fn run(up: SocketAddr, quick: bool) {
     let dir = std::env::temp_dir().join(format!("continuum-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("bench.yaml");
+    // Extra top-level config (e.g. `metrics: {enabled: false}`) for A/B runs.
+    let extra = std::env::var("CONTINUUM_BENCH_CONFIG").unwrap_or_default();
     std::fs::write(
         &config,
-        format!("server: {{bind_address: \"127.0.0.1:0\", workers: {workers}}}\nbackends:\n  - {{name: up, type: generic, url: \"http://{up}\", models: [bench-model]}}\nlogging: {{level: info}}\n"),
+        format!("server: {{bind_address: \"127.0.0.1:0\", workers: {workers}}}\nbackends:\n  - {{name: up, type: generic, url: \"http://{up}\", models: [bench-model]}}\nlogging: {{level: info}}\n{extra}\n"),
     )
     .expect("write config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_continuum"))

@@ -533,12 +533,12 @@ async fn serve_model(
                     openai.limits,
                 );
                 let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
-                let mut outcome =
+                let outcome =
                     forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
-                if let (Ok(_), Some(fix)) = (&outcome, fix) {
-                    outcome = outcome.map(|resp| fix_usage(resp, fix));
+                match (outcome, fix) {
+                    (Ok(resp), Some(fix)) => Ok(fix_usage(resp, fix).await),
+                    (outcome, _) => outcome,
                 }
-                outcome
             }
             Adapter::Ollama(o) => {
                 let (translated, include_usage) =

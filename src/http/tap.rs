@@ -40,8 +40,10 @@ pub enum UsageFix {
 #[derive(Clone, Default)]
 pub struct StrippedUsage(Arc<OnceLock<(u64, u64)>>);
 
-/// Wraps a backend's OpenAI-shaped response in the usage fix (successful answers only).
-pub fn fix_usage(resp: Response, fix: UsageFix) -> Response {
+/// Applies the usage fix to a backend's OpenAI-shaped response (successful answers only):
+/// a stream is wrapped; a whole reply (already in memory) is fixed at once, so it keeps
+/// its exact length.
+pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
     if !resp.status().is_success() {
         return resp;
     }
@@ -50,14 +52,32 @@ pub fn fix_usage(resp: Response, fix: UsageFix) -> Response {
         .headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    let stripped = StrippedUsage::default();
-    if matches!(fix, UsageFix::Strip) {
-        parts.extensions.insert(stripped.clone());
-    }
     let model = match &fix {
         UsageFix::Fill { model, .. } => Some(model.clone()),
         UsageFix::Strip => None,
     };
+    let stripped = StrippedUsage::default();
+    if !sse {
+        let Ok(collected) = http_body_util::BodyExt::collect(body).await else {
+            return Response::from_parts(parts, AxumBody::empty());
+        };
+        let mut fixer = UsageFixer {
+            inner: AxumBody::empty(),
+            fix,
+            sse,
+            usage: UsageScan::default(),
+            stripped,
+            text: String::new(),
+            id: None,
+            model,
+        };
+        let fixed = fixer.fix(collected.to_bytes());
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, AxumBody::from(fixed));
+    }
+    if matches!(fix, UsageFix::Strip) {
+        parts.extensions.insert(stripped.clone());
+    }
     let fixer = UsageFixer {
         inner: body,
         fix,
