@@ -83,6 +83,33 @@ pub enum ProxyError {
         /// What went wrong.
         reason: String,
     },
+
+    /// No valid API key.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+
+    /// The API key may not do this.
+    #[error("{message}")]
+    Forbidden {
+        /// What was refused, naming the key id (never the key).
+        message: String,
+        /// Machine-readable reason (`model_not_allowed`, `insufficient_scope`).
+        code: &'static str,
+    },
+
+    /// A rate limit was hit.
+    #[error("rate limit exceeded for {subject}; retry after {}s", retry_after_secs(.decision))]
+    RateLimited {
+        /// Whose limit: `API key 'id'`, `client 1.2.3.4`, `backend 'x'`, `the router`.
+        subject: String,
+        /// The limiter's answer (for the `Retry-After` and `x-ratelimit-*` headers).
+        decision: crate::ratelimit::Decision,
+    },
+}
+
+/// Whole seconds to wait, at least 1 (`Retry-After`).
+pub fn retry_after_secs(d: &crate::ratelimit::Decision) -> u64 {
+    d.retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl ProxyError {
@@ -111,6 +138,30 @@ impl ProxyError {
             }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::NoHealthyBackend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// Headers the error response carries besides the body: `Retry-After` and
+    /// `x-ratelimit-limit/remaining/reset` for rate limits, `WWW-Authenticate` for 401.
+    pub fn add_headers(&self, headers: &mut http::HeaderMap) {
+        match self {
+            ProxyError::RateLimited { decision, .. } => {
+                let reset = decision.reset.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(http::header::RETRY_AFTER, retry_after_secs(decision).into());
+                headers.insert("x-ratelimit-limit", decision.limit.into());
+                headers.insert("x-ratelimit-remaining", 0u32.into());
+                headers.insert("x-ratelimit-reset", reset.into());
+            }
+            ProxyError::Unauthenticated(_) => {
+                headers.insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
         }
     }
 
@@ -120,6 +171,9 @@ impl ProxyError {
             StatusCode::NOT_FOUND if matches!(self, ProxyError::UnknownRoute { .. }) => {
                 "not_found_error"
             }
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             s if s.is_client_error() => "invalid_request_error",
             _ => "api_error",
         }
@@ -136,6 +190,9 @@ impl ProxyError {
             ProxyError::Timeout { .. } => Some("backend_timeout"),
             ProxyError::BadUpstream { .. } => Some("backend_error"),
             ProxyError::NoHealthyBackend(_) => Some("no_healthy_backend"),
+            ProxyError::Unauthenticated(_) => Some("invalid_api_key"),
+            ProxyError::Forbidden { code, .. } => Some(code),
+            ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::UnknownRoute { .. }

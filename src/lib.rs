@@ -5,12 +5,14 @@
 //! The `continuum` binary is a thin command line over this library; programs can embed
 //! the router with [`Router::builder`] (see `examples/embedded.rs`).
 
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod ratelimit;
 pub mod resilience;
 pub mod routing;
 mod server;

@@ -95,6 +95,7 @@ struct Shard {
     reasoning: HashMap<(BackendKey, Arc<str>, &'static str, &'static str), u64>,
     retries: u64,
     fallbacks: u64,
+    rate_limited: u64,
 }
 
 /// The router's metrics registry.
@@ -131,6 +132,11 @@ impl Metrics {
     /// Counts a retry.
     pub fn retry(&self, shard: usize) {
         self.with_shard(shard, |s| s.retries += 1);
+    }
+
+    /// Counts a request refused by a rate limit.
+    pub fn rate_limited(&self, shard: usize) {
+        self.with_shard(shard, |s| s.rate_limited += 1);
     }
 
     /// Counts a fallback to another model.
@@ -171,7 +177,7 @@ impl Metrics {
         let mut requests: BTreeMap<(String, String, String, u16), RequestSeries> = BTreeMap::new();
         let mut tokens: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         let mut reasoning: BTreeMap<(String, String, &str, &str), u64> = BTreeMap::new();
-        let (mut retries, mut fallbacks) = (0, 0);
+        let (mut retries, mut fallbacks, mut rate_limited) = (0, 0, 0);
         let labels = |served: &Option<(BackendKey, Arc<str>)>| match served {
             Some((b, m)) => (m.to_string(), b.0.name().to_string()),
             None => (String::new(), String::new()),
@@ -200,6 +206,7 @@ impl Metrics {
             }
             retries += s.retries;
             fallbacks += s.fallbacks;
+            rate_limited += s.rate_limited;
         }
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP continuum_requests_total Requests answered, by endpoint, model, backend and HTTP status.\n# TYPE continuum_requests_total counter\n");
@@ -288,6 +295,7 @@ impl Metrics {
             out,
             "# HELP continuum_retries_total Attempts retried after a failure.\n# TYPE continuum_retries_total counter\ncontinuum_retries_total {retries}\n\
              # HELP continuum_fallbacks_total Requests handed to a fallback model.\n# TYPE continuum_fallbacks_total counter\ncontinuum_fallbacks_total {fallbacks}\n\
+             # HELP continuum_rate_limited_total Requests refused by a rate limit.\n# TYPE continuum_rate_limited_total counter\ncontinuum_rate_limited_total {rate_limited}\n\
              # HELP continuum_in_flight_requests Chat requests being served now.\n# TYPE continuum_in_flight_requests gauge\ncontinuum_in_flight_requests {}\n",
             self.in_flight.load(Ordering::Relaxed).max(0)
         );

@@ -145,6 +145,8 @@ impl RouterBuilder {
                 n => n,
             })),
             shard: 0,
+            keys: crate::auth::Keys::from_config(&config.api_keys, std::time::Instant::now())
+                .map(Arc::new),
             config: Arc::new(config),
         };
         tokio::join!(refresh_models(&state), probe_all(&state));

@@ -2,6 +2,7 @@
 //! (`${VAR}`), validated (every problem with its key path) and overridden
 //! (command line > environment > file > defaults).
 
+pub mod access;
 mod interpolate;
 pub mod metadata;
 mod model;
@@ -236,6 +237,23 @@ pub fn load(
             .clone()
             .map(|f| (f, from_file_dir)),
     };
+    if let Some(keys_file) = config.api_keys.keys_file.clone() {
+        let path = resolve_path(&keys_file, from_file_dir, env);
+        let first = config.api_keys.keys.len();
+        let keys = load_keys_file(&path, first, env)?;
+        config.api_keys.keys.extend(keys);
+        config.api_keys.keys_file = Some(path);
+        let mut r = reader::Reader::default();
+        access::check_unique_ids(&config.api_keys.keys, "api_keys", &mut r);
+        if !r.errors.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: file
+                    .as_deref()
+                    .map_or_else(|| "config".into(), |f| f.display().to_string()),
+                problems: r.errors,
+            });
+        }
+    }
     if let Some((meta, base)) = metadata_file {
         let path = resolve_path(&meta, base, env);
         config.model_metadata_file = Some(path.clone());
@@ -261,6 +279,46 @@ pub fn resolve_path(path: &Path, base: &Path, env: &dyn EnvSource) -> PathBuf {
         base.join(path)
     } else {
         path.to_path_buf()
+    }
+}
+
+/// Reads an `api_keys_file`: a list of key entries (or `api_keys:` holding one).
+fn load_keys_file(
+    path: &Path,
+    first: usize,
+    env: &dyn EnvSource,
+) -> Result<Vec<access::ApiKeyConfig>, ConfigError> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (tree, mut r) = parse_and_substitute(&text, Format::of_path(path), &label, env)?;
+    let keys = match &tree {
+        serde_json::Value::Object(m) if m.contains_key("api_keys") => {
+            for key in m.keys().filter(|k| *k != "api_keys") {
+                r.error(
+                    key.clone(),
+                    "unknown key (a keys file holds `api_keys:` only)",
+                );
+            }
+            access::read_key_list(&m["api_keys"], "api_keys", first, &mut r)
+        }
+        list @ serde_json::Value::Array(_) => access::read_key_list(list, "", first, &mut r),
+        _ => {
+            r.error("", "expected a list of keys ({key, id, scopes, ...})");
+            Vec::new()
+        }
+    };
+    let mut problems = r.errors;
+    problems.extend(r.unknown);
+    if problems.is_empty() {
+        Ok(keys)
+    } else {
+        Err(ConfigError::Invalid {
+            file: label,
+            problems,
+        })
     }
 }
 

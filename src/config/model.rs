@@ -32,6 +32,8 @@ pub struct Config {
     pub model_metadata_file: Option<std::path::PathBuf>,
     /// Prometheus metrics.
     pub metrics: MetricsConfig,
+    /// Who may call the router.
+    pub api_keys: super::access::ApiKeysConfig,
 }
 
 /// `metrics:` section.
@@ -513,6 +515,7 @@ impl Default for Config {
             model_configs: Vec::new(),
             model_metadata_file: None,
             metrics: MetricsConfig::default(),
+            api_keys: Default::default(),
         }
     }
 }

@@ -27,13 +27,13 @@ const TOP: Keys = Keys {
         "model_configs",
         "model_metadata_file",
         "metrics",
+        "api_keys",
     ],
     unsupported: &[
         "files",
         "tracing",
         "rate_limiting",
         "admin",
-        "api_keys",
         "cors",
         "cache",
         "global_prompts",
@@ -215,6 +215,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         .filter(|f| !f.is_empty())
         .map(std::path::PathBuf::from);
     let metrics = read_metrics(top.get("metrics"), r);
+    let api_keys = super::access::read_api_keys(top.get("api_keys"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -239,6 +240,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         model_configs,
         model_metadata_file,
         metrics,
+        api_keys,
     })
 }
 

@@ -38,10 +38,7 @@ pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Respo
             if err.status().is_server_error() {
                 tracing::warn!(request_id = id.to_str().unwrap_or(""), error = %err, "messages request failed");
             }
-            json_response(
-                err.status(),
-                anthropic::error_body(err.status().as_u16(), &err.to_string()),
-            )
+            super::error::error_response(&err, true)
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
@@ -62,6 +59,7 @@ async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Resp
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let chat = ChatRequest::anthropic(body, &parts.headers)?;
+    super::access::check_model(&parts.extensions, chat.model())?;
     let resp = route_chat(state, &parts.headers, &chat, id).await?;
     let (model, stream) = (chat.model().to_string(), chat.stream());
     if resp.extensions().get::<NativeReply>().is_some() {
@@ -171,10 +169,7 @@ pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> R
     let id = request_id(req.headers());
     let mut resp = match count(&state, req, &id).await {
         Ok(r) => r,
-        Err(err) => json_response(
-            err.status(),
-            anthropic::error_body(err.status().as_u16(), &err.to_string()),
-        ),
+        Err(err) => super::error::error_response(&err, true),
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
     resp
@@ -191,6 +186,7 @@ async fn count(state: &AppState, req: Request, id: &HeaderValue) -> Result<Respo
         obj.remove("stream");
     }
     let (openai, model, _) = anthropic::to_openai_request(v.to_string().as_bytes())?;
+    super::access::check_model(&parts.extensions, &model)?;
     let index = state.index.load();
     let route = index.resolve(&model)?;
     let target = route.targets().first();

@@ -48,12 +48,33 @@ pub fn openai_stream_error_event(err: &ProxyError) -> Bytes {
 
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
-        let mut resp = Response::new(Body::from(openai_error_json(&self)));
-        *resp.status_mut() = self.status();
+        error_response(&self, false)
+    }
+}
+
+/// The error response in the client's protocol: Anthropic's shape on the Messages API
+/// paths, OpenAI's elsewhere.
+pub fn error_response(err: &ProxyError, anthropic: bool) -> Response {
+    if !anthropic {
+        let mut resp = Response::new(Body::from(openai_error_json(err)));
+        *resp.status_mut() = err.status();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        resp
+        err.add_headers(resp.headers_mut());
+        return resp;
     }
+    let status = err.status();
+    let mut resp = Response::new(Body::from(crate::protocol::anthropic::error_body(
+        status.as_u16(),
+        &err.to_string(),
+    )));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    err.add_headers(resp.headers_mut());
+    resp
 }

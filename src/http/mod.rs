@@ -1,5 +1,6 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
+mod access;
 mod anthropic;
 mod continuation;
 pub mod error;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// This worker's shard of the registry.
     pub shard: usize,
+    /// API keys (`None`: no `api_keys` section, no authentication).
+    pub keys: Option<Arc<crate::auth::Keys>>,
 }
 
 impl AppState {
@@ -65,13 +68,8 @@ impl AppState {
 
 /// The axum router with every endpoint of this build.
 pub fn app(state: Arc<AppState>) -> axum::Router {
-    let router = axum::Router::new();
-    let router = if state.config.metrics.enabled {
-        router.route(&state.config.metrics.path, get(metrics))
-    } else {
-        router
-    };
-    router
+    // The client API, behind the API-key check.
+    let api = axum::Router::new()
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
         .route("/anthropic/v1/messages", post(anthropic::messages))
@@ -82,6 +80,16 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         )
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*id}", get(get_model))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ));
+    let router = if state.config.metrics.enabled {
+        api.route(&state.config.metrics.path, get(metrics))
+    } else {
+        api
+    };
+    router
         .route("/health", get(health))
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))
@@ -132,19 +140,29 @@ fn model_json(m: &ListedModel) -> serde_json::Value {
     v
 }
 
-async fn list_models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+async fn list_models(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let index = state.index.load();
-    let data: Vec<_> = index.listed().iter().map(model_json).collect();
-    with_request_id(&headers, Json(json!({"object": "list", "data": data})))
+    let data: Vec<_> = index
+        .listed()
+        .iter()
+        .filter(|m| access::may_list(req.extensions(), &m.id))
+        .map(model_json)
+        .collect();
+    with_request_id(req.headers(), Json(json!({"object": "list", "data": data})))
 }
 
 async fn get_model(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    extensions: http::Extensions,
 ) -> Response {
     let index = state.index.load();
-    match index.listed().iter().find(|m| m.id == id) {
+    match index
+        .listed()
+        .iter()
+        .find(|m| m.id == id && access::may_list(&extensions, &m.id))
+    {
         Some(m) => with_request_id(&headers, Json(model_json(m))),
         None => with_request_id(&headers, ProxyError::ModelNotFound(id)),
     }

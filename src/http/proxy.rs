@@ -186,7 +186,9 @@ async fn proxy_chat(
 ) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    route_chat(state, &parts.headers, &ChatRequest::openai(body)?, id).await
+    let chat = ChatRequest::openai(body)?;
+    super::access::check_model(&parts.extensions, chat.model())?;
+    route_chat(state, &parts.headers, &chat, id).await
 }
 
 /// Routes a chat request: resolve, select, retry, fall back. Every chat endpoint

@@ -76,7 +76,7 @@ timeouts:
     let unsupported = dir.join("unsupported.yaml");
     std::fs::write(
         &unsupported,
-        "backends: [{name: m, type: mock}]\napi_keys: {mode: blocking}\n",
+        "backends: [{name: m, type: mock}]\ncors: {enabled: true}\n",
     )
     .unwrap();
     let out = run(bin()
@@ -84,7 +84,7 @@ timeouts:
         .arg(&unsupported));
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("api_keys: not supported yet"),
+        out.stderr.contains("cors: not supported yet"),
         "{}",
         out.stderr
     );

@@ -1,6 +1,7 @@
 //! Integration tests: the router as a real HTTP server against real (in-process) HTTP
 //! backends, and the `continuum` binary run as a process.
 
+mod access;
 mod anthropic;
 mod anthropic_backend;
 mod claude_code;

@@ -1,0 +1,412 @@
+//! `api_keys:` — who may call the router (the original Continuum Router's names: `mode`,
+//! the list `api_keys`, `api_keys_file`), read with every problem reported by key path.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::reader::{child, Keys, Reader};
+
+/// Whether a request without a key is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// No key: served as anonymous; a wrong key: 401.
+    #[default]
+    Permissive,
+    /// A valid key is required.
+    Blocking,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `GET /v1/models`.
+    Read,
+    /// Every inference endpoint.
+    Write,
+    /// The files API.
+    Files,
+    /// The admin API (with `admin.auth.method: api_key`).
+    Admin,
+    /// Chat endpoints only (`/v1/chat/completions`, `/v1/messages`).
+    Chat,
+    /// Embeddings only.
+    Embeddings,
+    /// Image generation only.
+    Images,
+    /// Audio only.
+    Audio,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "read" => Scope::Read,
+            "write" => Scope::Write,
+            "files" => Scope::Files,
+            "admin" => Scope::Admin,
+            "chat" => Scope::Chat,
+            "embeddings" => Scope::Embeddings,
+            "images" => Scope::Images,
+            "audio" => Scope::Audio,
+            _ => return None,
+        })
+    }
+
+    /// Its spelling in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Files => "files",
+            Scope::Admin => "admin",
+            Scope::Chat => "chat",
+            Scope::Embeddings => "embeddings",
+            Scope::Images => "images",
+            Scope::Audio => "audio",
+        }
+    }
+}
+
+/// A request rate: a sustained rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+/// One API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyConfig {
+    /// SHA-256 of the key (`key` is hashed when read; `key_hash` is given as such). The
+    /// key itself is not kept.
+    pub digest: [u8; 32],
+    /// Identifier (logs, metrics, rate limits); `key-<n>` when not given.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// The user it belongs to.
+    pub user_id: Option<String>,
+    /// The organization it belongs to.
+    pub organization_id: Option<String>,
+    /// What it may do (default: read and write).
+    pub scopes: Vec<Scope>,
+    /// Model-name globs it may use (`*`, `?`); empty: every model.
+    pub allowed_models: Vec<String>,
+    /// Its own rate limit.
+    pub rate_limit: Option<Rate>,
+    /// Unix seconds after which it is refused.
+    pub expires_at: Option<u64>,
+    /// Refused when false.
+    pub enabled: bool,
+}
+
+/// `api_keys:` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiKeysConfig {
+    /// Whether the section is present at all (absent: no authentication).
+    pub enabled: bool,
+    /// permissive or blocking.
+    pub mode: AuthMode,
+    /// Inline keys, then those of `api_keys_file`.
+    pub keys: Vec<ApiKeyConfig>,
+    /// `api_keys_file`, as written (resolved when the config is loaded).
+    pub keys_file: Option<std::path::PathBuf>,
+}
+
+const API_KEYS: Keys = Keys {
+    known: &["mode", "api_keys", "api_keys_file"],
+    unsupported: &[],
+};
+
+const KEY: Keys = Keys {
+    known: &[
+        "key",
+        "key_hash",
+        "id",
+        "name",
+        "user_id",
+        "organization_id",
+        "scopes",
+        "allowed_models",
+        "rate_limit",
+        "expires_at",
+        "enabled",
+    ],
+    unsupported: &[],
+};
+
+const RATE: Keys = Keys {
+    known: &["requests_per_second", "burst_capacity"],
+    unsupported: &[],
+};
+
+/// Reads the `api_keys:` section.
+pub fn read_api_keys(v: Option<&Value>, r: &mut Reader) -> ApiKeysConfig {
+    let mut c = ApiKeysConfig::default();
+    let p = "api_keys";
+    let Some(m) = v.and_then(|v| r.section(v, p, &API_KEYS)) else {
+        return c;
+    };
+    c.enabled = true;
+    c.mode = match r.string(m, p, "mode").as_deref() {
+        None | Some("permissive") => AuthMode::Permissive,
+        Some("blocking") => AuthMode::Blocking,
+        Some(other) => {
+            r.error(
+                child(p, "mode"),
+                format!("'{other}' is not a mode; use permissive or blocking"),
+            );
+            AuthMode::Permissive
+        }
+    };
+    if let Some(list) = m.get("api_keys").filter(|v| !v.is_null()) {
+        c.keys = read_key_list(list, &child(p, "api_keys"), 0, r);
+    }
+    c.keys_file = r
+        .string(m, p, "api_keys_file")
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from);
+    check_unique_ids(&c.keys, p, r);
+    c
+}
+
+/// Reads a list of key entries at `path`; `first` numbers default ids after earlier keys.
+pub fn read_key_list(v: &Value, path: &str, first: usize, r: &mut Reader) -> Vec<ApiKeyConfig> {
+    let Value::Array(list) = v else {
+        r.error(path, "expected a list of keys ({key, id, scopes, ...})");
+        return Vec::new();
+    };
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let ep = format!("{path}[{i}]");
+            let m = r.section(e, &ep, &KEY)?;
+            read_key(m, &ep, first + i + 1, r)
+        })
+        .collect()
+}
+
+/// Ids must be unique: they name keys in rate limits, logs and metrics.
+pub fn check_unique_ids(keys: &[ApiKeyConfig], path: &str, r: &mut Reader) {
+    let mut seen = std::collections::HashSet::new();
+    for k in keys {
+        if !seen.insert(k.id.as_str()) {
+            r.error(
+                child(path, "api_keys"),
+                format!("two keys have the id '{}'", k.id),
+            );
+        }
+    }
+}
+
+fn read_key(m: &Map<String, Value>, p: &str, n: usize, r: &mut Reader) -> Option<ApiKeyConfig> {
+    let key = r.string(m, p, "key").filter(|k| !k.is_empty());
+    let hash = r.string(m, p, "key_hash");
+    let digest = match (key, hash) {
+        (Some(_), Some(_)) => {
+            r.error(
+                child(p, "key_hash"),
+                "give either key or key_hash, not both",
+            );
+            None
+        }
+        (Some(k), None) => Some(Sha256::digest(k.as_bytes()).into()),
+        (None, Some(h)) => match parse_hash(&h) {
+            Some(d) => Some(d),
+            None => {
+                r.error(
+                    child(p, "key_hash"),
+                    "expected sha256:<64 hex digits> (e.g. from `printf %s KEY | sha256sum`)",
+                );
+                None
+            }
+        },
+        (None, None) => {
+            r.missing(child(p, "key"), "key (or key_hash)");
+            None
+        }
+    };
+    let id = r
+        .string(m, p, "id")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("key-{n}"));
+    let scopes = match r.string_list(m, p, "scopes") {
+        Some(list) => list
+            .iter()
+            .filter_map(|s| {
+                let parsed = Scope::parse(s);
+                if parsed.is_none() {
+                    r.error(
+                        child(p, "scopes"),
+                        format!("'{s}' is not a scope; use read, write, files, admin, chat, embeddings, images or audio"),
+                    );
+                }
+                parsed
+            })
+            .collect(),
+        None => vec![Scope::Read, Scope::Write],
+    };
+    let allowed_models = r.string_list(m, p, "allowed_models").unwrap_or_default();
+    let rate_limit = m
+        .get("rate_limit")
+        .filter(|v| !v.is_null())
+        .and_then(|v| read_rate(v, &child(p, "rate_limit"), r));
+    let expires_at = r
+        .string(m, p, "expires_at")
+        .and_then(|s| match parse_rfc3339(&s) {
+            Some(t) => Some(t),
+            None => {
+                r.error(
+                    child(p, "expires_at"),
+                    format!("'{s}' is not an RFC 3339 time like 2027-01-01T00:00:00Z"),
+                );
+                None
+            }
+        });
+    let enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    Some(ApiKeyConfig {
+        digest: digest?,
+        id,
+        name: r.string(m, p, "name"),
+        user_id: r.string(m, p, "user_id"),
+        organization_id: r.string(m, p, "organization_id"),
+        scopes,
+        allowed_models,
+        rate_limit,
+        expires_at,
+        enabled,
+    })
+}
+
+/// A rate: an integer per minute (the original form), or
+/// `{requests_per_second, burst_capacity}`.
+pub fn read_rate(v: &Value, p: &str, r: &mut Reader) -> Option<Rate> {
+    match v {
+        Value::Number(n) => match n.as_u64().filter(|n| *n > 0) {
+            Some(per_minute) => Some(Rate {
+                per_second: per_minute as f64 / 60.0,
+                burst: u32::try_from(per_minute).unwrap_or(u32::MAX),
+            }),
+            None => {
+                r.error(p, "expected a positive number of requests per minute");
+                None
+            }
+        },
+        Value::Object(_) => {
+            let m = r.section(v, p, &RATE)?;
+            let rps = r.number(m, p, "requests_per_second");
+            let burst = r.integer(m, p, "burst_capacity");
+            match rps {
+                Some(x) if x > 0.0 && x.is_finite() => {}
+                Some(_) => {
+                    r.error(child(p, "requests_per_second"), "must be above 0");
+                    return None;
+                }
+                None => {
+                    r.missing(child(p, "requests_per_second"), "requests_per_second");
+                    return None;
+                }
+            }
+            let per_second = rps?;
+            let burst = match burst {
+                Some(0) => {
+                    r.error(child(p, "burst_capacity"), "must be at least 1");
+                    return None;
+                }
+                Some(b) => u32::try_from(b).unwrap_or(u32::MAX),
+                None => per_second.ceil().max(1.0) as u32,
+            };
+            Some(Rate { per_second, burst })
+        }
+        _ => {
+            r.error(
+                p,
+                "expected requests per minute, or {requests_per_second, burst_capacity}",
+            );
+            None
+        }
+    }
+}
+
+fn parse_hash(h: &str) -> Option<[u8; 32]> {
+    let hex = h.strip_prefix("sha256:")?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Unix seconds of an RFC 3339 time (`2027-01-01T00:00:00Z`, `…+02:00`, fractions ignored).
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-');
+    let (y, mo, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0)
+    } else {
+        let at = rest.rfind(['+', '-'])?;
+        let (t, off) = rest.split_at(at);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            t,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let time = time.split('.').next()?;
+    let mut t = time.split(':');
+    let (h, mi, sec): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec - offset).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2027-01-01T00:00:00Z"), Some(1_798_761_600));
+        assert_eq!(
+            parse_rfc3339("2027-01-01T02:00:00.5+02:00"),
+            Some(1_798_761_600)
+        );
+        assert_eq!(parse_rfc3339("2027-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("tomorrow"), None);
+    }
+
+    #[test]
+    fn hashes() {
+        let d: [u8; 32] = Sha256::digest(b"secret-key").into();
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_hash(&format!("sha256:{hex}")), Some(d));
+        assert_eq!(parse_hash("sha256:abc"), None);
+        assert_eq!(parse_hash(&hex), None);
+    }
+}
