@@ -17,6 +17,8 @@ use crate::ratelimit::{Decision, Gcra};
 pub struct ApiKey {
     /// Its configuration.
     pub config: ApiKeyConfig,
+    /// Its id, shared (rate-limit subjects).
+    pub id: Arc<str>,
     /// Its own rate limit, when it has one.
     limiter: Option<Gcra>,
 }
@@ -86,6 +88,7 @@ impl Keys {
                 .iter()
                 .map(|k| {
                     let key = ApiKey {
+                        id: Arc::from(k.id.as_str()),
                         config: k.clone(),
                         limiter: k.rate_limit.map(|r| Gcra::new(r, epoch)),
                     };
@@ -165,7 +168,7 @@ impl Keys {
 }
 
 /// The key in `Authorization: Bearer …`, else `x-api-key`.
-fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
+pub fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {
         let v = v.as_bytes();
         if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {

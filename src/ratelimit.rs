@@ -2,10 +2,15 @@
 //! bucket): one atomic "theoretical arrival time" per limited subject, updated with a
 //! compare-and-swap, so a decision takes no lock and no allocation.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::access::Rate;
+use http::HeaderMap;
+
+use crate::config::access::{Rate, RateLimitingConfig};
 
 /// The answer to "may this request pass?", with what the `x-ratelimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,12 @@ impl Gcra {
         }
     }
 
+    /// Whether the limiter is full (idle): dropping it loses nothing.
+    fn is_full(&self, now: Instant) -> bool {
+        let now = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        self.tat.load(Ordering::Relaxed) <= now
+    }
+
     /// Decides one request arriving at `now`, taking its slot when it passes.
     pub fn check(&self, now: Instant) -> Decision {
         let now = now.saturating_duration_since(self.epoch).as_nanos() as u64;
@@ -80,6 +91,178 @@ impl Gcra {
                 Err(actual) => tat = actual,
             }
         }
+    }
+}
+
+/// Who a per-client limit counts: the API key, else the client's address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientId {
+    /// An authenticated key, by id.
+    Key(Arc<str>),
+    /// An anonymous caller, by IP.
+    Ip(IpAddr),
+    /// An anonymous caller on a Unix socket (one shared bucket).
+    Local,
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientId::Key(id) => write!(f, "API key '{id}'"),
+            ClientId::Ip(ip) => write!(f, "client {ip}"),
+            ClientId::Local => f.write_str("local clients"),
+        }
+    }
+}
+
+/// Subjects with limiters created on first sight. Idle (full) limiters are dropped when
+/// the map reaches its cap, so a flood of distinct clients cannot grow memory without
+/// bound.
+#[derive(Debug)]
+struct Keyed<K> {
+    rate: Rate,
+    epoch: Instant,
+    map: Mutex<HashMap<K, Gcra>>,
+}
+
+/// Most limiters kept per dimension before idle ones are dropped.
+const MAX_SUBJECTS: usize = 100_000;
+
+impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
+    fn new(rate: Rate, epoch: Instant) -> Keyed<K> {
+        Keyed {
+            rate,
+            epoch,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, subject: &K, now: Instant) -> Decision {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = map.get(subject) {
+            return g.check(now);
+        }
+        if map.len() >= MAX_SUBJECTS {
+            map.retain(|_, g| !g.is_full(now));
+            if map.len() >= MAX_SUBJECTS {
+                map.clear();
+            }
+        }
+        let g = Gcra::new(self.rate, self.epoch);
+        let d = g.check(now);
+        map.insert(subject.clone(), g);
+        d
+    }
+}
+
+/// The `rate_limiting` section at run time (in-memory storage).
+#[derive(Debug)]
+pub struct Limits {
+    config: RateLimitingConfig,
+    clients: Option<Keyed<ClientId>>,
+    keys: Option<Keyed<Arc<str>>>,
+    global: Option<Gcra>,
+    backends: Option<Keyed<usize>>,
+}
+
+/// A refusal: whose limit, and the limiter's answer.
+pub type Refused = (String, Decision);
+
+impl Limits {
+    /// Limiters for an enabled `rate_limiting` section; `None` when it is off.
+    pub fn from_config(c: &RateLimitingConfig, epoch: Instant) -> Option<Limits> {
+        c.enabled.then(|| Limits {
+            config: c.clone(),
+            clients: c.per_client.map(|r| Keyed::new(r, epoch)),
+            keys: c.per_api_key.map(|r| Keyed::new(r, epoch)),
+            global: c.global.map(|r| Gcra::new(r, epoch)),
+            backends: c.per_backend.map(|r| Keyed::new(r, epoch)),
+        })
+    }
+
+    /// The client's address: the peer, or with `trust_forwarded_for` the
+    /// `X-Forwarded-For` hop chosen by `use_rightmost_xff`.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        if self.config.trust_forwarded_for {
+            let hops: Vec<&str> = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect();
+            let hop = if self.config.use_rightmost_xff {
+                hops.last()
+            } else {
+                hops.first()
+            };
+            if let Some(ip) = hop.and_then(|h| h.parse().ok()) {
+                return Some(ip);
+            }
+        }
+        peer
+    }
+
+    /// Whether the caller is never limited: a whitelisted address or a bypass key (by id,
+    /// or — the original's form — by the key itself).
+    fn bypassed(&self, ip: Option<IpAddr>, key: Option<(&str, &[u8; 32])>) -> bool {
+        if ip.is_some_and(|ip| self.config.whitelist.iter().any(|n| n.contains(ip))) {
+            return true;
+        }
+        key.is_some_and(|(id, digest)| {
+            self.config.bypass_keys.iter().any(|b| b == id)
+                || self.config.bypass_digests.iter().any(|d| d == digest)
+        })
+    }
+
+    /// Decides a request from `ip` with the authenticated key (id and digest), if any:
+    /// per-client, per-key, then global limits.
+    pub fn admit(
+        &self,
+        ip: Option<IpAddr>,
+        key: Option<(&Arc<str>, &[u8; 32])>,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        if self.bypassed(ip, key.map(|(id, d)| (&**id, d))) {
+            return Ok(());
+        }
+        let client = match (key, ip) {
+            (Some((id, _)), _) => ClientId::Key(id.clone()),
+            (None, Some(ip)) => ClientId::Ip(ip),
+            (None, None) => ClientId::Local,
+        };
+        if let Some(k) = &self.clients {
+            let d = k.check(&client, now);
+            if !d.allowed {
+                return Err((client.to_string(), d));
+            }
+        }
+        if let (Some(k), Some((id, _))) = (&self.keys, key) {
+            let d = k.check(id, now);
+            if !d.allowed {
+                return Err((format!("API key '{id}'"), d));
+            }
+        }
+        if let Some(g) = &self.global {
+            let d = g.check(now);
+            if !d.allowed {
+                return Err(("the router".into(), d));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides a request to backend `index` (per-backend limit).
+    pub fn admit_backend(&self, index: usize, now: Instant) -> Option<Decision> {
+        let k = self.backends.as_ref()?;
+        let d = k.check(&index, now);
+        (!d.allowed).then_some(d)
+    }
+
+    /// Whether the presented key (not configured under `api_keys`) is a bypass key.
+    pub fn bypass_digest(&self, digest: &[u8; 32]) -> bool {
+        self.config.bypass_digests.iter().any(|d| d == digest)
     }
 }
 

@@ -147,6 +147,11 @@ impl RouterBuilder {
             shard: 0,
             keys: crate::auth::Keys::from_config(&config.api_keys, std::time::Instant::now())
                 .map(Arc::new),
+            limits: crate::ratelimit::Limits::from_config(
+                &config.rate_limiting,
+                std::time::Instant::now(),
+            )
+            .map(Arc::new),
             config: Arc::new(config),
         };
         tokio::join!(refresh_models(&state), probe_all(&state));
@@ -291,8 +296,10 @@ fn run_worker(
                         let l = l.tap_io(|tcp| {
                             let _ = tcp.set_nodelay(true);
                         });
+                        // The peer address is what per-client rate limits count.
+                        let service = router.into_make_service_with_connect_info::<SocketAddr>();
                         tokio::spawn(async move {
-                            let _ = axum::serve(l, router).with_graceful_shutdown(signal).await;
+                            let _ = axum::serve(l, service).with_graceful_shutdown(signal).await;
                         })
                     }
                     Err(e) => {

@@ -410,3 +410,189 @@ mod tests {
         assert_eq!(parse_hash(&hex), None);
     }
 }
+
+/// Where rate-limit buckets live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RateStorage {
+    /// In this process.
+    #[default]
+    Memory,
+}
+
+/// An IP network from a CIDR (`10.0.0.0/8`) or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `a.b.c.d/n`, `a:b::/n`, or a bare address.
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.trim().parse().ok()?, Some(p.trim().parse::<u8>().ok()?)),
+            None => (s.trim().parse().ok()?, None),
+        };
+        let max = match addr {
+            std::net::IpAddr::V4(_) => 32,
+            std::net::IpAddr::V6(_) => 128,
+        };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` is in the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `rate_limiting:` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RateLimitingConfig {
+    /// Limits apply at all.
+    pub enabled: bool,
+    /// Where buckets live.
+    pub storage: RateStorage,
+    /// Per client: API key id, else client IP.
+    pub per_client: Option<Rate>,
+    /// Per API key (keyed callers only).
+    pub per_api_key: Option<Rate>,
+    /// The whole router.
+    pub global: Option<Rate>,
+    /// Each backend (protects upstreams).
+    pub per_backend: Option<Rate>,
+    /// Client networks never limited.
+    pub whitelist: Vec<IpNet>,
+    /// API key ids (or the original's raw keys, kept as SHA-256) never limited.
+    pub bypass_keys: Vec<String>,
+    /// Digests of `bypass_keys` entries, for the original's raw-key form.
+    pub bypass_digests: Vec<[u8; 32]>,
+    /// Take the client IP from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// With `trust_forwarded_for`: the right-most hop (set by the nearest proxy) rather
+    /// than the left-most (set by the client, forgeable).
+    pub use_rightmost_xff: bool,
+}
+
+const RATE_LIMITING: Keys = Keys {
+    known: &[
+        "enabled",
+        "storage",
+        "limits",
+        "whitelist",
+        "bypass_keys",
+        "trust_forwarded_for",
+        "use_rightmost_xff",
+    ],
+    unsupported: &["redis"],
+};
+
+const LIMITS: Keys = Keys {
+    known: &["per_client", "per_api_key", "global", "per_backend"],
+    unsupported: &["per_model"],
+};
+
+/// Reads the `rate_limiting:` section.
+pub fn read_rate_limiting(v: Option<&Value>, r: &mut Reader) -> RateLimitingConfig {
+    let mut c = RateLimitingConfig {
+        use_rightmost_xff: true,
+        ..RateLimitingConfig::default()
+    };
+    let p = "rate_limiting";
+    let Some(m) = v.and_then(|v| r.section(v, p, &RATE_LIMITING)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    match r.string(m, p, "storage").as_deref() {
+        None | Some("memory") => {}
+        Some("redis") => r.error(
+            child(p, "storage"),
+            "redis: not supported yet by this version of continuum; use memory (the feature is planned)",
+        ),
+        Some(other) => r.error(
+            child(p, "storage"),
+            format!("'{other}' is not a storage; use memory or redis"),
+        ),
+    }
+    if let Some(limits) = m.get("limits").filter(|v| !v.is_null()) {
+        let lp = child(p, "limits");
+        if let Some(lm) = r.section(limits, &lp, &LIMITS) {
+            let mut rate = |key: &str| {
+                lm.get(key)
+                    .filter(|v| !v.is_null())
+                    .and_then(|v| read_rate(v, &child(&lp, key), r))
+            };
+            c.per_client = rate("per_client");
+            c.per_api_key = rate("per_api_key");
+            c.global = rate("global");
+            c.per_backend = rate("per_backend");
+        }
+    }
+    for (i, net) in r
+        .string_list(m, p, "whitelist")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match IpNet::parse(net) {
+            Some(n) => c.whitelist.push(n),
+            None => r.error(
+                format!("{p}.whitelist[{i}]"),
+                format!("'{net}' is not an IP address or CIDR network (10.0.0.0/8)"),
+            ),
+        }
+    }
+    c.bypass_keys = r.string_list(m, p, "bypass_keys").unwrap_or_default();
+    c.bypass_digests = c
+        .bypass_keys
+        .iter()
+        .map(|k| Sha256::digest(k.as_bytes()).into())
+        .collect();
+    c.trust_forwarded_for = r.boolean(m, p, "trust_forwarded_for").unwrap_or(false);
+    c.use_rightmost_xff = r.boolean(m, p, "use_rightmost_xff").unwrap_or(true);
+    c
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::IpNet;
+
+    #[test]
+    fn cidrs() {
+        let n = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(IpNet::parse("127.0.0.1")
+            .unwrap()
+            .contains("127.0.0.1".parse().unwrap()));
+        assert!(IpNet::parse("fd00::/8")
+            .unwrap()
+            .contains("fd12::1".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert_eq!(IpNet::parse("10.0.0.0/33"), None);
+        assert_eq!(IpNet::parse("nope"), None);
+    }
+}

@@ -34,6 +34,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Who may call the router.
     pub api_keys: super::access::ApiKeysConfig,
+    /// How much they may call it.
+    pub rate_limiting: super::access::RateLimitingConfig,
 }
 
 /// `metrics:` section.
@@ -516,6 +518,7 @@ impl Default for Config {
             model_metadata_file: None,
             metrics: MetricsConfig::default(),
             api_keys: Default::default(),
+            rate_limiting: Default::default(),
         }
     }
 }

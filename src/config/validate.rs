@@ -28,11 +28,11 @@ const TOP: Keys = Keys {
         "model_metadata_file",
         "metrics",
         "api_keys",
+        "rate_limiting",
     ],
     unsupported: &[
         "files",
         "tracing",
-        "rate_limiting",
         "admin",
         "cors",
         "cache",
@@ -216,6 +216,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         .map(std::path::PathBuf::from);
     let metrics = read_metrics(top.get("metrics"), r);
     let api_keys = super::access::read_api_keys(top.get("api_keys"), r);
+    let rate_limiting = super::access::read_rate_limiting(top.get("rate_limiting"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -241,6 +242,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         model_metadata_file,
         metrics,
         api_keys,
+        rate_limiting,
     })
 }
 

@@ -1,63 +1,89 @@
 //! Who may call: the API-key check in front of the `/v1` endpoints (see `crate::auth`),
 //! answering refusals in the client's protocol, and the per-key model allow-list.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{Extensions, Method};
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::error::error_response;
 use super::{request_id, AppState};
-use crate::auth::{Caller, Need, Refusal};
+use crate::auth::{presented_key, Caller, Need, Refusal};
 use crate::backend::X_REQUEST_ID;
 use crate::error::ProxyError;
 
-/// Middleware: checks the presented API key for the endpoint and puts the [`Caller`] in
-/// the request's extensions. Without an `api_keys` section, everything passes.
-pub async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let Some(keys) = &state.keys else {
+/// Middleware: checks the presented API key for the endpoint, puts the [`Caller`] in the
+/// request's extensions, and applies the per-client, per-key and global rate limits.
+/// Without `api_keys` and `rate_limiting` sections, everything passes.
+pub async fn admit(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    if state.keys.is_none() && state.limits.is_none() {
         return next.run(req).await;
-    };
-    let need = if req.method() == Method::GET {
-        Need::Read
-    } else {
-        Need::Chat
-    };
-    match keys.check(req.headers(), need, Instant::now().into_std()) {
-        Ok(Some(key)) => {
-            req.extensions_mut().insert(Caller(key));
-            next.run(req).await
-        }
-        Ok(None) => next.run(req).await,
-        Err(refusal) => {
-            let err = match refusal {
-                Refusal::Unauthenticated(why) => ProxyError::Unauthenticated(why),
-                Refusal::Forbidden(message) => ProxyError::Forbidden {
-                    message,
-                    code: "insufficient_scope",
-                },
-                Refusal::RateLimited(decision) => {
-                    state.metrics.rate_limited(state.shard);
-                    ProxyError::RateLimited {
-                        subject: "this API key".into(),
-                        decision,
-                    }
-                }
+    }
+    let now = Instant::now().into_std();
+    let caller = match &state.keys {
+        None => None,
+        Some(keys) => {
+            let need = if req.method() == Method::GET {
+                Need::Read
+            } else {
+                Need::Chat
             };
-            let anthropic = req.uri().path().contains("/messages");
-            let mut resp = error_response(&err, anthropic);
-            resp.headers_mut()
-                .insert(X_REQUEST_ID.clone(), request_id(req.headers()));
-            resp
+            match keys.check(req.headers(), need, now) {
+                Ok(caller) => caller,
+                Err(refusal) => {
+                    let err = match refusal {
+                        Refusal::Unauthenticated(why) => ProxyError::Unauthenticated(why),
+                        Refusal::Forbidden(message) => ProxyError::Forbidden {
+                            message,
+                            code: "insufficient_scope",
+                        },
+                        Refusal::RateLimited(decision) => ProxyError::RateLimited {
+                            subject: "this API key".into(),
+                            decision,
+                        },
+                    };
+                    return refuse(&state, &req, &err);
+                }
+            }
+        }
+    };
+    if let Some(limits) = &state.limits {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = limits.client_ip(peer, req.headers());
+        let raw_bypass = caller.is_none()
+            && presented_key(req.headers())
+                .is_some_and(|k| limits.bypass_digest(&Sha256::digest(k).into()));
+        if !raw_bypass {
+            let key = caller.as_ref().map(|k| (&k.id, &k.config.digest));
+            if let Err((subject, decision)) = limits.admit(ip, key, now) {
+                return refuse(&state, &req, &ProxyError::RateLimited { subject, decision });
+            }
         }
     }
+    if let Some(key) = caller {
+        req.extensions_mut().insert(Caller(key));
+    }
+    next.run(req).await
+}
+
+/// A refusal in the client's protocol, counted when it is a rate limit.
+fn refuse(state: &AppState, req: &Request, err: &ProxyError) -> Response {
+    if matches!(err, ProxyError::RateLimited { .. }) {
+        state.metrics.rate_limited(state.shard);
+    }
+    let anthropic = req.uri().path().contains("/messages");
+    let mut resp = error_response(err, anthropic);
+    resp.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id(req.headers()));
+    resp
 }
 
 /// Refuses a model outside the caller's `allowed_models` (403).

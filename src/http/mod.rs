@@ -49,6 +49,8 @@ pub struct AppState {
     pub shard: usize,
     /// API keys (`None`: no `api_keys` section, no authentication).
     pub keys: Option<Arc<crate::auth::Keys>>,
+    /// Rate limits (`None`: `rate_limiting` off).
+    pub limits: Option<Arc<crate::ratelimit::Limits>>,
 }
 
 impl AppState {
@@ -82,7 +84,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/v1/models/{*id}", get(get_model))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            access::authenticate,
+            access::admit,
         ));
     let router = if state.config.metrics.enabled {
         api.route(&state.config.metrics.path, get(metrics))

@@ -453,21 +453,41 @@ async fn serve_model(
         attempt += 1;
         let now = Instant::now();
         let mut permit = None;
-        let fresh = route.select(strategy, key, backends, |t| {
-            if tried.contains(t.backend) {
+        // A backend over its own rate limit (`rate_limiting.limits.per_backend`) is passed
+        // over like an unavailable one; if that leaves none, the answer is 429.
+        let mut limited: Option<(usize, crate::ratelimit::Decision)> = None;
+        let mut usable = |t: &crate::routing::Target| {
+            permit = backends[t.backend].state.try_acquire(now);
+            let Some(p) = permit else {
+                return false;
+            };
+            let over = state
+                .limits
+                .as_ref()
+                .and_then(|l| l.admit_backend(t.backend, now.into_std()));
+            if let Some(d) = over {
+                backends[t.backend].state.breaker.release(p);
+                permit = None;
+                limited = Some((t.backend, d));
                 return false;
             }
-            permit = backends[t.backend].state.try_acquire(now);
-            permit.is_some()
+            true
+        };
+        let fresh = route.select(strategy, key, backends, |t| {
+            !tried.contains(t.backend) && usable(t)
         });
         let (target, again) = match fresh {
             Some(t) => (t, false),
             None => {
-                let again = route.select(strategy, key, backends, |t| {
-                    permit = backends[t.backend].state.try_acquire(now);
-                    permit.is_some()
-                });
+                let again = route.select(strategy, key, backends, &mut usable);
                 let Some(t) = again else {
+                    if let Some((b, decision)) = limited {
+                        state.metrics.rate_limited(state.shard);
+                        return Err(ProxyError::RateLimited {
+                            subject: format!("backend '{}'", backends[b].name()),
+                            decision,
+                        });
+                    }
                     // Breakers may open while we retry: then the last real failure is the answer.
                     return previous.unwrap_or_else(|| {
                         Err(ProxyError::NoHealthyBackend(routing.model.clone()))

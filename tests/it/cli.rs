@@ -31,7 +31,7 @@ backends:
     mock: {fail_rate: 2}
 health_checks:
   intervall: "30s"
-rate_limiting:
+cors:
   enabled: true
 timeouts:
   request:
@@ -55,7 +55,7 @@ timeouts:
         "backends[1].weight: 0 is out of range",
         "backends[2].mock.fail_rate: 2 is not between 0.0 and 1.0",
         "health_checks.intervall: unknown key; did you mean 'interval'?",
-        "rate_limiting: not supported yet",
+        "cors: not supported yet",
         "timeouts.request.standard.first_byte: durations need a unit",
     ] {
         assert!(out.stderr.contains(expected), "missing '{expected}' in:\n{}", out.stderr);

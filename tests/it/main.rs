@@ -14,6 +14,7 @@ mod models;
 mod ollama;
 mod pairs;
 mod proxy;
+mod ratelimit;
 mod reasoning;
 mod resilience;
 mod sdk;
