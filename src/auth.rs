@@ -80,7 +80,9 @@ pub struct Keys {
 impl Keys {
     /// The keys of an `api_keys:` section; `None` when the section is absent (no
     /// authentication at all).
-    pub fn from_config(c: &ApiKeysConfig, epoch: Instant) -> Option<Keys> {
+    /// `local_limits`: keys' own rate limits are kept here (false when the rate limits
+    /// keep them in Redis).
+    pub fn from_config(c: &ApiKeysConfig, epoch: Instant, local_limits: bool) -> Option<Keys> {
         c.enabled.then(|| Keys {
             mode: c.mode,
             keys: c
@@ -90,7 +92,10 @@ impl Keys {
                     let key = ApiKey {
                         id: Arc::from(k.id.as_str()),
                         config: k.clone(),
-                        limiter: k.rate_limit.map(|r| Gcra::new(r, epoch)),
+                        limiter: k
+                            .rate_limit
+                            .filter(|_| local_limits)
+                            .map(|r| Gcra::new(r, epoch)),
                     };
                     (k.digest, Arc::new(key))
                 })

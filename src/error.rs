@@ -97,6 +97,10 @@ pub enum ProxyError {
         code: &'static str,
     },
 
+    /// The shared rate-limit store cannot decide and `fail_open` is off.
+    #[error("rate limits cannot be checked right now ({0}); try again shortly")]
+    RateLimitStoreDown(String),
+
     /// A rate limit was hit.
     #[error("rate limit exceeded for {subject}; retry after {}s", retry_after_secs(.decision))]
     RateLimited {
@@ -141,6 +145,7 @@ impl ProxyError {
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::RateLimitStoreDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -193,6 +198,7 @@ impl ProxyError {
             ProxyError::Unauthenticated(_) => Some("invalid_api_key"),
             ProxyError::Forbidden { code, .. } => Some(code),
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
+            ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::UnknownRoute { .. }

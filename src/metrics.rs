@@ -96,6 +96,8 @@ struct Shard {
     retries: u64,
     fallbacks: u64,
     rate_limited: u64,
+    store_fail_open: u64,
+    store_fail_closed: u64,
 }
 
 /// The router's metrics registry.
@@ -132,6 +134,18 @@ impl Metrics {
     /// Counts a retry.
     pub fn retry(&self, shard: usize) {
         self.with_shard(shard, |s| s.retries += 1);
+    }
+
+    /// Counts a rate-limit decision Redis could not make: the request passed
+    /// (`fail_open`) or was refused.
+    pub fn rate_limit_store_error(&self, shard: usize, passed: bool) {
+        self.with_shard(shard, |s| {
+            if passed {
+                s.store_fail_open += 1;
+            } else {
+                s.store_fail_closed += 1;
+            }
+        });
     }
 
     /// Counts a request refused by a rate limit.
@@ -178,6 +192,7 @@ impl Metrics {
         let mut tokens: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         let mut reasoning: BTreeMap<(String, String, &str, &str), u64> = BTreeMap::new();
         let (mut retries, mut fallbacks, mut rate_limited) = (0, 0, 0);
+        let (mut fail_open, mut fail_closed) = (0, 0);
         let labels = |served: &Option<(BackendKey, Arc<str>)>| match served {
             Some((b, m)) => (m.to_string(), b.0.name().to_string()),
             None => (String::new(), String::new()),
@@ -207,6 +222,8 @@ impl Metrics {
             retries += s.retries;
             fallbacks += s.fallbacks;
             rate_limited += s.rate_limited;
+            fail_open += s.store_fail_open;
+            fail_closed += s.store_fail_closed;
         }
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP continuum_requests_total Requests answered, by endpoint, model, backend and HTTP status.\n# TYPE continuum_requests_total counter\n");
@@ -296,6 +313,7 @@ impl Metrics {
             "# HELP continuum_retries_total Attempts retried after a failure.\n# TYPE continuum_retries_total counter\ncontinuum_retries_total {retries}\n\
              # HELP continuum_fallbacks_total Requests handed to a fallback model.\n# TYPE continuum_fallbacks_total counter\ncontinuum_fallbacks_total {fallbacks}\n\
              # HELP continuum_rate_limited_total Requests refused by a rate limit.\n# TYPE continuum_rate_limited_total counter\ncontinuum_rate_limited_total {rate_limited}\n\
+             # HELP continuum_rate_limit_store_errors_total Rate-limit decisions Redis could not make, by what happened to the request.\n# TYPE continuum_rate_limit_store_errors_total counter\ncontinuum_rate_limit_store_errors_total{{outcome=\"fail_open\"}} {fail_open}\ncontinuum_rate_limit_store_errors_total{{outcome=\"fail_closed\"}} {fail_closed}\n\
              # HELP continuum_in_flight_requests Chat requests being served now.\n# TYPE continuum_in_flight_requests gauge\ncontinuum_in_flight_requests {}\n",
             self.in_flight.load(Ordering::Relaxed).max(0)
         );

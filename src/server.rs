@@ -133,6 +133,16 @@ impl RouterBuilder {
             .map(|c| Backend::new(c.clone(), &config.circuit_breaker).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StartError::Backend)?;
+        let workers = match config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let epoch = std::time::Instant::now();
+        let limits = crate::ratelimit::Limits::from_config(&config.rate_limiting, epoch, workers)
+            .map_err(StartError::Backend)?
+            .map(Arc::new);
+        // A key's own rate limit lives with the shared buckets when those are in Redis.
+        let local_key_limits = !limits.as_ref().is_some_and(|l| l.shared());
         let state = AppState {
             client: build_client(
                 config.server.connection_pool_size,
@@ -140,18 +150,11 @@ impl RouterBuilder {
             ),
             index: Arc::new(ArcSwap::from_pointee(ModelIndex::default())),
             backends: backends.into(),
-            metrics: Arc::new(Metrics::new(match config.server.workers {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            })),
+            metrics: Arc::new(Metrics::new(workers)),
             shard: 0,
-            keys: crate::auth::Keys::from_config(&config.api_keys, std::time::Instant::now())
+            keys: crate::auth::Keys::from_config(&config.api_keys, epoch, local_key_limits)
                 .map(Arc::new),
-            limits: crate::ratelimit::Limits::from_config(
-                &config.rate_limiting,
-                std::time::Instant::now(),
-            )
-            .map(Arc::new),
+            limits,
             config: Arc::new(config),
         };
         tokio::join!(refresh_models(&state), probe_all(&state));

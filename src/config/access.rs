@@ -417,6 +417,15 @@ pub enum RateStorage {
     /// In this process.
     #[default]
     Memory,
+    /// In a Redis shared by several routers.
+    Redis {
+        /// `redis://host:port`.
+        url: String,
+        /// Prefix of every bucket key.
+        key_prefix: String,
+        /// Longest wait for one decision before failing open (or closed).
+        timeout: std::time::Duration,
+    },
 }
 
 /// An IP network from a CIDR (`10.0.0.0/8`) or a single address.
@@ -492,6 +501,8 @@ pub struct RateLimitingConfig {
     /// With `trust_forwarded_for`: the right-most hop (set by the nearest proxy) rather
     /// than the left-most (set by the client, forgeable).
     pub use_rightmost_xff: bool,
+    /// When Redis cannot decide: serve anyway (true, the default) or refuse with 503.
+    pub fail_open: bool,
 }
 
 const RATE_LIMITING: Keys = Keys {
@@ -503,8 +514,15 @@ const RATE_LIMITING: Keys = Keys {
         "bypass_keys",
         "trust_forwarded_for",
         "use_rightmost_xff",
+        "redis",
+        "fail_open",
     ],
-    unsupported: &["redis"],
+    unsupported: &[],
+};
+
+const REDIS: Keys = Keys {
+    known: &["url", "key_prefix", "timeout"],
+    unsupported: &[],
 };
 
 const LIMITS: Keys = Keys {
@@ -516,6 +534,7 @@ const LIMITS: Keys = Keys {
 pub fn read_rate_limiting(v: Option<&Value>, r: &mut Reader) -> RateLimitingConfig {
     let mut c = RateLimitingConfig {
         use_rightmost_xff: true,
+        fail_open: true,
         ..RateLimitingConfig::default()
     };
     let p = "rate_limiting";
@@ -525,10 +544,27 @@ pub fn read_rate_limiting(v: Option<&Value>, r: &mut Reader) -> RateLimitingConf
     c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
     match r.string(m, p, "storage").as_deref() {
         None | Some("memory") => {}
-        Some("redis") => r.error(
-            child(p, "storage"),
-            "redis: not supported yet by this version of continuum; use memory (the feature is planned)",
-        ),
+        Some("redis") => {
+            let rp = child(p, "redis");
+            let rm = m.get("redis").and_then(|v| r.section(v, &rp, &REDIS));
+            let url = rm
+                .and_then(|rm| r.string(rm, &rp, "url"))
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+            if let Err(e) = crate::ratelimit::redis::parse_url(&url) {
+                r.error(child(&rp, "url"), e);
+            }
+            let key_prefix = rm
+                .and_then(|rm| r.string(rm, &rp, "key_prefix"))
+                .unwrap_or_else(|| "continuum:".into());
+            let timeout = rm
+                .and_then(|rm| r.duration(rm, &rp, "timeout"))
+                .unwrap_or(std::time::Duration::from_millis(100));
+            c.storage = RateStorage::Redis {
+                url,
+                key_prefix,
+                timeout,
+            };
+        }
         Some(other) => r.error(
             child(p, "storage"),
             format!("'{other}' is not a storage; use memory or redis"),
@@ -570,6 +606,7 @@ pub fn read_rate_limiting(v: Option<&Value>, r: &mut Reader) -> RateLimitingConf
         .collect();
     c.trust_forwarded_for = r.boolean(m, p, "trust_forwarded_for").unwrap_or(false);
     c.use_rightmost_xff = r.boolean(m, p, "use_rightmost_xff").unwrap_or(true);
+    c.fail_open = r.boolean(m, p, "fail_open").unwrap_or(true);
     c
 }
 

@@ -16,6 +16,7 @@ use super::{request_id, AppState};
 use crate::auth::{presented_key, Caller, Need, Refusal};
 use crate::backend::X_REQUEST_ID;
 use crate::error::ProxyError;
+use crate::ratelimit::{AdmitError, KeyedCaller};
 
 /// Middleware: checks the presented API key for the endpoint, puts the [`Caller`] in the
 /// request's extensions, and applies the per-client, per-key and global rate limits.
@@ -62,9 +63,25 @@ pub async fn admit(State(state): State<Arc<AppState>>, mut req: Request, next: N
             && presented_key(req.headers())
                 .is_some_and(|k| limits.bypass_digest(&Sha256::digest(k).into()));
         if !raw_bypass {
-            let key = caller.as_ref().map(|k| (&k.id, &k.config.digest));
-            if let Err((subject, decision)) = limits.admit(ip, key, now) {
-                return refuse(&state, &req, &ProxyError::RateLimited { subject, decision });
+            let key = caller.as_ref().map(|k| KeyedCaller {
+                id: &k.id,
+                digest: &k.config.digest,
+                own_rate: k.config.rate_limit,
+            });
+            match limits.admit(state.shard, ip, key, now).await {
+                Ok(None) => {}
+                Ok(Some(store_error)) => {
+                    state.metrics.rate_limit_store_error(state.shard, true);
+                    tracing::warn!(error = %store_error, "rate limits not enforced (fail_open): the request passes");
+                }
+                Err(AdmitError::Limited(subject, decision)) => {
+                    return refuse(&state, &req, &ProxyError::RateLimited { subject, decision });
+                }
+                Err(AdmitError::StoreDown(reason)) => {
+                    state.metrics.rate_limit_store_error(state.shard, false);
+                    tracing::warn!(error = %reason, "rate limits cannot be decided (fail_open: false): refused");
+                    return refuse(&state, &req, &ProxyError::RateLimitStoreDown(reason));
+                }
             }
         }
     }

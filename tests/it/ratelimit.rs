@@ -191,13 +191,13 @@ fn rate_limiting_config_problems_are_named() {
     let file = dir.join("c.yaml");
     std::fs::write(
         &file,
-        format!("rate_limiting:\n  storage: redis\n  whitelist: [\"10.0.0.0/99\"]\n  limits:\n    per_model: {{requests_per_second: 1}}\n    per_client: {{requests_per_second: 0}}\n{MOCK}"),
+        format!("rate_limiting:\n  storage: redis\n  redis: {{url: \"redis://user:pw@host\"}}\n  whitelist: [\"10.0.0.0/99\"]\n  limits:\n    per_model: {{requests_per_second: 1}}\n    per_client: {{requests_per_second: 0}}\n{MOCK}"),
     )
     .unwrap();
     let out = run(bin().args(["config", "validate", "--config"]).arg(&file));
     assert_eq!(out.code, 1);
     for expected in [
-        "rate_limiting.storage: redis: not supported yet",
+        "rate_limiting.redis.url: 'redis://user:pw@host': Redis passwords in the URL are not supported yet",
         "rate_limiting.whitelist[0]: '10.0.0.0/99' is not an IP address or CIDR",
         "rate_limiting.limits.per_model: not supported yet",
         "rate_limiting.limits.per_client.requests_per_second: must be above 0",
@@ -208,4 +208,87 @@ fn rate_limiting_config_problems_are_named() {
             out.stderr
         );
     }
+}
+
+fn redis_config(url: &str, extra: &str) -> String {
+    format!(
+        "api_keys:\n  api_keys:\n    - {{key: sk-shared-key-01, id: team, rate_limit: {{requests_per_second: 0.01, burst_capacity: 3}}}}\nrate_limiting:\n  storage: redis\n  redis: {{url: \"{url}\", key_prefix: \"test-{}:\", timeout: 500ms}}\n{extra}{MOCK}",
+        fastrand::u32(..)
+    )
+}
+
+#[tokio::test]
+async fn two_routers_sharing_one_redis_enforce_one_combined_limit() {
+    let redis = RedisServer::start();
+    let config = redis_config(&redis.url, "");
+    let a = start_router(&config).await;
+    let b = start_router(&config).await;
+    let key = [("authorization", "Bearer sk-shared-key-01")];
+    let mut got = Vec::new();
+    for i in 0..5 {
+        let router = if i % 2 == 0 { &a } else { &b };
+        got.push(
+            chat_from(router.tcp_addr().unwrap(), &key)
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        got,
+        [200, 200, 200, 429, 429],
+        "one limit of 3 across both routers"
+    );
+    let r = chat_from(b.tcp_addr().unwrap(), &key).await;
+    assert!(r.text().contains("API key 'team'"), "{}", r.text());
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+
+    // Per-client limits are shared too.
+    let config = format!(
+        "rate_limiting:\n  storage: redis\n  redis: {{url: \"{}\", key_prefix: \"test-{}:\"}}\n  limits:\n    per_client: {SLOW}\n{MOCK}",
+        redis.url,
+        fastrand::u32(..)
+    );
+    let a = start_router(&config).await;
+    let b = start_router(&config).await;
+    let (a, b) = (a.tcp_addr().unwrap(), b.tcp_addr().unwrap());
+    assert_eq!(chat_from(a, &[]).await.status, StatusCode::OK);
+    assert_eq!(chat_from(b, &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        chat_from(a, &[]).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        chat_from(b, &[]).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_redis_outage_fails_open_by_default_and_says_so() {
+    let mut redis = RedisServer::start();
+    let router = start_router(&redis_config(&redis.url, "")).await;
+    let addr = router.tcp_addr().unwrap();
+    let key = [("authorization", "Bearer sk-shared-key-01")];
+    assert_eq!(chat_from(addr, &key).await.status, StatusCode::OK);
+    redis.kill();
+    // Requests keep flowing (the limit of 3 is not enforced while Redis is away).
+    assert_eq!(statuses(addr, 5, &key).await, [200; 5]);
+    let m = get_path(addr, "/metrics").await.text();
+    assert!(
+        m.contains("continuum_rate_limit_store_errors_total{outcome=\"fail_open\"} 5\n"),
+        "{m}"
+    );
+
+    // fail_open: false refuses with 503 instead.
+    let redis = RedisServer::start();
+    let url = redis.url.clone();
+    drop(redis);
+    let router = start_router(
+        &redis_config(&url, "").replace("rate_limiting:\n", "rate_limiting:\n  fail_open: false\n"),
+    )
+    .await;
+    let r = chat_from(router.tcp_addr().unwrap(), &key).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "rate_limit_store_unavailable");
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
-use crate::config::access::{Rate, RateLimitingConfig};
+use crate::config::access::{Rate, RateLimitingConfig, RateStorage};
+
+pub mod redis;
 
 /// The answer to "may this request pass?", with what the `x-ratelimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +157,7 @@ impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
     }
 }
 
-/// The `rate_limiting` section at run time (in-memory storage).
+/// The `rate_limiting` section at run time: buckets in memory, or in Redis.
 #[derive(Debug)]
 pub struct Limits {
     config: RateLimitingConfig,
@@ -163,21 +165,63 @@ pub struct Limits {
     keys: Option<Keyed<Arc<str>>>,
     global: Option<Gcra>,
     backends: Option<Keyed<usize>>,
+    store: Option<redis::RedisStore>,
+}
+
+/// Why a request may not pass.
+#[derive(Debug)]
+pub enum AdmitError {
+    /// A limit was hit: whose, and the limiter's answer.
+    Limited(String, Decision),
+    /// Redis could not decide and `fail_open` is off.
+    StoreDown(String),
+}
+
+/// A caller identified by API key, as the limits see it.
+pub struct KeyedCaller<'a> {
+    /// The key's id.
+    pub id: &'a Arc<str>,
+    /// SHA-256 of the key (bypass by raw key).
+    pub digest: &'a [u8; 32],
+    /// The key's own `rate_limit`, when the limits (Redis) keep it.
+    pub own_rate: Option<Rate>,
 }
 
 /// A refusal: whose limit, and the limiter's answer.
 pub type Refused = (String, Decision);
 
 impl Limits {
-    /// Limiters for an enabled `rate_limiting` section; `None` when it is off.
-    pub fn from_config(c: &RateLimitingConfig, epoch: Instant) -> Option<Limits> {
-        c.enabled.then(|| Limits {
+    /// Limiters for an enabled `rate_limiting` section (`None` when it is off), for
+    /// `workers` worker threads.
+    pub fn from_config(
+        c: &RateLimitingConfig,
+        epoch: Instant,
+        workers: usize,
+    ) -> Result<Option<Limits>, String> {
+        if !c.enabled {
+            return Ok(None);
+        }
+        let store = match &c.storage {
+            RateStorage::Memory => None,
+            RateStorage::Redis {
+                url,
+                key_prefix,
+                timeout,
+            } => Some(redis::RedisStore::new(url, key_prefix, *timeout, workers)?),
+        };
+        Ok(Some(Limits {
             config: c.clone(),
             clients: c.per_client.map(|r| Keyed::new(r, epoch)),
             keys: c.per_api_key.map(|r| Keyed::new(r, epoch)),
             global: c.global.map(|r| Gcra::new(r, epoch)),
             backends: c.per_backend.map(|r| Keyed::new(r, epoch)),
-        })
+            store,
+        }))
+    }
+
+    /// Whether buckets live in Redis (then API keys' own limits are kept there too).
+    pub fn shared(&self) -> bool {
+        self.store.is_some()
     }
 
     /// The client's address: the peer, or with `trust_forwarded_for` the
@@ -206,54 +250,60 @@ impl Limits {
 
     /// Whether the caller is never limited: a whitelisted address or a bypass key (by id,
     /// or — the original's form — by the key itself).
-    fn bypassed(&self, ip: Option<IpAddr>, key: Option<(&str, &[u8; 32])>) -> bool {
+    fn bypassed(&self, ip: Option<IpAddr>, key: Option<&KeyedCaller<'_>>) -> bool {
         if ip.is_some_and(|ip| self.config.whitelist.iter().any(|n| n.contains(ip))) {
             return true;
         }
-        key.is_some_and(|(id, digest)| {
-            self.config.bypass_keys.iter().any(|b| b == id)
-                || self.config.bypass_digests.iter().any(|d| d == digest)
+        key.is_some_and(|k| {
+            self.config.bypass_keys.iter().any(|b| **b == **k.id)
+                || self.config.bypass_digests.iter().any(|d| d == k.digest)
         })
     }
 
-    /// Decides a request from `ip` with the authenticated key (id and digest), if any:
-    /// per-client, per-key, then global limits.
-    pub fn admit(
+    /// Decides a request from `ip` with the authenticated key, if any: per-client,
+    /// per-key (and the key's own limit when kept in Redis), then global limits.
+    /// `Ok(Some(e))`: Redis failed and the request passes because `fail_open` is on.
+    pub async fn admit(
         &self,
+        shard: usize,
         ip: Option<IpAddr>,
-        key: Option<(&Arc<str>, &[u8; 32])>,
+        key: Option<KeyedCaller<'_>>,
         now: Instant,
-    ) -> Result<(), Refused> {
-        if self.bypassed(ip, key.map(|(id, d)| (&**id, d))) {
-            return Ok(());
+    ) -> Result<Option<redis::StoreError>, AdmitError> {
+        if self.bypassed(ip, key.as_ref()) {
+            return Ok(None);
         }
-        let client = match (key, ip) {
-            (Some((id, _)), _) => ClientId::Key(id.clone()),
-            (None, Some(ip)) => ClientId::Ip(ip),
-            (None, None) => ClientId::Local,
+        let client = match &key {
+            Some(k) => ClientId::Key(k.id.clone()),
+            None => ip.map_or(ClientId::Local, ClientId::Ip),
         };
-        if let Some(k) = &self.clients {
-            let d = k.check(&client, now);
-            if !d.allowed {
-                return Err((client.to_string(), d));
+        let own = key
+            .as_ref()
+            .and_then(|k| k.own_rate.filter(|_| self.shared()).map(|r| (k.id, r)));
+        let dims = [
+            self.clients.as_ref().map(|k| Dim::Client(k, &client)),
+            self.keys
+                .as_ref()
+                .and_then(|k| key.as_ref().map(|c| Dim::Key(k, c.id))),
+            own.map(|(id, rate)| Dim::Own(id, rate)),
+            self.global.as_ref().map(Dim::Global),
+        ];
+        for dim in dims.into_iter().flatten() {
+            let decided = match &self.store {
+                None => Ok(dim.in_memory(now)),
+                Some(store) => store.check(shard, &dim.redis_key(), dim.rate(self)).await,
+            };
+            match decided {
+                Ok(d) if d.allowed => {}
+                Ok(d) => return Err(AdmitError::Limited(dim.subject(), d)),
+                Err(e) if self.config.fail_open => return Ok(Some(e)),
+                Err(e) => return Err(AdmitError::StoreDown(e.to_string())),
             }
         }
-        if let (Some(k), Some((id, _))) = (&self.keys, key) {
-            let d = k.check(id, now);
-            if !d.allowed {
-                return Err((format!("API key '{id}'"), d));
-            }
-        }
-        if let Some(g) = &self.global {
-            let d = g.check(now);
-            if !d.allowed {
-                return Err(("the router".into(), d));
-            }
-        }
-        Ok(())
+        Ok(None)
     }
 
-    /// Decides a request to backend `index` (per-backend limit).
+    /// Decides a request to backend `index` (per-backend limit, kept in this process).
     pub fn admit_backend(&self, index: usize, now: Instant) -> Option<Decision> {
         let k = self.backends.as_ref()?;
         let d = k.check(&index, now);
@@ -263,6 +313,67 @@ impl Limits {
     /// Whether the presented key (not configured under `api_keys`) is a bypass key.
     pub fn bypass_digest(&self, digest: &[u8; 32]) -> bool {
         self.config.bypass_digests.iter().any(|d| d == digest)
+    }
+}
+
+/// One limit a request is checked against.
+enum Dim<'a> {
+    Client(&'a Keyed<ClientId>, &'a ClientId),
+    Key(&'a Keyed<Arc<str>>, &'a Arc<str>),
+    /// An API key's own `rate_limit` (kept here only with Redis storage).
+    Own(&'a Arc<str>, Rate),
+    Global(&'a Gcra),
+}
+
+impl Dim<'_> {
+    fn in_memory(&self, now: Instant) -> Decision {
+        match self {
+            Dim::Client(k, c) => k.check(c, now),
+            Dim::Key(k, id) => k.check(id, now),
+            Dim::Global(g) => g.check(now),
+            // Without Redis, a key's own limit is checked with the key (`crate::auth`).
+            Dim::Own(_, rate) => Decision {
+                allowed: true,
+                limit: rate.burst,
+                remaining: rate.burst,
+                reset: Duration::ZERO,
+                retry_after: Duration::ZERO,
+            },
+        }
+    }
+
+    fn rate(&self, limits: &Limits) -> Rate {
+        match self {
+            Dim::Client(k, _) => k.rate,
+            Dim::Key(k, _) => k.rate,
+            Dim::Own(_, r) => *r,
+            Dim::Global(_) => limits.config.global.unwrap_or(Rate {
+                per_second: 1.0,
+                burst: 1,
+            }),
+        }
+    }
+
+    /// The bucket's name in Redis (under the key prefix).
+    fn redis_key(&self) -> String {
+        match self {
+            Dim::Client(_, ClientId::Key(id)) => format!("client:key:{id}"),
+            Dim::Client(_, ClientId::Ip(ip)) => format!("client:ip:{ip}"),
+            Dim::Client(_, ClientId::Local) => "client:local".into(),
+            Dim::Key(_, id) => format!("api_key:{id}"),
+            Dim::Own(id, _) => format!("api_key_own:{id}"),
+            Dim::Global(_) => "global".into(),
+        }
+    }
+
+    /// Whose limit, for the 429 message.
+    fn subject(&self) -> String {
+        match self {
+            Dim::Client(_, c) => c.to_string(),
+            Dim::Key(_, id) => format!("API key '{id}'"),
+            Dim::Own(id, _) => format!("API key '{id}' (its rate_limit)"),
+            Dim::Global(_) => "the router".into(),
+        }
     }
 }
 
