@@ -633,3 +633,93 @@ mod net_tests {
         assert_eq!(IpNet::parse("nope"), None);
     }
 }
+
+/// `cors:` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CorsConfig {
+    /// Answer cross-origin requests at all.
+    pub enabled: bool,
+    /// Origins allowed: exact (`https://app.example.com`, `tauri://localhost`), a
+    /// subdomain wildcard (`https://*.example.com`), or `*`.
+    pub allowed_origins: Vec<String>,
+    /// Methods a preflight allows.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight allows (`*`: whatever was asked).
+    pub allowed_headers: Vec<String>,
+    /// Response headers scripts may read.
+    pub expose_headers: Vec<String>,
+    /// Let requests carry cookies or HTTP authentication.
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer.
+    pub max_age: Option<std::time::Duration>,
+}
+
+const CORS: Keys = Keys {
+    known: &[
+        "enabled",
+        "allowed_origins",
+        "allowed_methods",
+        "allowed_headers",
+        "expose_headers",
+        "allow_credentials",
+        "max_age",
+    ],
+    unsupported: &[],
+};
+
+/// Reads the `cors:` section.
+pub fn read_cors(v: Option<&Value>, r: &mut Reader) -> CorsConfig {
+    let p = "cors";
+    let mut c = CorsConfig {
+        allowed_methods: ["GET", "POST", "OPTIONS"].map(String::from).to_vec(),
+        allowed_headers: vec!["*".into()],
+        expose_headers: vec!["X-Request-ID".into()],
+        ..CorsConfig::default()
+    };
+    let Some(m) = v.and_then(|v| r.section(v, p, &CORS)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    c.allowed_origins = r.string_list(m, p, "allowed_origins").unwrap_or_default();
+    for (i, o) in c.allowed_origins.iter().enumerate() {
+        let ok = o == "*"
+            || o == "null"
+            || o.split_once("://").is_some_and(|(scheme, host)| {
+                !scheme.is_empty()
+                    && !host.is_empty()
+                    && !host.contains('/')
+                    && (!host.contains('*')
+                        || (host.starts_with("*.") && host.len() > 2 && !host[2..].contains('*')))
+            });
+        if !ok {
+            r.error(
+                format!("{p}.allowed_origins[{i}]"),
+                format!("'{o}' is not an origin: scheme://host[:port], scheme://*.domain, or *"),
+            );
+        }
+    }
+    if let Some(list) = r.string_list(m, p, "allowed_methods") {
+        c.allowed_methods = list.iter().map(|s| s.to_ascii_uppercase()).collect();
+    }
+    if let Some(list) = r.string_list(m, p, "allowed_headers") {
+        c.allowed_headers = list;
+    }
+    if let Some(list) = r.string_list(m, p, "expose_headers") {
+        c.expose_headers = list;
+    }
+    c.allow_credentials = r.boolean(m, p, "allow_credentials").unwrap_or(false);
+    c.max_age = r.duration(m, p, "max_age");
+    if c.allow_credentials && c.allowed_origins.iter().any(|o| o == "*") {
+        r.error(
+            child(p, "allowed_origins"),
+            "'*' with allow_credentials would let any site make credentialed requests; list the origins",
+        );
+    }
+    if c.enabled && c.allowed_origins.is_empty() {
+        r.error(
+            child(p, "allowed_origins"),
+            "list the origins browsers may call from (or disable cors)",
+        );
+    }
+    c
+}

@@ -36,6 +36,8 @@ pub struct Config {
     pub api_keys: super::access::ApiKeysConfig,
     /// How much they may call it.
     pub rate_limiting: super::access::RateLimitingConfig,
+    /// Which web origins may call it from a browser.
+    pub cors: super::access::CorsConfig,
 }
 
 /// `metrics:` section.
@@ -519,6 +521,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             api_keys: Default::default(),
             rate_limiting: Default::default(),
+            cors: Default::default(),
         }
     }
 }

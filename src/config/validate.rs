@@ -29,12 +29,12 @@ const TOP: Keys = Keys {
         "metrics",
         "api_keys",
         "rate_limiting",
+        "cors",
     ],
     unsupported: &[
         "files",
         "tracing",
         "admin",
-        "cors",
         "cache",
         "global_prompts",
         "model_aliases",
@@ -217,6 +217,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let metrics = read_metrics(top.get("metrics"), r);
     let api_keys = super::access::read_api_keys(top.get("api_keys"), r);
     let rate_limiting = super::access::read_rate_limiting(top.get("rate_limiting"), r);
+    let cors = super::access::read_cors(top.get("cors"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -243,6 +244,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         metrics,
         api_keys,
         rate_limiting,
+        cors,
     })
 }
 

@@ -3,6 +3,7 @@
 mod access;
 mod anthropic;
 mod continuation;
+mod cors;
 pub mod error;
 mod proxy;
 mod stream;
@@ -98,6 +99,11 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/admin/backends", get(admin_backends))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: preflights are answered before any route or authentication.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@ mod anthropic_backend;
 mod claude_code;
 mod cli;
 mod common;
+mod cors;
 mod faults;
 mod gemini;
 mod metrics;
