@@ -97,6 +97,11 @@ pub enum ProxyError {
         code: &'static str,
     },
 
+    /// More requests than `server.max_concurrent_requests` (and its queue) can take, or
+    /// every backend of the model at its `max_concurrent`.
+    #[error("{0}; try again shortly")]
+    Overloaded(&'static str),
+
     /// The shared rate-limit store cannot decide and `fail_open` is off.
     #[error("rate limits cannot be checked right now ({0}); try again shortly")]
     RateLimitStoreDown(String),
@@ -145,7 +150,9 @@ impl ProxyError {
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::RateLimitStoreDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::RateLimitStoreDown(_) | ProxyError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -159,6 +166,9 @@ impl ProxyError {
                 headers.insert("x-ratelimit-limit", decision.limit.into());
                 headers.insert("x-ratelimit-remaining", 0u32.into());
                 headers.insert("x-ratelimit-reset", reset.into());
+            }
+            ProxyError::Overloaded(_) | ProxyError::RateLimitStoreDown(_) => {
+                headers.insert(http::header::RETRY_AFTER, 1u32.into());
             }
             ProxyError::Unauthenticated(_) => {
                 headers.insert(
@@ -199,6 +209,7 @@ impl ProxyError {
             ProxyError::Forbidden { code, .. } => Some(code),
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
             ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
+            ProxyError::Overloaded(_) => Some("server_overloaded"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::UnknownRoute { .. }

@@ -155,6 +155,11 @@ impl RouterBuilder {
             keys: crate::auth::Keys::from_config(&config.api_keys, epoch, local_key_limits)
                 .map(Arc::new),
             limits,
+            admission: crate::http::admission::Admission::new(
+                config.server.max_concurrent_requests,
+                config.server.queue_timeout,
+            )
+            .map(Arc::new),
             config: Arc::new(config),
         };
         tokio::join!(refresh_models(&state), probe_all(&state));

@@ -217,6 +217,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Whether responses carry `x-continuum-backend` / `x-continuum-model`.
     pub expose_backend_header: bool,
+    /// Requests served at once (0: no limit); as many more may wait.
+    pub max_concurrent_requests: usize,
+    /// Longest a request waits for a slot before it gets 503.
+    pub queue_timeout: Duration,
 }
 
 /// The kinds of backend a config may name (`backends[].type`).
@@ -323,6 +327,8 @@ pub struct BackendConfig {
     pub retry_override: Option<RetryConfig>,
     /// Metadata of this backend's models (searched before the top-level entries).
     pub model_configs: Vec<super::metadata::ModelConfig>,
+    /// Requests this backend gets at once; beyond it, it is passed over.
+    pub max_concurrent: Option<usize>,
 }
 
 /// Settings of the built-in `mock` backend.
@@ -469,6 +475,8 @@ impl Default for ServerConfig {
             max_body_size: 32 << 20,
             shutdown_grace: Duration::from_secs(30),
             expose_backend_header: true,
+            max_concurrent_requests: 10_000,
+            queue_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -489,6 +497,7 @@ impl BackendConfig {
             mock: MockSettings::default(),
             retry_override: None,
             model_configs: Vec::new(),
+            max_concurrent: None,
         }
     }
 }

@@ -54,8 +54,10 @@ const SERVER: Keys = Keys {
         "max_body_size",
         "shutdown_grace",
         "expose_backend_header",
+        "max_concurrent_requests",
+        "queue_timeout",
     ],
-    unsupported: &["max_concurrent_requests", "queue_timeout"],
+    unsupported: &[],
 };
 
 const BACKEND: Keys = Keys {
@@ -72,6 +74,7 @@ const BACKEND: Keys = Keys {
         "mock",
         "retry_override",
         "model_configs",
+        "max_concurrent",
     ],
     unsupported: &["auth"],
 };
@@ -303,6 +306,10 @@ fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
         expose_backend_header: r
             .boolean(m, p, "expose_backend_header")
             .unwrap_or(d.expose_backend_header),
+        max_concurrent_requests: r
+            .integer(m, p, "max_concurrent_requests")
+            .map_or(d.max_concurrent_requests, |n| n as usize),
+        queue_timeout: r.duration(m, p, "queue_timeout").unwrap_or(d.queue_timeout),
     })
 }
 
@@ -479,6 +486,13 @@ fn read_backend(
         b.weight = w.clamp(1, 1_000_000) as u32;
     }
 
+    b.max_concurrent = match r.integer(m, p, "max_concurrent") {
+        Some(0) => {
+            r.error(child(p, "max_concurrent"), "must be at least 1");
+            None
+        }
+        n => n.map(|n| n as usize),
+    };
     b.models = r.string_list(m, p, "models");
     if let Some(models) = &b.models {
         let mut seen = HashSet::new();

@@ -21,10 +21,25 @@ use crate::ratelimit::{AdmitError, KeyedCaller};
 /// Middleware: checks the presented API key for the endpoint, puts the [`Caller`] in the
 /// request's extensions, and applies the per-client, per-key and global rate limits.
 /// Without `api_keys` and `rate_limiting` sections, everything passes.
-pub async fn admit(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if state.keys.is_none() && state.limits.is_none() {
-        return next.run(req).await;
+        return enter(&state, req, next).await;
     }
+    check(state, req, next).await
+}
+
+/// Takes a request slot (admission control), then serves.
+async fn enter(state: &AppState, req: Request, next: Next) -> Response {
+    let Some(admission) = &state.admission else {
+        return next.run(req).await;
+    };
+    match admission.enter().await {
+        Ok(permit) => super::admission::hold(next.run(req).await, permit),
+        Err(err) => refuse(state, &req, &err),
+    }
+}
+
+async fn check(state: Arc<AppState>, mut req: Request, next: Next) -> Response {
     let now = Instant::now().into_std();
     let caller = match &state.keys {
         None => None,
@@ -88,7 +103,7 @@ pub async fn admit(State(state): State<Arc<AppState>>, mut req: Request, next: N
     if let Some(key) = caller {
         req.extensions_mut().insert(Caller(key));
     }
-    next.run(req).await
+    enter(&state, req, next).await
 }
 
 /// A refusal in the client's protocol, counted when it is a rate limit.

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
 mod access;
+pub mod admission;
 mod anthropic;
 mod continuation;
 mod cors;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub keys: Option<Arc<crate::auth::Keys>>,
     /// Rate limits (`None`: `rate_limiting` off).
     pub limits: Option<Arc<crate::ratelimit::Limits>>,
+    /// Admission control (`None`: `server.max_concurrent_requests: 0`).
+    pub admission: Option<Arc<admission::Admission>>,
 }
 
 impl AppState {

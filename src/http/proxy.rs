@@ -456,8 +456,18 @@ async fn serve_model(
         // A backend over its own rate limit (`rate_limiting.limits.per_backend`) is passed
         // over like an unavailable one; if that leaves none, the answer is 429.
         let mut limited: Option<(usize, crate::ratelimit::Decision)> = None;
+        let mut saturated = false;
         let mut usable = |t: &crate::routing::Target| {
-            permit = backends[t.backend].state.try_acquire(now);
+            let b = &backends[t.backend];
+            // A backend at its `max_concurrent` is passed over.
+            if b.config
+                .max_concurrent
+                .is_some_and(|max| b.state.in_flight() >= max)
+            {
+                saturated = true;
+                return false;
+            }
+            permit = b.state.try_acquire(now);
             let Some(p) = permit else {
                 return false;
             };
@@ -481,6 +491,11 @@ async fn serve_model(
             None => {
                 let again = route.select(strategy, key, backends, &mut usable);
                 let Some(t) = again else {
+                    if saturated && previous.is_none() {
+                        return Err(ProxyError::Overloaded(
+                            "every backend of this model is at its max_concurrent",
+                        ));
+                    }
                     if let Some((b, decision)) = limited {
                         state.metrics.rate_limited(state.shard);
                         return Err(ProxyError::RateLimited {

@@ -2,6 +2,7 @@
 //! backends, and the `continuum` binary run as a process.
 
 mod access;
+mod admission;
 mod anthropic;
 mod anthropic_backend;
 mod claude_code;
