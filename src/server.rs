@@ -418,10 +418,12 @@ async fn refresh_models(state: &AppState) {
             }
         });
     futures_util::future::join_all(jobs).await;
-    state.index.store(Arc::new(ModelIndex::build(
-        &state.backends,
-        &state.config.model_configs,
-    )));
+    let index = ModelIndex::build(&state.backends, &state.config.model_configs);
+    let (index, missing) = index.with_aliases(&state.config.model_aliases, &state.backends);
+    if !missing.is_empty() {
+        tracing::warn!(aliases = ?missing, "model_aliases whose target no backend serves (yet)");
+    }
+    state.index.store(Arc::new(index));
 }
 
 /// Probes every backend once, concurrently (at start, so `/health/ready` is right at once).

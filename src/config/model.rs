@@ -38,6 +38,8 @@ pub struct Config {
     pub rate_limiting: super::access::RateLimitingConfig,
     /// Which web origins may call it from a browser.
     pub cors: super::access::CorsConfig,
+    /// Top-level `model_aliases`: names clients hard-code → routable models.
+    pub model_aliases: Vec<(String, String)>,
 }
 
 /// `metrics:` section.
@@ -531,6 +533,7 @@ impl Default for Config {
             api_keys: Default::default(),
             rate_limiting: Default::default(),
             cors: Default::default(),
+            model_aliases: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ const TOP: Keys = Keys {
         "api_keys",
         "rate_limiting",
         "cors",
+        "model_aliases",
     ],
     unsupported: &[
         "files",
@@ -37,7 +38,6 @@ const TOP: Keys = Keys {
         "admin",
         "cache",
         "global_prompts",
-        "model_aliases",
         "hot_reload",
         "webui",
         "acp",
@@ -221,6 +221,15 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let api_keys = super::access::read_api_keys(top.get("api_keys"), r);
     let rate_limiting = super::access::read_rate_limiting(top.get("rate_limiting"), r);
     let cors = super::access::read_cors(top.get("cors"), r);
+    let model_aliases = r.string_map(top, "", "model_aliases").unwrap_or_default();
+    for (alias, target) in &model_aliases {
+        if alias == target {
+            r.error(
+                format!("model_aliases.{alias}"),
+                "an alias cannot name itself",
+            );
+        }
+    }
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -248,6 +257,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         api_keys,
         rate_limiting,
         cors,
+        model_aliases,
     })
 }
 

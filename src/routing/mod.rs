@@ -147,6 +147,41 @@ impl ModelIndex {
         ModelIndex { routes, listed }
     }
 
+    /// Adds the top-level `model_aliases` (names clients hard-code → routable models):
+    /// an alias routes like its target and is listed with the target's backends. An alias
+    /// is explicit, so it wins over a model of the same name; one whose target is not
+    /// served (yet) is left out, and returned so the caller can say so.
+    pub fn with_aliases(
+        mut self,
+        aliases: &[(String, String)],
+        backends: &[Arc<Backend>],
+    ) -> (ModelIndex, Vec<String>) {
+        let mut missing = Vec::new();
+        for (alias, target) in aliases {
+            let Some(route) = self.routes.get(target.as_str()) else {
+                missing.push(format!("{alias} -> {target}"));
+                continue;
+            };
+            let targets = route.targets.to_vec();
+            let strategy = route.strategy;
+            let listed = self
+                .listed
+                .iter()
+                .find(|m| m.id == *target)
+                .map(|m| ListedModel {
+                    id: alias.clone(),
+                    ..m.clone()
+                });
+            self.routes
+                .insert(alias.clone(), Route::new(targets, backends, strategy));
+            if let Some(l) = listed {
+                self.listed.retain(|m| m.id != *alias);
+                self.listed.push(l);
+            }
+        }
+        (self, missing)
+    }
+
     /// The route for a requested model name, or `model_not_found`.
     pub fn resolve(&self, model: &str) -> Result<&Route, ProxyError> {
         self.routes

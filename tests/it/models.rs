@@ -137,3 +137,33 @@ async fn a_model_can_choose_its_own_strategy() {
     assert_eq!(count("heavy").await, 30, "weighted 3:1 for this model");
     assert_eq!(count("plain").await, 20, "round robin for the others");
 }
+
+/// Top-level `model_aliases`: a name a client hard-codes (Claude Code's model ids) routes to
+/// a model some backend serves, and is listed; an alias whose target nobody serves is not.
+#[tokio::test]
+async fn top_level_aliases_route_hard_coded_names() {
+    let router = start_router("model_aliases:\n  claude-haiku-4-5-20251001: qwen3-coder\n  ghost: nobody-serves-this\nbackends:\n  - {name: local, type: mock, models: [qwen3-coder], mock: {first_token_latency: 0ms, tokens_per_second: 0}}\n").await;
+    let addr = router.tcp_addr().unwrap();
+    let r = send(
+        http::Method::POST,
+        format!("http://{addr}/v1/messages"),
+        r#"{"model":"claude-haiku-4-5-20251001","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, http::StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("x-continuum-model"), "qwen3-coder");
+    let ids: Vec<String> = get_path(addr, "/v1/models").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["qwen3-coder", "claude-haiku-4-5-20251001"]);
+    let r = chat(
+        addr,
+        r#"{"model":"ghost","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, http::StatusCode::NOT_FOUND);
+}
