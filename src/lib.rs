@@ -11,14 +11,17 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod prompts;
 pub mod protocol;
 pub mod ratelimit;
 pub mod resilience;
 pub mod routing;
 mod server;
+pub mod state;
 pub mod telemetry;
 pub mod tokens;
 
 pub use server::{
-    BoundAddr, Router, RouterBuilder, RunningRouter, StartError, DEFAULT_DISCOVERY_INTERVAL,
+    BoundAddr, ReloadSource, Router, RouterBuilder, RunningRouter, StartError,
+    DEFAULT_DISCOVERY_INTERVAL,
 };

@@ -13,16 +13,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::serve::ListenerExt;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::backend::{build_client, discovery, Backend};
-use crate::config::{BindAddr, Config};
+use crate::backend::{build_client, discovery, Backend, HttpClient};
+use crate::config::{BindAddr, Config, EnvSource, HealthChecksConfig, Overrides};
 use crate::http::{app, AppState};
 use crate::metrics::Metrics;
-use crate::routing::ModelIndex;
+use crate::state::{BuildContext, Live, ReloadReport, ReloadRequest, Snapshot};
 
 /// How often backends without a `models` list are asked for their models, by default.
 pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
@@ -73,6 +72,7 @@ impl Router {
         RouterBuilder {
             config,
             discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+            source: None,
         }
     }
 }
@@ -81,6 +81,18 @@ impl Router {
 pub struct RouterBuilder {
     config: Config,
     discovery_interval: Duration,
+    source: Option<ReloadSource>,
+}
+
+/// Where a reload reads the configuration from: the file and the command line's overrides
+/// (applied again on every reload), with the environment `${VAR}`s are taken from.
+pub struct ReloadSource {
+    /// The config file.
+    pub file: PathBuf,
+    /// Command-line overrides.
+    pub overrides: Overrides,
+    /// The environment.
+    pub env: Box<dyn EnvSource + Send>,
 }
 
 /// An address the router is listening on.
@@ -123,46 +135,57 @@ impl RouterBuilder {
         self
     }
 
+    /// Lets the router reload its configuration from `source` (`POST /admin/config/reload`,
+    /// [`RunningRouter::reload`], and with `hot_reload.enabled` whenever the files change).
+    pub fn reload_from(mut self, source: ReloadSource) -> RouterBuilder {
+        self.source = Some(source);
+        self
+    }
+
     /// Prepares backends, discovers models, binds every address and starts the worker
     /// threads. Must be called within a tokio runtime (it runs model discovery there).
     pub async fn start(self) -> Result<RunningRouter, StartError> {
         let config = self.config;
-        let backends = config
-            .backends
-            .iter()
-            .map(|c| Backend::new(c.clone(), &config.circuit_breaker).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StartError::Backend)?;
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let epoch = std::time::Instant::now();
-        let limits = crate::ratelimit::Limits::from_config(&config.rate_limiting, epoch, workers)
-            .map_err(StartError::Backend)?
-            .map(Arc::new);
-        // A key's own rate limit lives with the shared buckets when those are in Redis.
-        let local_key_limits = !limits.as_ref().is_some_and(|l| l.shared());
+        let cx = BuildContext {
+            epoch: std::time::Instant::now(),
+            workers,
+        };
+        let reloads = self
+            .source
+            .as_ref()
+            .map(|_| mpsc::channel::<ReloadRequest>(8));
+        let (reload_tx, reload_rx) = match reloads {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
+        let admission = crate::http::admission::Admission::new(
+            config.server.max_concurrent_requests,
+            config.server.queue_timeout,
+        )
+        .map(Arc::new);
+        let client = build_client(
+            config.server.connection_pool_size,
+            config.timeouts.connection,
+        );
+        let snapshot = Snapshot::build(config, None, cx).map_err(StartError::Backend)?;
+        tokio::join!(
+            refresh_models(&client, &snapshot),
+            probe_all(&client, &snapshot.backends, &snapshot.config)
+        );
+        let file = self.source.as_ref().map(|s| s.file.clone());
+        let live = Arc::new(Live::new(snapshot, reload_tx, file));
         let state = AppState {
-            client: build_client(
-                config.server.connection_pool_size,
-                config.timeouts.connection,
-            ),
-            index: Arc::new(ArcSwap::from_pointee(ModelIndex::default())),
-            backends: backends.into(),
+            client,
+            snap: live.current.load_full(),
+            live,
             metrics: Arc::new(Metrics::new(workers)),
             shard: 0,
-            keys: crate::auth::Keys::from_config(&config.api_keys, epoch, local_key_limits)
-                .map(Arc::new),
-            limits,
-            admission: crate::http::admission::Admission::new(
-                config.server.max_concurrent_requests,
-                config.server.queue_timeout,
-            )
-            .map(Arc::new),
-            config: Arc::new(config),
+            admission,
         };
-        tokio::join!(refresh_models(&state), probe_all(&state));
 
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
@@ -213,37 +236,33 @@ impl RouterBuilder {
             aborts.push(abort_tx);
         }
 
-        let discovery = state
-            .backends
-            .iter()
-            .any(|b| b.discovers_models())
-            .then(|| {
-                let state = state.clone();
-                let mut rx = shutdown_rx.clone();
-                let every = self.discovery_interval;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            _ = tokio::time::sleep(every) => refresh_models(&state).await,
-                            _ = rx.changed() => break,
+        let mut background: Vec<JoinHandle<()>> = Vec::new();
+        {
+            let state = state.clone();
+            let mut rx = shutdown_rx.clone();
+            let every = self.discovery_interval;
+            background.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {
+                            let snapshot = state.live.current.load_full();
+                            refresh_models(&state.client, &snapshot).await;
                         }
+                        _ = rx.changed() => break,
                     }
-                })
-            });
-        let mut background: Vec<JoinHandle<()>> = discovery.into_iter().collect();
-        if state.config.health_checks.enabled {
-            for b in state
-                .backends
-                .iter()
-                .filter(|b| b.config.kind != crate::config::BackendType::Mock)
-            {
-                background.push(tokio::spawn(probe_loop(
-                    state.clone(),
-                    Arc::clone(b),
-                    shutdown_rx.clone(),
-                )));
-            }
+                }
+            }));
         }
+        let control = Control {
+            state: state.clone(),
+            cx,
+            source: self.source,
+            probes: Vec::new(),
+            shutdown: shutdown_rx.clone(),
+        };
+        // Taken now, so a change made as soon as `start` returns is seen as one.
+        let seen = control.fingerprint();
+        background.push(tokio::spawn(control.run(reload_rx, seen)));
         for a in &bound {
             tracing::info!(workers, "listening on {a}");
         }
@@ -398,16 +417,17 @@ fn bind_unix(
     Ok(listener)
 }
 
-/// Asks every discovering backend for its models (concurrently) and swaps in a new index
-/// when something changed.
-async fn refresh_models(state: &AppState) {
-    let timeout = state.config.timeouts.connection + state.config.timeouts.standard.first_byte;
-    let jobs = state
+/// Asks every discovering backend for its models (concurrently), then rebuilds the
+/// snapshot's model index.
+async fn refresh_models(client: &HttpClient, snapshot: &Snapshot) {
+    let t = &snapshot.config.timeouts;
+    let timeout = t.connection + t.standard.first_byte;
+    let jobs = snapshot
         .backends
         .iter()
         .filter(|b| b.discovers_models())
         .map(|b| async move {
-            match discovery::fetch_models(&state.client, b, timeout).await {
+            match discovery::fetch_models(client, b, timeout).await {
                 Ok(models) => {
                     if **b.discovered.load() != models {
                         tracing::info!(backend = b.name(), models = ?models, "discovered models");
@@ -418,27 +438,24 @@ async fn refresh_models(state: &AppState) {
             }
         });
     futures_util::future::join_all(jobs).await;
-    let index = ModelIndex::build(&state.backends, &state.config.model_configs);
-    let (index, missing) = index.with_aliases(&state.config.model_aliases, &state.backends);
-    if !missing.is_empty() {
-        tracing::warn!(aliases = ?missing, "model_aliases whose target no backend serves (yet)");
-    }
-    state.index.store(Arc::new(index));
+    snapshot.rebuild_index();
 }
 
-/// Probes every backend once, concurrently (at start, so `/health/ready` is right at once).
-async fn probe_all(state: &AppState) {
-    if !state.config.health_checks.enabled {
+/// Probes the given backends once, concurrently (at start and for backends a reload
+/// adds, so `/health/ready` is right at once).
+async fn probe_all(client: &HttpClient, backends: &[Arc<Backend>], config: &Config) {
+    if !config.health_checks.enabled {
         return;
     }
-    let jobs = state.backends.iter().map(|b| probe_once(state, b));
+    let jobs = backends
+        .iter()
+        .map(|b| probe_once(client, &config.health_checks, b));
     futures_util::future::join_all(jobs).await;
 }
 
 /// Probes one backend, applies the result; returns the wait before the next probe.
-async fn probe_once(state: &AppState, b: &Backend) -> Duration {
-    let cfg = &state.config.health_checks;
-    let result = crate::backend::probe::probe(&state.client, b, cfg).await;
+async fn probe_once(client: &HttpClient, cfg: &HealthChecksConfig, b: &Backend) -> Duration {
+    let result = crate::backend::probe::probe(client, b, cfg).await;
     let (changed, next) = b
         .state
         .health
@@ -458,16 +475,199 @@ async fn probe_once(state: &AppState, b: &Backend) -> Duration {
     next
 }
 
-/// Probes a backend for the router's life, at the interval its state calls for.
-async fn probe_loop(state: AppState, backend: Arc<Backend>, mut shutdown: watch::Receiver<bool>) {
-    let mut wait = state.config.health_checks.interval;
+/// Probes a backend while it is configured, at the interval its state calls for, with
+/// the health-check settings of the snapshot serving at each probe.
+async fn probe_loop(
+    client: HttpClient,
+    live: Arc<Live>,
+    backend: Arc<Backend>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let cfg = |live: &Live| live.current.load().config.health_checks.clone();
+    let mut wait = cfg(&live).interval;
     if backend.state.health.status() == crate::resilience::HealthStatus::WarmingUp {
-        wait = state.config.health_checks.warmup_check_interval;
+        wait = cfg(&live).warmup_check_interval;
     }
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(wait) => wait = probe_once(&state, &backend).await,
+            _ = tokio::time::sleep(wait) => wait = probe_once(&client, &cfg(&live), &backend).await,
             _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// The router's control task: owns the probe loops and applies reloads (asked for, or
+/// when `hot_reload` sees the watched files change), one at a time.
+struct Control {
+    state: AppState,
+    cx: BuildContext,
+    source: Option<ReloadSource>,
+    /// The running probe loop of each probed backend.
+    probes: Vec<(Arc<Backend>, JoinHandle<()>)>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Control {
+    async fn run(mut self, requests: Option<mpsc::Receiver<ReloadRequest>>, mut seen: u64) {
+        self.sync_probes();
+        let Some(mut requests) = requests else {
+            let _ = self.shutdown.changed().await;
+            return self.stop_probes();
+        };
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let poll = {
+                let config = &self.state.live.current.load().config.hot_reload;
+                config.enabled.then_some(config.poll_interval)
+            };
+            let tick = async {
+                match poll {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                asked = requests.recv() => {
+                    let Some(reply) = asked else { break };
+                    // Taken before the files are read, so a change during the reload is not missed.
+                    seen = self.fingerprint();
+                    let report = self.reload().await;
+                    let _ = reply.send(report);
+                }
+                _ = tick => {
+                    let now = self.fingerprint();
+                    if now != seen {
+                        seen = now;
+                        tracing::info!("configuration files changed; reloading");
+                        self.reload().await;
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.stop_probes();
+    }
+
+    /// A digest of the watched files' contents (the config file, and the key and
+    /// metadata files it names); unreadable files count as empty.
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let Some(source) = &self.source else { return 0 };
+        let snapshot = self.state.live.current.load();
+        let c = &snapshot.config;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let files = std::iter::once(&source.file)
+            .chain(c.api_keys.keys_file.as_ref())
+            .chain(c.model_metadata_file.as_ref())
+            .chain(c.global_prompts.files());
+        for f in files {
+            std::fs::read(f).unwrap_or_default().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Loads the file again and swaps in a new snapshot; an invalid file changes nothing.
+    async fn reload(&mut self) -> ReloadReport {
+        let report = match self.try_reload().await {
+            Ok(restart_required) => {
+                if restart_required.is_empty() {
+                    tracing::info!("configuration reloaded");
+                } else {
+                    tracing::warn!(sections = ?restart_required, "configuration reloaded; changes to these sections take effect after a restart");
+                }
+                ReloadReport {
+                    at: std::time::SystemTime::now(),
+                    ok: true,
+                    error: None,
+                    restart_required,
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "configuration reload failed; the previous configuration keeps serving");
+                ReloadReport {
+                    at: std::time::SystemTime::now(),
+                    ok: false,
+                    error: Some(error),
+                    restart_required: Vec::new(),
+                }
+            }
+        };
+        self.state.live.record(report.clone());
+        report
+    }
+
+    async fn try_reload(&mut self) -> Result<Vec<&'static str>, String> {
+        let Some(source) = &self.source else {
+            return Err("the router was started without a config file".into());
+        };
+        let loaded = crate::config::load(
+            Some(&source.file),
+            &source.overrides,
+            &*source.env,
+            crate::config::Strictness::Serve,
+        )
+        .map_err(|e| e.to_string())?;
+        for w in &loaded.warnings {
+            tracing::warn!("{}: {w} (ignored)", source.file.display());
+        }
+        let old = self.state.live.current.load_full();
+        let snapshot = Snapshot::build(loaded.config, Some(&old), self.cx)?;
+        if snapshot.config.logging.level != old.config.logging.level {
+            crate::telemetry::set_log_level(&snapshot.config.logging)?;
+        }
+        let added: Vec<Arc<Backend>> = snapshot
+            .backends
+            .iter()
+            .filter(|b| !old.backends.iter().any(|o| Arc::ptr_eq(o, b)))
+            .cloned()
+            .collect();
+        let client = &self.state.client;
+        tokio::join!(
+            refresh_models(client, &snapshot),
+            probe_all(client, &added, &snapshot.config)
+        );
+        let restart = crate::state::restart_required(&old.config, &snapshot.config);
+        self.state.live.current.store(Arc::new(snapshot));
+        self.sync_probes();
+        Ok(restart)
+    }
+
+    /// Starts a probe loop for every probed backend without one and stops the loops of
+    /// backends no longer configured.
+    fn sync_probes(&mut self) {
+        let snapshot = self.state.live.current.load_full();
+        let probed: Vec<&Arc<Backend>> = if snapshot.config.health_checks.enabled {
+            snapshot
+                .backends
+                .iter()
+                .filter(|b| b.config.kind != crate::config::BackendType::Mock)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.probes.retain(|(b, task)| {
+            let keep = probed.iter().any(|p| Arc::ptr_eq(p, b));
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for b in probed {
+            if !self.probes.iter().any(|(p, _)| Arc::ptr_eq(p, b)) {
+                let task = tokio::spawn(probe_loop(
+                    self.state.client.clone(),
+                    Arc::clone(&self.state.live),
+                    Arc::clone(b),
+                    self.shutdown.clone(),
+                ));
+                self.probes.push((Arc::clone(b), task));
+            }
+        }
+    }
+
+    fn stop_probes(&mut self) {
+        for (_, task) in self.probes.drain(..) {
+            task.abort();
         }
     }
 }
@@ -496,6 +696,17 @@ impl RunningRouter {
             BoundAddr::Tcp(a) => Some(*a),
             BoundAddr::Unix(_) => None,
         })
+    }
+
+    /// Reloads the config file now (as `POST /admin/config/reload` does) and says how it
+    /// went; without a [`RouterBuilder::reload_from`] source, it fails and changes nothing.
+    pub async fn reload(&self) -> ReloadReport {
+        self.state.live.reload().await
+    }
+
+    /// The serving snapshot and reload handle, to reload from elsewhere (a signal handler).
+    pub fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.state.live)
     }
 
     /// An axum router over this instance's backends, to mount inside another axum app

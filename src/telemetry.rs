@@ -3,20 +3,41 @@
 
 use std::io::IsTerminal;
 
+use std::sync::OnceLock;
+
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::{reload, Registry};
 
 use crate::config::{LogFormat, LoggingConfig};
 
-/// Installs the global log subscriber. Call once, early; later calls do nothing.
-pub fn init_logging(config: &LoggingConfig) -> Result<(), String> {
+/// The installed subscriber's level filter, which a hot reload changes.
+static LEVEL: OnceLock<reload::Handle<Targets, Registry>> = OnceLock::new();
+
+fn level_filter(config: &LoggingConfig) -> Result<Targets, String> {
     let spec = match &config.level {
         Some(level) => level.clone(),
         None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
     };
-    let filter: Targets = spec
-        .parse()
-        .map_err(|e| format!("RUST_LOG: cannot parse '{spec}': {e}"))?;
+    spec.parse()
+        .map_err(|e| format!("RUST_LOG: cannot parse '{spec}': {e}"))
+}
+
+/// Applies a new `logging.level` to the subscriber [`init_logging`] installed (a hot
+/// reload); does nothing when another subscriber is in use.
+pub fn set_log_level(config: &LoggingConfig) -> Result<(), String> {
+    let filter = level_filter(config)?;
+    if let Some(handle) = LEVEL.get() {
+        handle
+            .reload(filter)
+            .map_err(|e| format!("cannot change the log level: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Installs the global log subscriber. Call once, early; later calls do nothing.
+pub fn init_logging(config: &LoggingConfig) -> Result<(), String> {
+    let (filter, handle) = reload::Layer::new(level_filter(config)?);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match config.format {
         LogFormat::Json => registry
@@ -35,6 +56,8 @@ pub fn init_logging(config: &LoggingConfig) -> Result<(), String> {
             .try_init(),
     };
     // A subscriber already installed (an embedding program's own) is fine.
-    let _ = result;
+    if result.is_ok() {
+        let _ = LEVEL.set(handle);
+    }
     Ok(())
 }

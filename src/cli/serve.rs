@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use continuum::config::{self, Overrides, ProcessEnv, Strictness};
-use continuum::Router;
+use continuum::{ReloadSource, Router};
 
 use super::ServeArgs;
 
@@ -18,6 +18,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         health_check_interval: args.health_check_interval,
         model_metadata: args.model_metadata,
     };
+    let reload_overrides = overrides.clone();
     let loaded = match config::load(
         args.config.as_deref(),
         &overrides,
@@ -59,7 +60,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let router = match Router::builder(loaded.config).start().await {
+        let mut builder = Router::builder(loaded.config);
+        if let Some(file) = loaded.file {
+            builder = builder.reload_from(ReloadSource {
+                file,
+                overrides: reload_overrides,
+                env: Box::new(ProcessEnv),
+            });
+        }
+        let router = match builder.start().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("{e}");
@@ -67,7 +76,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let reloads = tokio::spawn(reload_on_sighup(router.live()));
         router.shutdown_with(shutdown_signal()).await;
+        reloads.abort();
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
@@ -86,5 +97,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+    }
+}
+
+/// SIGHUP reloads the config file (the outcome is logged by the router).
+async fn reload_on_sighup(live: std::sync::Arc<continuum::state::Live>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP (no reload on SIGHUP): {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received; reloading the configuration");
+        live.reload().await;
     }
 }

@@ -6,6 +6,8 @@ pub mod access;
 mod interpolate;
 pub mod metadata;
 mod model;
+pub mod operations;
+pub mod prompts;
 mod reader;
 mod resilience;
 pub mod sample;
@@ -253,6 +255,20 @@ pub fn load(
                 problems: r.errors,
             });
         }
+    }
+    if config.global_prompts.enabled {
+        let problems = config.global_prompts.load_files(from_file_dir);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: file
+                    .as_deref()
+                    .map_or_else(|| "config".into(), |f| f.display().to_string()),
+                problems,
+            });
+        }
+    }
+    if let Some(p) = &mut config.admin.stats.persistence {
+        p.path = resolve_path(&p.path, from_file_dir, env);
     }
     if let Some((meta, base)) = metadata_file {
         let path = resolve_path(&meta, base, env);

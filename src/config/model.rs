@@ -40,6 +40,15 @@ pub struct Config {
     pub cors: super::access::CorsConfig,
     /// Top-level `model_aliases`: names clients hard-code → routable models.
     pub model_aliases: Vec<(String, String)>,
+    /// Who may use the admin API, and the usage statistics it shows.
+    pub admin: super::operations::AdminConfig,
+    /// System prompts added to every chat request.
+    pub global_prompts: super::prompts::GlobalPromptsConfig,
+    /// Applying a changed config file without a restart.
+    pub hot_reload: super::operations::HotReloadConfig,
+    /// The file's tree after `${VAR}` substitution (`Null` for built-in defaults), shown
+    /// redacted by `GET /admin/config`.
+    pub source: serde_json::Value,
 }
 
 /// `metrics:` section.
@@ -303,7 +312,7 @@ impl BackendType {
 }
 
 /// One `backends[]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
     /// Unique name; shown in `x-continuum-backend` and usable as `name/model`.
     pub name: String,
@@ -534,6 +543,10 @@ impl Default for Config {
             rate_limiting: Default::default(),
             cors: Default::default(),
             model_aliases: Vec::new(),
+            admin: Default::default(),
+            hot_reload: Default::default(),
+            global_prompts: Default::default(),
+            source: serde_json::Value::Null,
         }
     }
 }

@@ -31,18 +31,11 @@ const TOP: Keys = Keys {
         "rate_limiting",
         "cors",
         "model_aliases",
-    ],
-    unsupported: &[
-        "files",
-        "tracing",
         "admin",
-        "cache",
-        "global_prompts",
         "hot_reload",
-        "webui",
-        "acp",
-        "web_search",
+        "global_prompts",
     ],
+    unsupported: &["files", "tracing", "cache", "webui", "acp", "web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -230,6 +223,9 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
             );
         }
     }
+    let admin = super::operations::read_admin(top.get("admin"), r);
+    let hot_reload = super::operations::read_hot_reload(top.get("hot_reload"), r);
+    let global_prompts = super::prompts::read_global_prompts(top.get("global_prompts"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -258,6 +254,10 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         rate_limiting,
         cors,
         model_aliases,
+        admin,
+        hot_reload,
+        global_prompts,
+        source: root.clone(),
     })
 }
 

@@ -22,10 +22,11 @@ use crate::ratelimit::{AdmitError, KeyedCaller};
 /// request's extensions, and applies the per-client, per-key and global rate limits.
 /// Without `api_keys` and `rate_limiting` sections, everything passes.
 pub async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let state = state.current();
     if state.keys.is_none() && state.limits.is_none() {
         return enter(&state, req, next).await;
     }
-    check(state, req, next).await
+    check(&state, req, next).await
 }
 
 /// Takes a request slot (admission control), then serves.
@@ -39,7 +40,7 @@ async fn enter(state: &AppState, req: Request, next: Next) -> Response {
     }
 }
 
-async fn check(state: Arc<AppState>, mut req: Request, next: Next) -> Response {
+async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
     let now = Instant::now().into_std();
     let caller = match &state.keys {
         None => None,
@@ -63,7 +64,7 @@ async fn check(state: Arc<AppState>, mut req: Request, next: Next) -> Response {
                             decision,
                         },
                     };
-                    return refuse(&state, &req, &err);
+                    return refuse(state, &req, &err);
                 }
             }
         }
@@ -90,12 +91,12 @@ async fn check(state: Arc<AppState>, mut req: Request, next: Next) -> Response {
                     tracing::warn!(error = %store_error, "rate limits not enforced (fail_open): the request passes");
                 }
                 Err(AdmitError::Limited(subject, decision)) => {
-                    return refuse(&state, &req, &ProxyError::RateLimited { subject, decision });
+                    return refuse(state, &req, &ProxyError::RateLimited { subject, decision });
                 }
                 Err(AdmitError::StoreDown(reason)) => {
                     state.metrics.rate_limit_store_error(state.shard, false);
                     tracing::warn!(error = %reason, "rate limits cannot be decided (fail_open: false): refused");
-                    return refuse(&state, &req, &ProxyError::RateLimitStoreDown(reason));
+                    return refuse(state, &req, &ProxyError::RateLimitStoreDown(reason));
                 }
             }
         }
@@ -103,7 +104,7 @@ async fn check(state: Arc<AppState>, mut req: Request, next: Next) -> Response {
     if let Some(key) = caller {
         req.extensions_mut().insert(Caller(key));
     }
-    enter(&state, req, next).await
+    enter(state, req, next).await
 }
 
 /// A refusal in the client's protocol, counted when it is a rate limit.

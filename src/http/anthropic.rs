@@ -26,6 +26,7 @@ const MAX_REPLY: usize = 256 << 20;
 
 /// Handler of `POST /v1/messages`.
 pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let state = state.current();
     let timer = state
         .config
         .metrics
@@ -166,6 +167,7 @@ impl http_body::Body for AnthropicSse {
 /// Handler of `POST /v1/messages/count_tokens`: counts by the best tier available for the
 /// model (see `crate::tokens`) and says which in `x-continuum-token-count`.
 pub async fn count_tokens(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let state = state.current();
     let id = request_id(req.headers());
     let mut resp = match count(&state, req, &id).await {
         Ok(r) => r,

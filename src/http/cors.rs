@@ -73,6 +73,7 @@ fn allow(config: &CorsConfig, origin: &HeaderValue, headers: &mut HeaderMap) {
 
 /// Middleware applying the `cors` section.
 pub async fn cors(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let state = state.current();
     let config = &state.config.cors;
     if !config.enabled {
         return next.run(req).await;

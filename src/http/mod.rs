@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
 mod access;
+mod admin;
 pub mod admission;
 mod anthropic;
 mod continuation;
@@ -13,7 +14,6 @@ pub mod tap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,40 +21,42 @@ use axum::Json;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use crate::backend::{build_client, Backend, HttpClient, X_REQUEST_ID};
-use crate::config::Config;
+use crate::backend::{build_client, HttpClient, X_REQUEST_ID};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::routing::{ListedModel, ModelIndex};
+use crate::routing::ListedModel;
+use crate::state::{Live, Snapshot};
 
 /// Response header naming the backend that answered.
 pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuum-backend");
 /// Response header naming the model that answered.
 pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-model");
 
-/// Everything a request handler reads. Each worker thread has its own instance: the
-/// shared parts are behind `Arc`s, the upstream client (and so its connection pool) is the
+/// Everything a request handler reads: the snapshot it is served with (fields of
+/// [`Snapshot`] are reached through `Deref`) and the worker's own parts. Each worker
+/// thread has its own instance; its upstream client (and so its connection pool) is the
 /// worker's own, so a request never leaves its thread.
 #[derive(Clone)]
 pub struct AppState {
-    /// The configuration the router was started with.
-    pub config: Arc<Config>,
-    /// Backends in config order.
-    pub backends: Arc<[Arc<Backend>]>,
-    /// Model name → backends; rebuilt when discovered model lists change.
-    pub index: Arc<ArcSwap<ModelIndex>>,
+    /// The snapshot this request is served with (see [`AppState::current`]).
+    pub snap: Arc<Snapshot>,
+    /// The serving snapshot and the reload handle, shared by every worker.
+    pub live: Arc<Live>,
     /// This worker's upstream client.
     pub client: HttpClient,
     /// The metrics registry (shared by every worker).
     pub metrics: Arc<Metrics>,
     /// This worker's shard of the registry.
     pub shard: usize,
-    /// API keys (`None`: no `api_keys` section, no authentication).
-    pub keys: Option<Arc<crate::auth::Keys>>,
-    /// Rate limits (`None`: `rate_limiting` off).
-    pub limits: Option<Arc<crate::ratelimit::Limits>>,
     /// Admission control (`None`: `server.max_concurrent_requests: 0`).
     pub admission: Option<Arc<admission::Admission>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.snap
+    }
 }
 
 impl AppState {
@@ -67,6 +69,15 @@ impl AppState {
                 self.config.timeouts.connection,
             ),
             shard: self.metrics.assign_shard(),
+            ..self.clone()
+        }
+    }
+
+    /// This worker's state with the snapshot serving now: a handler takes it once, at the
+    /// start, and serves the whole request with it.
+    pub fn current(&self) -> AppState {
+        AppState {
+            snap: self.live.current.load_full(),
             ..self.clone()
         }
     }
@@ -99,7 +110,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health", get(health))
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))
-        .route("/admin/backends", get(admin_backends))
+        .merge(admin_routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Outermost: preflights are answered before any route or authentication.
@@ -108,6 +119,16 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
             cors::cors,
         ))
         .with_state(state)
+}
+
+/// `/admin/*`, behind `admin.auth`.
+fn admin_routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route("/admin/backends", get(admin::backends))
+        .route("/admin/config", get(admin::config))
+        .route("/admin/config/full", get(admin::config_full))
+        .route("/admin/config/reload", post(admin::reload))
+        .route_layer(axum::middleware::from_fn_with_state(state, admin::guard))
 }
 
 /// The request's `X-Request-ID`, or a new one.
@@ -152,6 +173,7 @@ fn model_json(m: &ListedModel) -> serde_json::Value {
 }
 
 async fn list_models(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let state = state.current();
     let index = state.index.load();
     let data: Vec<_> = index
         .listed()
@@ -168,6 +190,7 @@ async fn get_model(
     headers: HeaderMap,
     extensions: http::Extensions,
 ) -> Response {
+    let state = state.current();
     let index = state.index.load();
     match index
         .listed()
@@ -181,6 +204,7 @@ async fn get_model(
 
 /// `GET /metrics` (or `metrics.path`): Prometheus text.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let state = state.current();
     let text = state.metrics.render(&state.backends);
     (
         [(
@@ -198,6 +222,7 @@ async fn health(headers: HeaderMap) -> Response {
 
 /// 200 while at least one backend takes traffic, else 503.
 async fn ready(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let state = state.current();
     let healthy = state
         .backends
         .iter()
@@ -214,31 +239,6 @@ async fn ready(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
         "backends": state.backends.len(),
     });
     with_request_id(&headers, (status, Json(body)))
-}
-
-/// Each backend's health, circuit, latency, load and models.
-async fn admin_backends(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let now = tokio::time::Instant::now();
-    let list: Vec<_> = state
-        .backends
-        .iter()
-        .map(|b| {
-            json!({
-                "name": b.name(),
-                "type": b.config.kind.as_str(),
-                "url": b.config.url,
-                "status": b.state.health.status().as_str(),
-                "circuit": b.state.breaker.state(now).as_str(),
-                "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
-                "in_flight": b.state.in_flight(),
-                "prompt_tokens": b.state.cache.totals().0,
-                "cached_prompt_tokens": b.state.cache.totals().1,
-                "weight": b.config.weight,
-                "models": *b.models(),
-            })
-        })
-        .collect();
-    with_request_id(&headers, Json(json!({"backends": list})))
 }
 
 async fn not_found(req: Request) -> Response {

@@ -151,6 +151,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
 
 /// Handler of `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let state = state.current();
     let timer = state
         .config
         .metrics
@@ -532,6 +533,16 @@ async fn serve_model(
             (Inbound::Anthropic { beta }, Adapter::Anthropic(_)) => Some(beta),
             _ => None,
         };
+        let prompts = &state.config.global_prompts;
+        let injection = prompts
+            .enabled
+            .then(|| prompts.prompt_for([&routing.model, &target.upstream_model], backend.name()))
+            .flatten()
+            .map(|prompt| crate::prompts::Injection {
+                prompt,
+                merge: prompts.merge_strategy,
+                separator: &prompts.separator,
+            });
         // Every other pairing works on OpenAI's form, with the model and reasoning level
         // set for this backend.
         let (body, effort_note, openai) = match native {
@@ -547,6 +558,10 @@ async fn serve_model(
                     normalise_reasoning(backend, &target.upstream_model, body)
                 } else {
                     (body, None)
+                };
+                let body = match injection {
+                    Some(inj) => crate::prompts::apply_openai(&body, inj),
+                    None => body,
                 };
                 (body, note, openai)
             }
@@ -608,6 +623,10 @@ async fn serve_model(
                             req.body.clone()
                         } else {
                             splice_model(&req.body, routing.model_span, model)
+                        };
+                        let body = match injection {
+                            Some(inj) => crate::prompts::apply_anthropic(&body, inj),
+                            None => body,
                         };
                         (
                             a.messages_request(body, id, beta.as_ref()),

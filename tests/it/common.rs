@@ -38,6 +38,27 @@ pub async fn start_router(yaml: &str) -> RunningRouter {
     Router::builder(config).start().await.unwrap()
 }
 
+/// Starts a router from a config file on an ephemeral TCP port, able to reload it
+/// (`POST /admin/config/reload`, `hot_reload`), with no environment.
+pub async fn start_router_file(file: &std::path::Path) -> RunningRouter {
+    let overrides = config::Overrides {
+        bind: vec!["127.0.0.1:0".into()],
+        ..Default::default()
+    };
+    let env = HashMap::<String, String>::new();
+    let loaded = config::load(Some(file), &overrides, &env, Strictness::Serve)
+        .unwrap_or_else(|e| panic!("test config invalid: {e}"));
+    Router::builder(loaded.config)
+        .reload_from(continuum::ReloadSource {
+            file: file.to_path_buf(),
+            overrides,
+            env: Box::new(env),
+        })
+        .start()
+        .await
+        .unwrap()
+}
+
 /// A response read whole.
 pub struct Reply {
     pub status: StatusCode,

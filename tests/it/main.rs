@@ -2,6 +2,7 @@
 //! backends, and the `continuum` binary run as a process.
 
 mod access;
+mod admin;
 mod admission;
 mod anthropic;
 mod anthropic_backend;
@@ -15,9 +16,11 @@ mod metrics;
 mod models;
 mod ollama;
 mod pairs;
+mod prompts;
 mod proxy;
 mod ratelimit;
 mod reasoning;
+mod reload;
 mod resilience;
 mod sdk;
 mod serve;

@@ -1,0 +1,280 @@
+//! Operator-facing sections: `admin` (who may use `/admin/*`, usage statistics) and
+//! `hot_reload` (applying a changed config without a restart).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::access::IpNet;
+use super::reader::{child, Keys, Reader};
+use super::types::Secret;
+
+/// How `/admin/*` callers prove who they are (`admin.auth.method`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminAuth {
+    /// No `admin` section: only loopback and Unix-socket clients may call.
+    LoopbackOnly,
+    /// `none`: anyone who can reach the router.
+    None,
+    /// `bearer` / `bearer_token`: `Authorization: Bearer TOKEN`.
+    Bearer(Secret),
+    /// `basic`: `Authorization: Basic base64(username:password)`.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `ip_whitelist`: clients from these networks (`allowed_ips`).
+    IpWhitelist(Vec<IpNet>),
+    /// `api_key`: an `api_keys` entry with the `admin` scope, in `X-API-Key` or Bearer.
+    ApiKey,
+}
+
+/// `admin.stats`: per model, backend and key usage kept for `/admin/stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsConfig {
+    /// Collect at all.
+    pub enabled: bool,
+    /// How far back `/admin/stats` looks (a ring of one-minute buckets).
+    pub retention_window: Duration,
+    /// Count tokens from responses' usage.
+    pub token_tracking: bool,
+    /// Snapshots on disk, loaded at start.
+    pub persistence: Option<StatsPersistence>,
+}
+
+/// `admin.stats.persistence`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPersistence {
+    /// Snapshot file (relative paths from the config file's directory).
+    pub path: PathBuf,
+    /// How often a snapshot is written (also at shutdown).
+    pub snapshot_interval: Duration,
+    /// A snapshot older than this is not loaded at start.
+    pub max_age: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> StatsConfig {
+        StatsConfig {
+            enabled: true,
+            retention_window: Duration::from_secs(24 * 3600),
+            token_tracking: true,
+            persistence: None,
+        }
+    }
+}
+
+/// `admin:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Who may call `/admin/*`.
+    pub auth: AdminAuth,
+    /// Usage statistics.
+    pub stats: StatsConfig,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            auth: AdminAuth::LoopbackOnly,
+            stats: StatsConfig::default(),
+        }
+    }
+}
+
+const ADMIN: Keys = Keys {
+    known: &["auth", "stats"],
+    unsupported: &[],
+};
+
+const ADMIN_AUTH: Keys = Keys {
+    known: &[
+        "method",
+        "token",
+        "bearer_token",
+        "username",
+        "password",
+        "allowed_ips",
+    ],
+    unsupported: &[],
+};
+
+const STATS: Keys = Keys {
+    known: &[
+        "enabled",
+        "retention_window",
+        "token_tracking",
+        "persistence",
+    ],
+    unsupported: &[],
+};
+
+const PERSISTENCE: Keys = Keys {
+    known: &["enabled", "path", "snapshot_interval", "max_age"],
+    unsupported: &[],
+};
+
+/// The longest `retention_window` (one-minute buckets are kept for it).
+const MAX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Reads the `admin:` section.
+pub fn read_admin(v: Option<&Value>, r: &mut Reader) -> AdminConfig {
+    let p = "admin";
+    let mut c = AdminConfig::default();
+    let Some(m) = v.and_then(|v| r.section(v, p, &ADMIN)) else {
+        return c;
+    };
+    if let Some(a) = m
+        .get("auth")
+        .and_then(|v| r.section(v, "admin.auth", &ADMIN_AUTH))
+    {
+        let ap = "admin.auth";
+        let secret = |r: &mut Reader, key: &str| r.string(a, ap, key).filter(|s| !s.is_empty());
+        let method = r.string(a, ap, "method").unwrap_or_else(|| "none".into());
+        c.auth = match method.as_str() {
+            "none" => AdminAuth::None,
+            "bearer" | "bearer_token" => {
+                match secret(r, "token").or_else(|| secret(r, "bearer_token")) {
+                    Some(t) => AdminAuth::Bearer(Secret::new(t)),
+                    None => {
+                        let key = if a.contains_key("bearer_token") {
+                            "bearer_token"
+                        } else {
+                            "token"
+                        };
+                        r.missing(child(ap, key), "the admin token (token or bearer_token)");
+                        AdminAuth::None
+                    }
+                }
+            }
+            "basic" => {
+                let username = r.string(a, ap, "username");
+                let password = secret(r, "password");
+                if username.as_deref().is_none_or(str::is_empty) {
+                    r.missing(child(ap, "username"), "username (method: basic)");
+                }
+                if password.is_none() {
+                    r.missing(child(ap, "password"), "password (method: basic)");
+                }
+                AdminAuth::Basic {
+                    username: username.unwrap_or_default(),
+                    password: Secret::new(password.unwrap_or_default()),
+                }
+            }
+            "ip_whitelist" => {
+                let list = r.string_list(a, ap, "allowed_ips").unwrap_or_default();
+                if list.is_empty() {
+                    r.error(
+                        child(ap, "allowed_ips"),
+                        "list the client networks (CIDR) that may use the admin API",
+                    );
+                }
+                let mut nets = Vec::new();
+                for (i, net) in list.iter().enumerate() {
+                    match IpNet::parse(net) {
+                        Some(n) => nets.push(n),
+                        None => r.error(
+                            format!("{ap}.allowed_ips[{i}]"),
+                            format!("'{net}' is not an IP address or CIDR network"),
+                        ),
+                    }
+                }
+                AdminAuth::IpWhitelist(nets)
+            }
+            "api_key" => AdminAuth::ApiKey,
+            other => {
+                r.error(
+                    child(ap, "method"),
+                    format!("'{other}' is not one of: none, bearer, bearer_token, basic, ip_whitelist, api_key"),
+                );
+                AdminAuth::None
+            }
+        };
+    }
+    if let Some(s) = m
+        .get("stats")
+        .and_then(|v| r.section(v, "admin.stats", &STATS))
+    {
+        let sp = "admin.stats";
+        c.stats.enabled = r.boolean(s, sp, "enabled").unwrap_or(true);
+        if let Some(d) = r.duration(s, sp, "retention_window") {
+            if d < Duration::from_secs(60) || d > MAX_RETENTION {
+                r.error(
+                    child(sp, "retention_window"),
+                    "must be between 1m and 7d (one-minute buckets are kept)",
+                );
+            }
+            c.stats.retention_window = d;
+        }
+        c.stats.token_tracking = r.boolean(s, sp, "token_tracking").unwrap_or(true);
+        let pp = "admin.stats.persistence";
+        if let Some(ps) = s
+            .get("persistence")
+            .and_then(|v| r.section(v, pp, &PERSISTENCE))
+        {
+            if r.boolean(ps, pp, "enabled").unwrap_or(true) {
+                let path = r.string(ps, pp, "path").filter(|s| !s.is_empty());
+                if path.is_none() {
+                    r.missing(child(pp, "path"), "the snapshot file's path");
+                }
+                let snapshot_interval = r
+                    .duration(ps, pp, "snapshot_interval")
+                    .unwrap_or(Duration::from_secs(300));
+                if snapshot_interval < Duration::from_secs(1) {
+                    r.error(child(pp, "snapshot_interval"), "must be at least 1s");
+                }
+                c.stats.persistence = Some(StatsPersistence {
+                    path: PathBuf::from(path.unwrap_or_default()),
+                    snapshot_interval,
+                    max_age: r
+                        .duration(ps, pp, "max_age")
+                        .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+                });
+            }
+        }
+    }
+    c
+}
+
+/// `hot_reload:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotReloadConfig {
+    /// Watch the config file (and the files it names) and apply changes.
+    pub enabled: bool,
+    /// How often the watched files are checked for a change.
+    pub poll_interval: Duration,
+}
+
+impl Default for HotReloadConfig {
+    fn default() -> HotReloadConfig {
+        HotReloadConfig {
+            enabled: false,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+const HOT_RELOAD: Keys = Keys {
+    known: &["enabled", "poll_interval"],
+    unsupported: &[],
+};
+
+/// Reads the `hot_reload:` section.
+pub fn read_hot_reload(v: Option<&Value>, r: &mut Reader) -> HotReloadConfig {
+    let p = "hot_reload";
+    let mut c = HotReloadConfig::default();
+    let Some(m) = v.and_then(|v| r.section(v, p, &HOT_RELOAD)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    if let Some(d) = r.duration(m, p, "poll_interval") {
+        if d < Duration::from_millis(10) {
+            r.error(child(p, "poll_interval"), "must be at least 10ms");
+        }
+        c.poll_interval = d;
+    }
+    c
+}

@@ -1,0 +1,371 @@
+//! The admin API under `/admin/`: its own authentication (`admin.auth`, never the client
+//! API keys unless `method: api_key` asks for a key with the `admin` scope), backends,
+//! the effective configuration with secrets redacted, and reloads.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Json;
+use base64::Engine as _;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::{with_request_id, AppState};
+use crate::auth::{presented_key, Need, Refusal};
+use crate::config::operations::AdminAuth;
+use crate::error::ProxyError;
+use crate::state::ReloadReport;
+
+/// Middleware in front of every `/admin/*` route: `admin.auth` decides.
+pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let state = state.current();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match allowed(&state, req.headers(), peer) {
+        Ok(()) => next.run(req).await,
+        Err(err) => {
+            let mut resp = with_request_id(req.headers(), err);
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                let challenge = match &state.config.admin.auth {
+                    AdminAuth::Basic { .. } => "Basic realm=\"continuum admin\"",
+                    _ => "Bearer realm=\"continuum admin\"",
+                };
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            resp
+        }
+    }
+}
+
+/// Whether this caller may use the admin API. `peer` is `None` on a Unix socket (whose
+/// file mode already decides who may connect).
+fn allowed(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<(), ProxyError> {
+    let forbidden = |message: &str| ProxyError::Forbidden {
+        message: message.to_string(),
+        code: "admin_forbidden",
+    };
+    match &state.config.admin.auth {
+        AdminAuth::None => Ok(()),
+        AdminAuth::LoopbackOnly => match peer {
+            None => Ok(()),
+            Some(ip) if ip.is_loopback() || ip.to_canonical().is_loopback() => Ok(()),
+            Some(_) => Err(forbidden(
+                "without an admin.auth section the admin API answers loopback clients only",
+            )),
+        },
+        AdminAuth::IpWhitelist(nets) => match peer {
+            None => Ok(()),
+            Some(ip) if nets.iter().any(|n| n.contains(ip.to_canonical())) => Ok(()),
+            Some(_) => Err(forbidden(
+                "this client address is not in admin.auth.allowed_ips",
+            )),
+        },
+        AdminAuth::Bearer(token) => {
+            let presented = bearer(headers).ok_or(ProxyError::Unauthenticated(
+                "the admin API needs Authorization: Bearer TOKEN",
+            ))?;
+            if constant_time_eq(presented, token.expose().as_bytes()) {
+                Ok(())
+            } else {
+                Err(ProxyError::Unauthenticated("invalid admin token"))
+            }
+        }
+        AdminAuth::Basic { username, password } => {
+            let presented = basic(headers).ok_or(ProxyError::Unauthenticated(
+                "the admin API needs Authorization: Basic (username:password)",
+            ))?;
+            let expected = format!("{username}:{}", password.expose());
+            if constant_time_eq(&presented, expected.as_bytes()) {
+                Ok(())
+            } else {
+                Err(ProxyError::Unauthenticated(
+                    "invalid admin user name or password",
+                ))
+            }
+        }
+        AdminAuth::ApiKey => {
+            if presented_key(headers).is_none() {
+                return Err(ProxyError::Unauthenticated(
+                    "the admin API needs an API key with the 'admin' scope (X-API-Key or Authorization: Bearer)",
+                ));
+            }
+            let Some(keys) = &state.keys else {
+                return Err(ProxyError::Unauthenticated(
+                    "admin.auth.method is api_key but there is no api_keys section",
+                ));
+            };
+            match keys.check(headers, Need::Admin, tokio::time::Instant::now().into_std()) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(ProxyError::Unauthenticated("invalid API key")),
+                Err(Refusal::Unauthenticated(why)) => Err(ProxyError::Unauthenticated(why)),
+                Err(Refusal::Forbidden(message)) => Err(ProxyError::Forbidden {
+                    message,
+                    code: "insufficient_scope",
+                }),
+                Err(Refusal::RateLimited(decision)) => Err(ProxyError::RateLimited {
+                    subject: "this API key".into(),
+                    decision,
+                }),
+            }
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let v = headers.get(header::AUTHORIZATION)?.as_bytes();
+    (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| v[7..].trim_ascii())
+}
+
+fn basic(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let v = headers.get(header::AUTHORIZATION)?.as_bytes();
+    if v.len() <= 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(v[6..].trim_ascii())
+        .ok()
+}
+
+/// Compares in time that depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /admin/backends`: each backend's health, circuit, latency, load and models.
+pub async fn backends(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let state = state.current();
+    let now = tokio::time::Instant::now();
+    let list: Vec<_> = state
+        .backends
+        .iter()
+        .map(|b| {
+            json!({
+                "name": b.name(),
+                "type": b.config.kind.as_str(),
+                "url": b.config.url,
+                "status": b.state.health.status().as_str(),
+                "circuit": b.state.breaker.state(now).as_str(),
+                "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
+                "in_flight": b.state.in_flight(),
+                "prompt_tokens": b.state.cache.totals().0,
+                "cached_prompt_tokens": b.state.cache.totals().1,
+                "weight": b.config.weight,
+                "models": *b.models(),
+            })
+        })
+        .collect();
+    with_request_id(&headers, Json(json!({"backends": list})))
+}
+
+/// `GET /admin/config`: the configuration file as loaded (after `${VAR}` substitution),
+/// secrets redacted, and how the last reload went.
+pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let state = state.current();
+    with_request_id(&headers, Json(config_body(&state, false)))
+}
+
+/// `GET /admin/config/full`: as `/admin/config`, plus what was built from it: every
+/// backend as resolved (type, URL with its default, models), the served model ids and
+/// the sections a reload cannot change.
+pub async fn config_full(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let state = state.current();
+    with_request_id(&headers, Json(config_body(&state, true)))
+}
+
+fn config_body(state: &AppState, full: bool) -> Value {
+    let mut body = json!({
+        "config": redact(&state.config.source),
+        "file": state.live.file.as_ref().map(|f| f.display().to_string()),
+        "last_reload": state.live.last().map(|r| report_json(&r)),
+        "hot_reload": state.config.hot_reload.enabled,
+    });
+    if full {
+        let backends: Vec<_> = state
+            .backends
+            .iter()
+            .map(|b| {
+                json!({
+                    "name": b.name(),
+                    "type": b.config.kind.as_str(),
+                    "url": b.config.url.as_deref().map(redact_url),
+                    "weight": b.config.weight,
+                    "models": *b.models(),
+                    "discovers_models": b.discovers_models(),
+                })
+            })
+            .collect();
+        let models: Vec<_> = state
+            .index
+            .load()
+            .listed()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        body["resolved"] = json!({
+            "backends": backends,
+            "models": models,
+            "selection_strategy": format!("{:?}", state.config.selection_strategy),
+            "restart_only": ["server.bind_address", "server.workers", "server.connection_pool_size", "server.socket_mode", "server.max_concurrent_requests", "server.queue_timeout", "metrics", "logging.format", "timeouts.connection", "hot_reload"],
+        });
+    }
+    body
+}
+
+/// `POST /admin/config/reload`: reload the config file now. 200 with the report when the
+/// new configuration serves; 422 (and nothing changed) when it is invalid.
+pub async fn reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let report = state.live.reload().await;
+    let status = if report.ok {
+        StatusCode::OK
+    } else if state.live.file.is_none() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    with_request_id(&headers, (status, Json(report_json(&report))))
+}
+
+fn report_json(r: &ReloadReport) -> Value {
+    json!({
+        "at": rfc3339(r.at),
+        "ok": r.ok,
+        "error": r.error,
+        "restart_required": r.restart_required,
+    })
+}
+
+/// `2026-12-02T04:23:44Z` (UTC, seconds).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Keys whose values are secrets wherever they appear.
+const SECRET_KEYS: [&str; 12] = [
+    "api_key",
+    "key",
+    "key_hash",
+    "token",
+    "bearer_token",
+    "password",
+    "secret",
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "authorization",
+    "x-api-key",
+];
+
+/// Header names whose values are credentials.
+fn secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["auth", "key", "token", "secret", "cookie", "password"]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// The tree with every secret replaced by `"[redacted]"` and passwords in URLs masked.
+pub fn redact(v: &Value) -> Value {
+    redact_in(v, false)
+}
+
+fn redact_in(v: &Value, in_headers: bool) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                let lower = k.to_ascii_lowercase();
+                let secret = SECRET_KEYS.contains(&lower.as_str())
+                    || (in_headers && secret_header(k))
+                    || lower.ends_with("_key") && !lower.ends_with("_keys");
+                let value = if secret && !v.is_null() && !v.is_object() && !v.is_array() {
+                    Value::String("[redacted]".into())
+                } else {
+                    redact_in(v, lower == "headers")
+                };
+                out.insert(k.clone(), value);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|v| redact_in(v, in_headers)).collect()),
+        Value::String(s) if s.contains("://") => Value::String(redact_url(s)),
+        other => other.clone(),
+    }
+}
+
+/// `scheme://user:password@host/...` → `scheme://user:***@host/...`.
+fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_by_key_headers_and_urls() {
+        let tree = json!({
+            "backends": [{"name": "openai", "api_key": "sk-live", "headers": {"X-Auth-Token": "t", "X-Extra": "v"}}],
+            "api_keys": {"api_keys": [{"key": "k1", "id": "team-a"}, {"key_hash": "sha256:ab"}]},
+            "admin": {"auth": {"method": "bearer", "bearer_token": "adm-secret-x"}},
+            "rate_limiting": {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
+            "custom_key": "s",
+        });
+        let out = redact(&tree).to_string();
+        for secret in [
+            "sk-live",
+            "\"t\"",
+            "k1",
+            "sha256:ab",
+            "adm-secret-x",
+            "hunter2",
+            "\"s\"",
+        ] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+        assert!(out.contains("team-a") && out.contains("X-Extra") && out.contains("\"v\""));
+        assert!(out.contains("redis://:***@cache:6379/0"), "{out}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_185_424);
+        assert_eq!(rfc3339(t), "2026-12-02T04:23:44Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,232 @@
+//! What a request is served with: one [`Snapshot`] of the configuration and everything
+//! built from it (backends, model index, API keys, rate limiters), behind one `ArcSwap`.
+//! A hot reload builds a whole new snapshot beside the serving one — keeping the parts
+//! whose configuration did not change, so health, circuits and buckets survive — and swaps
+//! it in at once; a request holds the snapshot it started with until it ends.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::Keys;
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::ratelimit::Limits;
+use crate::routing::ModelIndex;
+
+/// The configuration and what was built from it; immutable but for the model index,
+/// which model discovery refreshes.
+pub struct Snapshot {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Backends in config order (a route's targets index into this).
+    pub backends: Arc<[Arc<Backend>]>,
+    /// Model name → backends; rebuilt when discovered model lists change.
+    pub index: ArcSwap<ModelIndex>,
+    /// API keys (`None`: no `api_keys` section, no authentication).
+    pub keys: Option<Arc<Keys>>,
+    /// Rate limits (`None`: `rate_limiting` off).
+    pub limits: Option<Arc<Limits>>,
+}
+
+/// What every snapshot of one router shares: the clock base of its limiters and its
+/// worker count.
+#[derive(Clone, Copy)]
+pub struct BuildContext {
+    /// Time zero of the rate limiters.
+    pub epoch: Instant,
+    /// Worker threads (per-worker Redis connections).
+    pub workers: usize,
+}
+
+impl Snapshot {
+    /// Builds a snapshot of `config`, reusing from `previous` every backend whose
+    /// configuration is unchanged (keeping its health, circuit, latency and discovered
+    /// models) and the keys and limiters when their sections are unchanged.
+    pub fn build(
+        mut config: Config,
+        previous: Option<&Snapshot>,
+        cx: BuildContext,
+    ) -> Result<Snapshot, String> {
+        // A config built in memory (not by `config::load`) reads its prompt files from the
+        // working directory.
+        let prompts = &mut config.global_prompts;
+        if prompts.enabled && !prompts.loaded {
+            let problems = prompts.load_files(std::path::Path::new("."));
+            if let Some(p) = problems.first() {
+                return Err(format!("{p}"));
+            }
+        }
+        let same_breakers =
+            previous.is_some_and(|p| p.config.circuit_breaker == config.circuit_breaker);
+        let backends = config
+            .backends
+            .iter()
+            .map(|c| {
+                let kept = previous
+                    .filter(|_| same_breakers)
+                    .and_then(|p| p.backends.iter().find(|b| b.config == *c));
+                match kept {
+                    Some(b) => Ok(Arc::clone(b)),
+                    None => Backend::new(c.clone(), &config.circuit_breaker).map(Arc::new),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let same_backend_names = |p: &Snapshot| {
+            p.backends.len() == backends.len()
+                && p.backends
+                    .iter()
+                    .zip(&backends)
+                    .all(|(a, b)| a.name() == b.name())
+        };
+        let limits = match previous {
+            Some(p) if p.config.rate_limiting == config.rate_limiting && same_backend_names(p) => {
+                p.limits.clone()
+            }
+            _ => Limits::from_config(&config.rate_limiting, cx.epoch, cx.workers)?.map(Arc::new),
+        };
+        // A key's own rate limit lives with the shared buckets when those are in Redis.
+        let local_key_limits = !limits.as_ref().is_some_and(|l| l.shared());
+        let keys = match previous {
+            Some(p)
+                if p.config.api_keys == config.api_keys
+                    && p.config.rate_limiting.storage == config.rate_limiting.storage
+                    && p.config.rate_limiting.enabled == config.rate_limiting.enabled =>
+            {
+                p.keys.clone()
+            }
+            _ => Keys::from_config(&config.api_keys, cx.epoch, local_key_limits).map(Arc::new),
+        };
+        let snapshot = Snapshot {
+            backends: backends.into(),
+            index: ArcSwap::from_pointee(ModelIndex::default()),
+            keys,
+            limits,
+            config: Arc::new(config),
+        };
+        snapshot.rebuild_index();
+        Ok(snapshot)
+    }
+
+    /// Rebuilds the model index from the backends' configured and discovered models and
+    /// the top-level aliases.
+    pub fn rebuild_index(&self) {
+        let index = ModelIndex::build(&self.backends, &self.config.model_configs);
+        let (index, missing) = index.with_aliases(&self.config.model_aliases, &self.backends);
+        if !missing.is_empty() {
+            tracing::warn!(aliases = ?missing, "model_aliases whose target no backend serves (yet)");
+        }
+        self.index.store(Arc::new(index));
+    }
+}
+
+/// How the last reload ended, for the log and `GET /admin/config`.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    /// When it was tried.
+    pub at: SystemTime,
+    /// Whether the new configuration is serving.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// Changed sections that only take effect after a restart.
+    pub restart_required: Vec<&'static str>,
+}
+
+/// A request to reload, answered with its report.
+pub type ReloadRequest = oneshot::Sender<ReloadReport>;
+
+/// The serving snapshot and the way to ask for a reload, shared by every worker.
+pub struct Live {
+    /// The snapshot new requests are served with.
+    pub current: ArcSwap<Snapshot>,
+    /// Asks the router's control task to reload (`None`: not started from a file).
+    reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// The last reload's outcome (`None`: none yet).
+    pub last_reload: Mutex<Option<ReloadReport>>,
+    /// The file reloads read (`None`: the router was given a config, not a file).
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Live {
+    /// Serving `first`; reloads go to `reload` and read `file`.
+    pub fn new(
+        first: Snapshot,
+        reload: Option<mpsc::Sender<ReloadRequest>>,
+        file: Option<std::path::PathBuf>,
+    ) -> Live {
+        Live {
+            current: ArcSwap::from_pointee(first),
+            reload,
+            last_reload: Mutex::new(None),
+            file,
+        }
+    }
+
+    /// Reloads the config file now and says how it went.
+    pub async fn reload(&self) -> ReloadReport {
+        let failed = |error: &str| ReloadReport {
+            at: SystemTime::now(),
+            ok: false,
+            error: Some(error.to_string()),
+            restart_required: Vec::new(),
+        };
+        let Some(tx) = &self.reload else {
+            return failed(
+                "the router was started without a config file; there is nothing to reload",
+            );
+        };
+        let (reply, answer) = oneshot::channel();
+        if tx.send(reply).await.is_err() {
+            return failed("the router is shutting down");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| failed("the reload was interrupted (shutting down)"))
+    }
+
+    /// Records a reload's outcome.
+    pub fn record(&self, report: ReloadReport) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+    }
+
+    /// The last reload's outcome.
+    pub fn last(&self) -> Option<ReloadReport> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Sections whose change a reload cannot apply (listeners, workers, pools, the metrics
+/// route and the log format are set up once at start).
+pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.server.bind_address != new.server.bind_address {
+        out.push("server.bind_address");
+    }
+    if old.server.workers != new.server.workers
+        || old.server.connection_pool_size != new.server.connection_pool_size
+        || old.server.socket_mode != new.server.socket_mode
+        || old.server.max_concurrent_requests != new.server.max_concurrent_requests
+        || old.server.queue_timeout != new.server.queue_timeout
+    {
+        out.push("server");
+    }
+    if old.metrics != new.metrics {
+        out.push("metrics");
+    }
+    if old.logging.format != new.logging.format {
+        out.push("logging.format");
+    }
+    if old.timeouts.connection != new.timeouts.connection {
+        out.push("timeouts.connection");
+    }
+    if old.hot_reload != new.hot_reload {
+        out.push("hot_reload");
+    }
+    out
+}
