@@ -18,6 +18,7 @@ pub mod resilience;
 pub mod routing;
 mod server;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 pub mod tokens;
 

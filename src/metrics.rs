@@ -102,15 +102,19 @@ struct Shard {
 
 /// The router's metrics registry.
 pub struct Metrics {
+    /// `admin.stats`, fed by the same recording point.
+    pub stats: Option<crate::stats::Stats>,
     shards: Box<[Mutex<Shard>]>,
     next_shard: AtomicUsize,
     in_flight: AtomicI64,
 }
 
 impl Metrics {
-    /// A registry with one shard per worker thread (plus one for other callers).
-    pub fn new(workers: usize) -> Metrics {
+    /// A registry with one shard per worker thread (plus one for other callers), feeding
+    /// `stats` too when given.
+    pub fn new(workers: usize, stats: Option<crate::stats::Stats>) -> Metrics {
         Metrics {
+            stats,
             shards: (0..workers.max(1) + 1)
                 .map(|_| Mutex::new(Shard::default()))
                 .collect(),
@@ -183,6 +187,7 @@ impl Metrics {
             shard,
             endpoint,
             started: Instant::now(),
+            key: None,
         }
     }
 
@@ -354,9 +359,16 @@ pub struct RequestTimer {
     shard: usize,
     endpoint: &'static str,
     started: Instant,
+    key: Option<Arc<str>>,
 }
 
 impl RequestTimer {
+    /// Names the API key the request came with (for `admin.stats`).
+    pub fn with_key(mut self, key: Option<Arc<str>>) -> RequestTimer {
+        self.key = key;
+        self
+    }
+
     /// Time since the request started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -372,6 +384,19 @@ impl RequestTimer {
         tokens: Option<(u64, u64)>,
     ) {
         let elapsed = self.started.elapsed();
+        if let Some(stats) = &self.metrics.stats {
+            stats.record(
+                self.shard,
+                crate::stats::Record {
+                    status,
+                    model: served.map(|s| &*s.model),
+                    backend: served.map(|s| s.backend.name()),
+                    key: self.key.as_deref(),
+                    latency: elapsed,
+                    tokens,
+                },
+            );
+        }
         let served = served.map(|s| (BackendKey(s.backend.clone()), s.model.clone()));
         self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         let key = RequestKey {

@@ -171,6 +171,18 @@ impl RouterBuilder {
             config.server.connection_pool_size,
             config.timeouts.connection,
         );
+        let stats_config = config.admin.stats.clone();
+        let stats = stats_config.enabled.then(|| {
+            let stats = crate::stats::Stats::new(stats_config.clone(), workers + 1);
+            if let Some(p) = &stats_config.persistence {
+                match stats.load(&p.path, p.max_age) {
+                    Ok(true) => tracing::info!(path = %p.path.display(), "usage statistics loaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("usage statistics not loaded: {e}"),
+                }
+            }
+            stats
+        });
         let snapshot = Snapshot::build(config, None, cx).map_err(StartError::Backend)?;
         tokio::join!(
             refresh_models(&client, &snapshot),
@@ -182,7 +194,7 @@ impl RouterBuilder {
             client,
             snap: live.current.load_full(),
             live,
-            metrics: Arc::new(Metrics::new(workers)),
+            metrics: Arc::new(Metrics::new(workers, stats)),
             shard: 0,
             admission,
         };
@@ -253,6 +265,23 @@ impl RouterBuilder {
                 }
             }));
         }
+        let stats_path = stats_config
+            .persistence
+            .as_ref()
+            .filter(|_| stats_config.enabled)
+            .map(|p| p.path.clone());
+        if let Some(p) = stats_config.persistence.filter(|_| stats_config.enabled) {
+            let metrics = Arc::clone(&state.metrics);
+            let mut rx = shutdown_rx.clone();
+            background.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(p.snapshot_interval) => save_stats(&metrics, &p.path),
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
         let control = Control {
             state: state.clone(),
             cx,
@@ -274,6 +303,7 @@ impl RouterBuilder {
             aborts,
             background,
             grace: state.config.server.shutdown_grace,
+            stats_path,
             state,
         })
     }
@@ -415,6 +445,15 @@ fn bind_unix(
         }
     }
     Ok(listener)
+}
+
+/// Writes the usage statistics snapshot (`admin.stats.persistence`).
+fn save_stats(metrics: &Metrics, path: &std::path::Path) {
+    if let Some(stats) = &metrics.stats {
+        if let Err(e) = stats.save(path) {
+            tracing::warn!("cannot write the usage statistics snapshot: {e}");
+        }
+    }
 }
 
 /// Asks every discovering backend for its models (concurrently), then rebuilds the
@@ -681,6 +720,8 @@ pub struct RunningRouter {
     aborts: Vec<oneshot::Sender<()>>,
     background: Vec<JoinHandle<()>>,
     grace: Duration,
+    /// Where usage statistics are saved at shutdown.
+    stats_path: Option<PathBuf>,
     state: AppState,
 }
 
@@ -735,6 +776,9 @@ impl RunningRouter {
             .is_ok();
         if !drained {
             tracing::warn!(grace = ?self.grace, "shutdown grace time passed with requests still in flight");
+        }
+        if let Some(path) = &self.stats_path {
+            save_stats(&self.state.metrics, path);
         }
         drained
     }

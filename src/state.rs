@@ -225,6 +225,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.timeouts.connection != new.timeouts.connection {
         out.push("timeouts.connection");
     }
+    if old.admin.stats != new.admin.stats {
+        out.push("admin.stats");
+    }
     if old.hot_reload != new.hot_reload {
         out.push("hot_reload");
     }

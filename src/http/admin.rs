@@ -166,6 +166,52 @@ pub async fn backends(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     with_request_id(&headers, Json(json!({"backends": list})))
 }
 
+/// `GET /admin/stats[?window=1h]`: requests, errors, latency percentiles, tokens and
+/// estimated cost per model, backend and API key over the window (default: all of
+/// `admin.stats.retention_window`).
+pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let state = state.current();
+    let headers = req.headers();
+    let Some(stats) = state.metrics.stats.as_ref().filter(|s| s.enabled()) else {
+        return with_request_id(
+            headers,
+            ProxyError::InvalidField {
+                param: "admin.stats",
+                message: "usage statistics are off (admin.stats.enabled: false)".into(),
+            },
+        );
+    };
+    let window = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("window="));
+    let window = match window.map(crate::config::types::parse_duration) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            return with_request_id(
+                headers,
+                ProxyError::InvalidField {
+                    param: "window",
+                    message: format!("window: {e}"),
+                },
+            )
+        }
+    };
+    let index = state.index.load();
+    let price = |model: &str| {
+        let listed = index.listed().iter().find(|m| m.id == model)?;
+        let pricing = listed.metadata.as_ref()?.pricing.as_ref()?;
+        Some((
+            pricing.input_tokens.unwrap_or(0.0),
+            pricing.output_tokens.unwrap_or(0.0),
+        ))
+    };
+    with_request_id(headers, Json(stats.report(window, price)))
+}
+
 /// `GET /admin/config`: the configuration file as loaded (after `${VAR}` substitution),
 /// secrets redacted, and how the last reload went.
 pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

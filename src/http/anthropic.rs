@@ -27,11 +27,7 @@ const MAX_REPLY: usize = 256 << 20;
 /// Handler of `POST /v1/messages`.
 pub async fn messages(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let state = state.current();
-    let timer = state
-        .config
-        .metrics
-        .enabled
-        .then(|| state.metrics.start(state.shard, "/v1/messages"));
+    let timer = super::start_timer(&state, "/v1/messages", req.extensions());
     let id = request_id(req.headers());
     let mut resp = match handle(&state, req, &id).await {
         Ok(r) => r,

@@ -121,10 +121,27 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .with_state(state)
 }
 
+/// Starts timing a request for the metrics and `admin.stats` (when either is on),
+/// naming the caller's API key.
+fn start_timer(
+    state: &AppState,
+    endpoint: &'static str,
+    extensions: &http::Extensions,
+) -> Option<crate::metrics::RequestTimer> {
+    let stats = state.metrics.stats.as_ref().is_some_and(|s| s.enabled());
+    (state.config.metrics.enabled || stats).then(|| {
+        let key = extensions
+            .get::<crate::auth::Caller>()
+            .map(|c| c.0.id.clone());
+        state.metrics.start(state.shard, endpoint).with_key(key)
+    })
+}
+
 /// `/admin/*`, behind `admin.auth`.
 fn admin_routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/admin/backends", get(admin::backends))
+        .route("/admin/stats", get(admin::stats))
         .route("/admin/config", get(admin::config))
         .route("/admin/config/full", get(admin::config_full))
         .route("/admin/config/reload", post(admin::reload))

@@ -152,11 +152,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
 /// Handler of `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let state = state.current();
-    let timer = state
-        .config
-        .metrics
-        .enabled
-        .then(|| state.metrics.start(state.shard, "/v1/chat/completions"));
+    let timer = super::start_timer(&state, "/v1/chat/completions", req.extensions());
     let id = request_id(req.headers());
     let mut resp = match proxy_chat(&state, req, &id).await {
         Ok(resp) => resp,

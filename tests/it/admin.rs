@@ -204,3 +204,73 @@ async fn bad_admin_sections_are_reported_with_their_key_paths() {
         assert!(all.contains(path), "{yaml} should name {path}: {all}");
     }
 }
+
+#[tokio::test]
+async fn stats_per_model_backend_and_key_with_cost_and_persistence() {
+    let dir = temp_dir("stats");
+    let path = dir.join("stats.json");
+    let yaml = format!(
+        "api_keys:\n  api_keys:\n    - {{key: sk-stats-1, id: team-a}}\nadmin:\n  auth: {{method: none}}\n  stats:\n    retention_window: 1h\n    persistence: {{path: \"{}\", snapshot_interval: 1h, max_age: 1d}}\nmodel_configs:\n  - {{id: mock-a, metadata: {{pricing: {{input_tokens: 1.0, output_tokens: 2.0}}}}}}\n{MOCK}",
+        path.display()
+    );
+    let router = start_router(&yaml).await;
+    let addr = router.tcp_addr().unwrap();
+    let body = r#"{"model":"mock-a","messages":[{"role":"user","content":"hello there"}]}"#;
+    for _ in 0..3 {
+        let r = send(
+            Method::POST,
+            format!("http://{addr}/v1/chat/completions"),
+            body,
+            &[("authorization", "Bearer sk-stats-1")],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let r = chat(
+        addr,
+        r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let s = admin(addr, "/admin/stats", &[]).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.text());
+    let s = s.json();
+    assert_eq!(s["total_requests"], 4, "{s}");
+    assert_eq!(s["total_errors"], 1);
+    assert_eq!(s["window_seconds"], 3600);
+    let model = &s["models"][0];
+    assert_eq!(model["name"], "mock-a");
+    assert_eq!(model["requests"], 3);
+    let (input, output) = (
+        model["tokens"]["input"].as_u64().unwrap(),
+        model["tokens"]["output"].as_u64().unwrap(),
+    );
+    assert!(input > 0 && output > 0, "{model}");
+    let cost = model["estimated_cost"].as_f64().unwrap();
+    assert!((cost - (input as f64 + 2.0 * output as f64) / 1000.0).abs() < 1e-9);
+    assert!(model["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(
+        model["latency_ms"]["p99"].as_f64().unwrap()
+            >= model["latency_ms"]["p50"].as_f64().unwrap()
+    );
+    assert_eq!(s["backends"][0]["name"], "m");
+    assert_eq!(s["keys"][0]["name"], "team-a");
+    assert_eq!(s["keys"][0]["requests"], 3);
+    let bad = admin(addr, "/admin/stats?window=soon", &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        admin(addr, "/admin/stats?window=5m", &[]).await.json()["window_seconds"],
+        300
+    );
+
+    // Saved at shutdown, loaded by the next router.
+    assert!(router.shutdown().await);
+    assert!(path.is_file());
+    let again = start_router(&yaml).await;
+    let s = admin(again.tcp_addr().unwrap(), "/admin/stats", &[])
+        .await
+        .json();
+    assert_eq!(s["total_requests"], 4, "{s}");
+    assert_eq!(s["keys"][0]["name"], "team-a");
+}
