@@ -274,3 +274,17 @@ async fn stats_per_model_backend_and_key_with_cost_and_persistence() {
     assert_eq!(s["total_requests"], 4, "{s}");
     assert_eq!(s["keys"][0]["name"], "team-a");
 }
+
+/// The original Continuum Router's spellings of these sections load unchanged.
+#[test]
+fn an_original_config_with_these_sections_validates() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/original/config.yaml"
+    );
+    let out = run(bin()
+        .args(["config", "validate", "--config", file])
+        .env("TEAM_A_KEY", "sk-team-a")
+        .env("ADMIN_TOKEN", "adm"));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
