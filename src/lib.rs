@@ -21,6 +21,7 @@ pub mod state;
 pub mod stats;
 pub mod telemetry;
 pub mod tokens;
+pub mod trace;
 
 pub use server::{
     BoundAddr, ReloadSource, Router, RouterBuilder, RunningRouter, StartError,

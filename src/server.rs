@@ -189,6 +189,14 @@ impl RouterBuilder {
             probe_all(&client, &snapshot.backends, &snapshot.config)
         );
         let file = self.source.as_ref().map(|s| s.file.clone());
+        let tracing_config = &snapshot.config.tracing;
+        let exporter = match &tracing_config.otlp_endpoint {
+            Some(url) if tracing_config.enabled => Some(
+                crate::trace::Exporter::start(url, &tracing_config.service_name, client.clone())
+                    .map_err(StartError::Backend)?,
+            ),
+            _ => None,
+        };
         let live = Arc::new(Live::new(snapshot, reload_tx, file));
         let state = AppState {
             client,
@@ -197,6 +205,7 @@ impl RouterBuilder {
             metrics: Arc::new(Metrics::new(workers, stats)),
             shard: 0,
             admission,
+            exporter,
         };
 
         let mut listeners = Vec::new();

@@ -228,6 +228,11 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.admin.stats != new.admin.stats {
         out.push("admin.stats");
     }
+    if old.tracing.otlp_endpoint != new.tracing.otlp_endpoint
+        || old.tracing.service_name != new.tracing.service_name
+    {
+        out.push("tracing.otlp_endpoint");
+    }
     if old.hot_reload != new.hot_reload {
         out.push("hot_reload");
     }

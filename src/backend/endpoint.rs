@@ -95,6 +95,7 @@ impl Endpoint {
             headers.insert(name, value.clone());
         }
         headers.insert(X_REQUEST_ID.clone(), id.clone());
+        crate::trace::add_outgoing(headers);
         req
     }
 

@@ -42,6 +42,8 @@ pub struct Config {
     pub model_aliases: Vec<(String, String)>,
     /// Who may use the admin API, and the usage statistics it shows.
     pub admin: super::operations::AdminConfig,
+    /// Request ids, W3C trace context, OTLP export.
+    pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
     pub global_prompts: super::prompts::GlobalPromptsConfig,
     /// Applying a changed config file without a restart.
@@ -546,6 +548,7 @@ impl Default for Config {
             admin: Default::default(),
             hot_reload: Default::default(),
             global_prompts: Default::default(),
+            tracing: Default::default(),
             source: serde_json::Value::Null,
         }
     }

@@ -278,3 +278,99 @@ pub fn read_hot_reload(v: Option<&Value>, r: &mut Reader) -> HotReloadConfig {
     }
     c
 }
+
+/// `tracing:` section: request ids, W3C trace context and OTLP span export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingConfig {
+    /// Ids are taken, propagated and echoed at all.
+    pub enabled: bool,
+    /// Read and propagate W3C `traceparent` / `tracestate`.
+    pub w3c_trace_context: bool,
+    /// Header carrying the trace id (echoed on responses).
+    pub trace_id_header: http::HeaderName,
+    /// Header carrying the request id.
+    pub request_id_header: http::HeaderName,
+    /// Header carrying the correlation id (passed to backends, echoed).
+    pub correlation_id_header: http::HeaderName,
+    /// OTLP/HTTP collector root (`/v1/traces` is appended); `None`: no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> TracingConfig {
+        TracingConfig {
+            enabled: false,
+            w3c_trace_context: true,
+            trace_id_header: http::HeaderName::from_static("x-trace-id"),
+            request_id_header: http::HeaderName::from_static("x-request-id"),
+            correlation_id_header: http::HeaderName::from_static("x-correlation-id"),
+            otlp_endpoint: None,
+            service_name: "continuum".into(),
+        }
+    }
+}
+
+const TRACING: Keys = Keys {
+    known: &[
+        "enabled",
+        "w3c_trace_context",
+        "headers",
+        "otlp_endpoint",
+        "service_name",
+    ],
+    unsupported: &[],
+};
+
+const TRACING_HEADERS: Keys = Keys {
+    known: &["trace_id", "request_id", "correlation_id"],
+    unsupported: &[],
+};
+
+/// Reads the `tracing:` section.
+pub fn read_tracing(v: Option<&Value>, r: &mut Reader) -> TracingConfig {
+    let p = "tracing";
+    let mut c = TracingConfig::default();
+    let Some(m) = v.and_then(|v| r.section(v, p, &TRACING)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    c.w3c_trace_context = r.boolean(m, p, "w3c_trace_context").unwrap_or(true);
+    let hp = "tracing.headers";
+    if let Some(h) = m
+        .get("headers")
+        .and_then(|v| r.section(v, hp, &TRACING_HEADERS))
+    {
+        for (key, slot) in [
+            ("trace_id", &mut c.trace_id_header),
+            ("request_id", &mut c.request_id_header),
+            ("correlation_id", &mut c.correlation_id_header),
+        ] {
+            if let Some(name) = r.string(h, hp, key) {
+                match http::HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(n) => *slot = n,
+                    Err(_) => r.error(child(hp, key), format!("'{name}' is not a header name")),
+                }
+            }
+        }
+    }
+    if let Some(url) = r.string(m, p, "otlp_endpoint").filter(|s| !s.is_empty()) {
+        let url = url.trim_end_matches('/').to_string();
+        let ok = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .is_some_and(|rest| !rest.is_empty() && url.parse::<http::Uri>().is_ok());
+        if !ok {
+            r.error(
+                child(p, "otlp_endpoint"),
+                format!("'{url}' is not an http(s) URL of an OTLP/HTTP collector (e.g. http://localhost:4318)"),
+            );
+        }
+        c.otlp_endpoint = Some(url);
+    }
+    if let Some(name) = r.string(m, p, "service_name").filter(|s| !s.is_empty()) {
+        c.service_name = name;
+    }
+    c
+}

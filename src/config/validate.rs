@@ -34,8 +34,9 @@ const TOP: Keys = Keys {
         "admin",
         "hot_reload",
         "global_prompts",
+        "tracing",
     ],
-    unsupported: &["files", "tracing", "cache", "webui", "acp", "web_search"],
+    unsupported: &["files", "cache", "webui", "acp", "web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -226,6 +227,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let admin = super::operations::read_admin(top.get("admin"), r);
     let hot_reload = super::operations::read_hot_reload(top.get("hot_reload"), r);
     let global_prompts = super::prompts::read_global_prompts(top.get("global_prompts"), r);
+    let tracing = super::operations::read_tracing(top.get("tracing"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -257,6 +259,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         admin,
         hot_reload,
         global_prompts,
+        tracing,
         source: root.clone(),
     })
 }

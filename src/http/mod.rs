@@ -10,6 +10,7 @@ pub mod error;
 mod proxy;
 mod stream;
 pub mod tap;
+mod trace;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub shard: usize,
     /// Admission control (`None`: `server.max_concurrent_requests: 0`).
     pub admission: Option<Arc<admission::Admission>>,
+    /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
+    pub exporter: Option<Arc<crate::trace::Exporter>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -117,6 +120,11 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
+        ))
+        // Outermost of all: every response carries the request's ids.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace::layer,
         ))
         .with_state(state)
 }

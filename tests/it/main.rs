@@ -24,4 +24,5 @@ mod reload;
 mod resilience;
 mod sdk;
 mod serve;
+mod tracing;
 mod usage;
