@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod prompts;
 pub mod protocol;
 pub mod ratelimit;
+pub mod redis;
 pub mod resilience;
 pub mod routing;
 mod server;

@@ -411,7 +411,7 @@ mod tests {
     }
 }
 
-/// Where rate-limit buckets live.
+/// Where rate-limit buckets (or cached responses) live.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RateStorage {
     /// In this process.
@@ -471,6 +471,42 @@ impl IpNet {
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
+        }
+    }
+}
+
+/// `storage` (memory | redis) and `redis: {url, key_prefix, timeout}` of a section at `p`
+/// (`rate_limiting`, `cache`).
+pub fn read_storage(m: &serde_json::Map<String, Value>, p: &str, r: &mut Reader) -> RateStorage {
+    match r.string(m, p, "storage").as_deref() {
+        None | Some("memory") => RateStorage::Memory,
+        Some("redis") => {
+            let rp = child(p, "redis");
+            let rm = m.get("redis").and_then(|v| r.section(v, &rp, &REDIS));
+            let url = rm
+                .and_then(|rm| r.string(rm, &rp, "url"))
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+            if let Err(e) = crate::redis::parse_url(&url) {
+                r.error(child(&rp, "url"), e);
+            }
+            let key_prefix = rm
+                .and_then(|rm| r.string(rm, &rp, "key_prefix"))
+                .unwrap_or_else(|| "continuum:".into());
+            let timeout = rm
+                .and_then(|rm| r.duration(rm, &rp, "timeout"))
+                .unwrap_or(std::time::Duration::from_millis(100));
+            RateStorage::Redis {
+                url,
+                key_prefix,
+                timeout,
+            }
+        }
+        Some(other) => {
+            r.error(
+                child(p, "storage"),
+                format!("'{other}' is not a storage; use memory or redis"),
+            );
+            RateStorage::Memory
         }
     }
 }
@@ -542,34 +578,7 @@ pub fn read_rate_limiting(v: Option<&Value>, r: &mut Reader) -> RateLimitingConf
         return c;
     };
     c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
-    match r.string(m, p, "storage").as_deref() {
-        None | Some("memory") => {}
-        Some("redis") => {
-            let rp = child(p, "redis");
-            let rm = m.get("redis").and_then(|v| r.section(v, &rp, &REDIS));
-            let url = rm
-                .and_then(|rm| r.string(rm, &rp, "url"))
-                .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-            if let Err(e) = crate::ratelimit::redis::parse_url(&url) {
-                r.error(child(&rp, "url"), e);
-            }
-            let key_prefix = rm
-                .and_then(|rm| r.string(rm, &rp, "key_prefix"))
-                .unwrap_or_else(|| "continuum:".into());
-            let timeout = rm
-                .and_then(|rm| r.duration(rm, &rp, "timeout"))
-                .unwrap_or(std::time::Duration::from_millis(100));
-            c.storage = RateStorage::Redis {
-                url,
-                key_prefix,
-                timeout,
-            };
-        }
-        Some(other) => r.error(
-            child(p, "storage"),
-            format!("'{other}' is not a storage; use memory or redis"),
-        ),
-    }
+    c.storage = read_storage(m, p, r);
     if let Some(limits) = m.get("limits").filter(|v| !v.is_null()) {
         let lp = child(p, "limits");
         if let Some(lm) = r.section(limits, &lp, &LIMITS) {
