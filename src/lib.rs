@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -197,6 +197,9 @@ impl RouterBuilder {
             ),
             _ => None,
         };
+        let cache = crate::cache::ResponseCache::from_config(&snapshot.config.cache, workers + 1)
+            .map_err(StartError::Backend)?
+            .map(Arc::new);
         let live = Arc::new(Live::new(snapshot, reload_tx, file));
         let state = AppState {
             client,
@@ -206,6 +209,7 @@ impl RouterBuilder {
             shard: 0,
             admission,
             exporter,
+            cache,
         };
 
         let mut listeners = Vec::new();
@@ -676,6 +680,10 @@ impl Control {
         );
         let restart = crate::state::restart_required(&old.config, &snapshot.config);
         self.state.live.current.store(Arc::new(snapshot));
+        // Answers cached under the old configuration (prompts, backends) may differ now.
+        if let Some(cache) = &self.state.cache {
+            cache.clear();
+        }
         self.sync_probes();
         Ok(restart)
     }

@@ -233,6 +233,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     {
         out.push("tracing.otlp_endpoint");
     }
+    if old.cache != new.cache {
+        out.push("cache");
+    }
     if old.hot_reload != new.hot_reload {
         out.push("hot_reload");
     }

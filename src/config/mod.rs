@@ -519,7 +519,7 @@ mod tests {
     #[test]
     fn reports_every_problem_with_its_path() {
         let p = problems(
-            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\ncache: {enabled: true}\ntimeouts:\n  connection: 10\n",
+            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nfiles: {enabled: true}\ntimeouts:\n  connection: 10\n",
         );
         let text = p.join("\n");
         assert!(
@@ -543,7 +543,7 @@ mod tests {
             text.contains("health_checks.intervall: unknown key; did you mean 'interval'?"),
             "{text}"
         );
-        assert!(text.contains("cache: not supported yet"), "{text}");
+        assert!(text.contains("files: not supported yet"), "{text}");
         assert!(
             text.contains("timeouts.connection: durations need a unit"),
             "{text}"

@@ -42,6 +42,8 @@ pub struct Config {
     pub model_aliases: Vec<(String, String)>,
     /// Who may use the admin API, and the usage statistics it shows.
     pub admin: super::operations::AdminConfig,
+    /// Answers reused for identical deterministic requests.
+    pub cache: super::operations::CacheConfig,
     /// Request ids, W3C trace context, OTLP export.
     pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
@@ -549,6 +551,7 @@ impl Default for Config {
             hot_reload: Default::default(),
             global_prompts: Default::default(),
             tracing: Default::default(),
+            cache: Default::default(),
             source: serde_json::Value::Null,
         }
     }

@@ -374,3 +374,74 @@ pub fn read_tracing(v: Option<&Value>, r: &mut Reader) -> TracingConfig {
     }
     c
 }
+
+/// `cache:` section: identical deterministic non-streamed requests answered from a cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// Cache at all.
+    pub enabled: bool,
+    /// In this process, or in a Redis shared by several routers.
+    pub storage: super::access::RateStorage,
+    /// How long an answer is reused.
+    pub ttl: Duration,
+    /// Most answers kept in memory (the oldest go first).
+    pub max_entries: usize,
+    /// Only requests with `temperature: 0` or a `seed`.
+    pub only_deterministic: bool,
+    /// Answers larger than this are not kept.
+    pub max_entry_size: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            enabled: false,
+            storage: Default::default(),
+            ttl: Duration::from_secs(600),
+            max_entries: 10_000,
+            only_deterministic: true,
+            max_entry_size: 1 << 20,
+        }
+    }
+}
+
+const CACHE: Keys = Keys {
+    known: &[
+        "enabled",
+        "storage",
+        "redis",
+        "ttl",
+        "max_entries",
+        "only_deterministic",
+        "max_entry_size",
+    ],
+    unsupported: &[],
+};
+
+/// Reads the `cache:` section.
+pub fn read_cache(v: Option<&Value>, r: &mut Reader) -> CacheConfig {
+    let p = "cache";
+    let mut c = CacheConfig::default();
+    let Some(m) = v.and_then(|v| r.section(v, p, &CACHE)) else {
+        return c;
+    };
+    c.enabled = r.boolean(m, p, "enabled").unwrap_or(true);
+    c.storage = super::access::read_storage(m, p, r);
+    if let Some(ttl) = r.duration(m, p, "ttl") {
+        if ttl < Duration::from_secs(1) {
+            r.error(child(p, "ttl"), "must be at least 1s");
+        }
+        c.ttl = ttl;
+    }
+    if let Some(n) = r.integer(m, p, "max_entries") {
+        if n == 0 {
+            r.error(child(p, "max_entries"), "must be at least 1");
+        }
+        c.max_entries = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    c.only_deterministic = r.boolean(m, p, "only_deterministic").unwrap_or(true);
+    if let Some(n) = r.byte_size(m, p, "max_entry_size") {
+        c.max_entry_size = n;
+    }
+    c
+}

@@ -35,8 +35,9 @@ const TOP: Keys = Keys {
         "hot_reload",
         "global_prompts",
         "tracing",
+        "cache",
     ],
-    unsupported: &["files", "cache", "webui", "acp", "web_search"],
+    unsupported: &["files", "webui", "acp", "web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -228,6 +229,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let hot_reload = super::operations::read_hot_reload(top.get("hot_reload"), r);
     let global_prompts = super::prompts::read_global_prompts(top.get("global_prompts"), r);
     let tracing = super::operations::read_tracing(top.get("tracing"), r);
+    let cache = super::operations::read_cache(top.get("cache"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -260,6 +262,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         hot_reload,
         global_prompts,
         tracing,
+        cache,
         source: root.clone(),
     })
 }

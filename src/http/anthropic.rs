@@ -57,7 +57,25 @@ async fn handle(state: &AppState, req: Request, id: &HeaderValue) -> Result<Resp
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let chat = ChatRequest::anthropic(body, &parts.headers)?;
     super::access::check_model(&parts.extensions, chat.model())?;
-    let resp = route_chat(state, &parts.headers, &chat, id).await?;
+    super::cached::serve_cached(
+        state,
+        "/v1/messages",
+        &parts.extensions,
+        chat.body(),
+        chat.stream(),
+        answer(state, &parts.headers, &chat, id),
+    )
+    .await
+}
+
+/// Routes an Anthropic client's request and tells the answer in Anthropic's form.
+async fn answer(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    chat: &ChatRequest,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
+    let resp = route_chat(state, headers, chat, id).await?;
     let (model, stream) = (chat.model().to_string(), chat.stream());
     if resp.extensions().get::<NativeReply>().is_some() {
         // An Anthropic backend answered in the client's own format.

@@ -4,6 +4,7 @@ mod access;
 mod admin;
 pub mod admission;
 mod anthropic;
+mod cached;
 mod continuation;
 mod cors;
 pub mod error;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub shard: usize,
     /// Admission control (`None`: `server.max_concurrent_requests: 0`).
     pub admission: Option<Arc<admission::Admission>>,
+    /// The response cache (`None`: `cache` off).
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
     pub exporter: Option<Arc<crate::trace::Exporter>>,
 }

@@ -185,7 +185,15 @@ async fn proxy_chat(
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let chat = ChatRequest::openai(body)?;
     super::access::check_model(&parts.extensions, chat.model())?;
-    route_chat(state, &parts.headers, &chat, id).await
+    super::cached::serve_cached(
+        state,
+        "/v1/chat/completions",
+        &parts.extensions,
+        &chat.body,
+        chat.stream(),
+        route_chat(state, &parts.headers, &chat, id),
+    )
+    .await
 }
 
 /// Routes a chat request: resolve, select, retry, fall back. Every chat endpoint
@@ -777,6 +785,11 @@ pub(super) struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// The body as received.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
     /// An OpenAI chat request.
     pub fn openai(body: Bytes) -> Result<ChatRequest, ProxyError> {
         Ok(ChatRequest {

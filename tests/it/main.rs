@@ -6,6 +6,7 @@ mod admin;
 mod admission;
 mod anthropic;
 mod anthropic_backend;
+mod cache;
 mod claude_code;
 mod cli;
 mod common;
