@@ -73,8 +73,8 @@ fn allow(config: &CorsConfig, origin: &HeaderValue, headers: &mut HeaderMap) {
 
 /// Middleware applying the `cors` section.
 pub async fn cors(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let state = state.current();
-    let config = &state.config.cors;
+    let snapshot = state.live.current.load_full();
+    let config = &snapshot.config.cors;
     if !config.enabled {
         return next.run(req).await;
     }

@@ -23,8 +23,8 @@ use crate::trace::{self, Exporter, SpanRecord, TraceContext, TRACEPARENT, TRACES
 
 /// Middleware: see the module docs. Off, it only passes the request on.
 pub async fn layer(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let state = state.current();
-    let t = &state.config.tracing;
+    let snapshot = state.live.current.load_full();
+    let t = &snapshot.config.tracing;
     if !t.enabled {
         return next.run(req).await;
     }
