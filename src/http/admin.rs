@@ -140,6 +140,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// One backend as the admin API shows it.
+fn backend_json(b: &crate::backend::Backend, now: tokio::time::Instant) -> Value {
+    json!({
+        "name": b.name(),
+        "type": b.config.kind.as_str(),
+        "url": b.config.url.as_deref().map(redact_url),
+        "status": b.state.health.status().as_str(),
+        "circuit": b.state.breaker.state(now).as_str(),
+        "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
+        "in_flight": b.state.in_flight(),
+        "prompt_tokens": b.state.cache.totals().0,
+        "cached_prompt_tokens": b.state.cache.totals().1,
+        "weight": b.config.weight,
+        "models": *b.models(),
+        "discovers_models": b.discovers_models(),
+    })
+}
+
 /// `GET /admin/backends`: each backend's health, circuit, latency, load and models.
 pub async fn backends(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let state = state.current();
@@ -147,21 +165,7 @@ pub async fn backends(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     let list: Vec<_> = state
         .backends
         .iter()
-        .map(|b| {
-            json!({
-                "name": b.name(),
-                "type": b.config.kind.as_str(),
-                "url": b.config.url,
-                "status": b.state.health.status().as_str(),
-                "circuit": b.state.breaker.state(now).as_str(),
-                "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
-                "in_flight": b.state.in_flight(),
-                "prompt_tokens": b.state.cache.totals().0,
-                "cached_prompt_tokens": b.state.cache.totals().1,
-                "weight": b.config.weight,
-                "models": *b.models(),
-            })
-        })
+        .map(|b| backend_json(b, now))
         .collect();
     with_request_id(&headers, Json(json!({"backends": list})))
 }
@@ -235,19 +239,11 @@ fn config_body(state: &AppState, full: bool) -> Value {
         "hot_reload": state.config.hot_reload.enabled,
     });
     if full {
+        let now = tokio::time::Instant::now();
         let backends: Vec<_> = state
             .backends
             .iter()
-            .map(|b| {
-                json!({
-                    "name": b.name(),
-                    "type": b.config.kind.as_str(),
-                    "url": b.config.url.as_deref().map(redact_url),
-                    "weight": b.config.weight,
-                    "models": *b.models(),
-                    "discovers_models": b.discovers_models(),
-                })
-            })
+            .map(|b| backend_json(b, now))
             .collect();
         let models: Vec<_> = state
             .index

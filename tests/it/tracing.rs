@@ -49,6 +49,16 @@ fn receiver(got: Arc<Mutex<Vec<Value>>>) -> axum::Router {
 
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+async fn chat_with(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Reply {
+    send(
+        Method::POST,
+        format!("http://{addr}/v1/chat/completions"),
+        r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+        headers,
+    )
+    .await
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).map_or("", |v| v.to_str().unwrap())
 }
@@ -64,10 +74,8 @@ async fn trace_context_reaches_the_backend_and_the_span_reaches_the_collector() 
     ))
     .await;
     let addr = router.tcp_addr().unwrap();
-    let r = send(
-        Method::POST,
-        format!("http://{addr}/v1/chat/completions"),
-        r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+    let r = chat_with(
+        addr,
         &[
             ("traceparent", PARENT),
             ("tracestate", "congo=t61rcWkgMzE"),
@@ -131,13 +139,7 @@ async fn configured_header_names_and_a_new_trace_without_traceparent() {
     ))
     .await;
     let addr = router.tcp_addr().unwrap();
-    let r = send(
-        Method::POST,
-        format!("http://{addr}/v1/chat/completions"),
-        r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
-        &[("x-my-req", "req-abc")],
-    )
-    .await;
+    let r = chat_with(addr, &[("x-my-req", "req-abc")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.header("x-my-req"), "req-abc");
     assert_eq!(r.header("x-request-id"), "req-abc");
@@ -153,13 +155,7 @@ async fn configured_header_names_and_a_new_trace_without_traceparent() {
     );
 
     // A malformed traceparent starts a new trace rather than being passed on.
-    let r = send(
-        Method::POST,
-        format!("http://{addr}/v1/chat/completions"),
-        r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
-        &[("traceparent", "00-zz-yy-01")],
-    )
-    .await;
+    let r = chat_with(addr, &[("traceparent", "00-zz-yy-01")]).await;
     let sent = seen.lock().unwrap().last().cloned().unwrap();
     assert!(!header(&sent, "traceparent").contains("zz"));
     assert_eq!(
