@@ -16,6 +16,9 @@ _continuum() {
             ",$1")
                 cmd="continuum"
                 ;;
+            continuum,chat)
+                cmd="continuum__subcmd__chat"
+                ;;
             continuum,completions)
                 cmd="continuum__subcmd__completions"
                 ;;
@@ -30,6 +33,9 @@ _continuum() {
                 ;;
             continuum,man)
                 cmd="continuum__subcmd__man"
+                ;;
+            continuum,models)
+                cmd="continuum__subcmd__models"
                 ;;
             continuum,serve)
                 cmd="continuum__subcmd__serve"
@@ -52,6 +58,9 @@ _continuum() {
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
                 ;;
+            continuum__subcmd__help,chat)
+                cmd="continuum__subcmd__help__subcmd__chat"
+                ;;
             continuum__subcmd__help,completions)
                 cmd="continuum__subcmd__help__subcmd__completions"
                 ;;
@@ -67,6 +76,9 @@ _continuum() {
             continuum__subcmd__help,man)
                 cmd="continuum__subcmd__help__subcmd__man"
                 ;;
+            continuum__subcmd__help,models)
+                cmd="continuum__subcmd__help__subcmd__models"
+                ;;
             continuum__subcmd__help,serve)
                 cmd="continuum__subcmd__help__subcmd__serve"
                 ;;
@@ -76,6 +88,21 @@ _continuum() {
             continuum__subcmd__help__subcmd__config,validate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__validate"
                 ;;
+            continuum__subcmd__help__subcmd__models,list)
+                cmd="continuum__subcmd__help__subcmd__models__subcmd__list"
+                ;;
+            continuum__subcmd__models,help)
+                cmd="continuum__subcmd__models__subcmd__help"
+                ;;
+            continuum__subcmd__models,list)
+                cmd="continuum__subcmd__models__subcmd__list"
+                ;;
+            continuum__subcmd__models__subcmd__help,help)
+                cmd="continuum__subcmd__models__subcmd__help__subcmd__help"
+                ;;
+            continuum__subcmd__models__subcmd__help,list)
+                cmd="continuum__subcmd__models__subcmd__help__subcmd__list"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +110,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check chat models completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +145,48 @@ _continuum() {
                     return 0
                     ;;
                 --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__chat)
+            opts="-m -c -h --model --system --url --api-key --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --system)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -253,13 +322,17 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__health__subcmd__check)
-            opts="-h --url --help"
+            opts="-h --url --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -271,8 +344,22 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help)
-            opts="serve config health-check completions man help"
+            opts="serve config health-check chat models completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__chat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -382,6 +469,34 @@ _continuum() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        continuum__subcmd__help__subcmd__models)
+            opts="list"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__models__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         continuum__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -397,12 +512,102 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__man)
-            opts="-h --help"
+            opts="-h --out-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__models)
+            opts="-h --help list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__models__subcmd__help)
+            opts="list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__models__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__models__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__models__subcmd__list)
+            opts="-c -h --url --api-key --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -39,8 +39,10 @@ complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Pr
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate or validate configuration files'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "models" -d 'What a router can route'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "completions" -d 'Print shell completions'
-complete -c continuum -n "__fish_continuum_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "man" -d 'Print the man page (roff), or write one page per command into a directory'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l bind -d 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)' -r
@@ -65,14 +67,35 @@ complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_s
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'Health URL to GET' -r
+complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l timeout -d 'How long to wait for the answer (e.g. 500ms, 3s)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -s m -l model -d 'Model (default: the first one the router lists)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -l system -d 'System prompt' -r
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -l url -d 'The router\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -s c -l config -d 'Talk to the backends of this config directly, through an in-process router' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l url -d 'The router\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s c -l config -d 'Talk to the backends of this config directly, through an in-process router' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l json -d 'Print the `/v1/models` JSON instead of a table'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand man" -l out-dir -d 'Write `continuum.1` and `continuum-<command>.1` pages here' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand man" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "config" -d 'Generate or validate configuration files'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "serve" -d 'Run the router'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "models" -d 'What a router can route'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "man" -d 'Print the man page (roff), or write one page per command into a directory'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'

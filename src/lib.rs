@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod backend;
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;

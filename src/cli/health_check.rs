@@ -10,8 +10,11 @@ use http_body_util::Full;
 /// The URL checked when none is given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080/health";
 
-/// Runs the check against `url`.
-pub fn run(url: &str) -> ExitCode {
+/// How long the check waits when no `--timeout` is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the check against `url`, waiting at most `timeout` for the answer.
+pub fn run(url: &str, timeout: Duration) -> ExitCode {
     let uri: http::Uri = match url.parse() {
         Ok(u) => u,
         Err(e) => {
@@ -30,10 +33,10 @@ pub fn run(url: &str) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let client = continuum::backend::build_client(1, Duration::from_secs(5));
+        let client = continuum::backend::build_client(1, timeout);
         let mut req = http::Request::new(Full::new(Bytes::new()));
         *req.uri_mut() = uri;
-        tokio::time::timeout(Duration::from_secs(10), client.request(req)).await
+        tokio::time::timeout(timeout, client.request(req)).await
     });
     match result {
         Ok(Ok(resp)) if resp.status() == http::StatusCode::OK => {
@@ -52,7 +55,7 @@ pub fn run(url: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(_) => {
-            eprintln!("error: {url}: no answer within 10s");
+            eprintln!("error: {url}: no answer within {timeout:?}");
             ExitCode::FAILURE
         }
     }

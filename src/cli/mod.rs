@@ -2,9 +2,12 @@
 //! Commands return an exit code: 0 success, 1 a failure the user can fix; clap itself
 //! exits 2 on usage errors.
 
+mod chat;
 mod config_cmd;
 mod health_check;
+mod models;
 mod serve;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,14 +76,23 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check a running router's health endpoint (exit 0 if it answers 200, else 1).
     HealthCheck(HealthCheckArgs),
+    /// Chat with a model: one prompt, or an interactive conversation.
+    Chat(ChatArgs),
+    /// What a router can route.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
+    /// Print the man page (roff), or write one page per command into a directory.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write `continuum.1` and `continuum-<command>.1` pages here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `continuum serve`.
@@ -138,12 +150,92 @@ pub enum SampleFormat {
     Toml,
 }
 
+/// Where a client command sends its requests.
+#[derive(Debug, Args, Clone)]
+pub struct EndpointArgs {
+    /// The router's root URL.
+    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL, conflicts_with = "config")]
+    pub url: String,
+    /// API key (sent as Authorization: Bearer).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CONTINUUM_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Talk to the backends of this config directly, through an in-process router.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `continuum chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Model (default: the first one the router lists).
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// System prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// The prompt (`-` reads it from stdin); without it, an interactive conversation.
+    pub prompt: Option<String>,
+}
+
+/// `continuum models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// A table of models: id, backends, health, context window, pricing.
+    List(ModelsListArgs),
+}
+
+/// Arguments of `continuum models list`.
+#[derive(Debug, Args)]
+pub struct ModelsListArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Print the `/v1/models` JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `continuum health-check`.
 #[derive(Debug, Args)]
 pub struct HealthCheckArgs {
     /// Health URL to GET.
     #[arg(long, value_name = "URL", default_value = health_check::DEFAULT_URL)]
     pub url: String,
+    /// How long to wait for the answer (e.g. 500ms, 3s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    continuum::config::types::parse_duration(s)
+}
+
+/// Writes the man page of `continuum` and of every visible subcommand (nested ones as
+/// `continuum-config-validate.1`) into `dir`.
+fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    fn walk(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<()> {
+        let cmd = cmd.clone().name(name.to_string());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            walk(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut cli = Cli::command();
+    cli.build();
+    walk(&cli, "continuum", dir)
 }
 
 /// Runs the parsed command line.
@@ -155,7 +247,9 @@ pub fn run(cli: Cli) -> ExitCode {
             config_cmd::generate(format, minimal)
         }
         Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
-        Some(Command::HealthCheck(args)) => health_check::run(&args.url),
+        Some(Command::HealthCheck(args)) => health_check::run(&args.url, args.timeout),
+        Some(Command::Chat(args)) => chat::run(args),
+        Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -165,7 +259,14 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
+        Some(Command::Man { out_dir: Some(dir) }) => match write_man_pages(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Man { out_dir: None }) => {
             let man = clap_mangen::Man::new(Cli::command());
             match man.render(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -181,6 +282,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 .health_check_url
                 .as_deref()
                 .unwrap_or(health_check::DEFAULT_URL),
+            health_check::DEFAULT_TIMEOUT,
         ),
         None => serve::run(ServeArgs {
             config: legacy

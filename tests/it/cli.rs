@@ -144,11 +144,13 @@ fn generated_config_is_the_repository_sample_and_every_form_validates() {
 }
 
 #[test]
-fn shell_completions_and_man_page_are_current() {
+fn shell_completions_and_man_pages_are_current() {
     for (shell, file) in [
         ("bash", "completions/continuum.bash"),
         ("zsh", "completions/_continuum"),
         ("fish", "completions/continuum.fish"),
+        ("powershell", "completions/continuum.ps1"),
+        ("elvish", "completions/continuum.elv"),
     ] {
         let out = run(bin().args(["completions", shell]));
         assert_eq!(out.code, 0);
@@ -158,16 +160,42 @@ fn shell_completions_and_man_page_are_current() {
             "{file} is stale; regenerate with `continuum completions {shell} > {file}`"
         );
     }
-    for shell in ["powershell", "elvish"] {
-        assert_eq!(run(bin().args(["completions", shell])).code, 0);
-    }
     let man = run(bin().arg("man"));
     assert_eq!(man.code, 0);
     let current = std::fs::read_to_string(repo("man/continuum.1")).unwrap_or_default();
     assert!(
         man.stdout == current,
-        "man/continuum.1 is stale; regenerate with `continuum man > man/continuum.1`"
+        "man/continuum.1 is stale; regenerate with `continuum man --out-dir man`"
     );
+    // One page per subcommand, all current, none left over.
+    let dir = temp_dir("man");
+    assert_eq!(run(bin().args(["man", "--out-dir"]).arg(&dir)).code, 0);
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let generated = names(&dir);
+    assert!(
+        generated.contains(&"continuum-chat.1".to_string()),
+        "{generated:?}"
+    );
+    assert!(generated.contains(&"continuum-config-validate.1".to_string()));
+    assert_eq!(
+        generated,
+        names(&repo("man")),
+        "regenerate with `continuum man --out-dir man`"
+    );
+    for page in &generated {
+        assert!(
+            std::fs::read(dir.join(page)).unwrap()
+                == std::fs::read(repo("man").join(page)).unwrap(),
+            "man/{page} is stale; regenerate with `continuum man --out-dir man`"
+        );
+    }
 }
 
 #[test]
@@ -206,4 +234,26 @@ async fn health_check_exit_codes() {
     assert!(missing.stderr.contains("404"), "{}", missing.stderr);
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("not a url"));
+
+    // A server that accepts but never answers: --timeout bounds the wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/health", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let hung = tokio::task::spawn_blocking(move || {
+        run(bin().args(["health-check", "--timeout", "300ms", "--url", &silent_url]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(hung.code, 1);
+    assert!(
+        hung.stderr.contains("no answer within 300ms"),
+        "{}",
+        hung.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    drop(silent);
+    assert_eq!(
+        run(bin().args(["health-check", "--timeout", "soon"])).code,
+        2
+    );
 }

@@ -25,5 +25,6 @@ mod reload;
 mod resilience;
 mod sdk;
 mod serve;
+mod toolkit;
 mod tracing;
 mod usage;

@@ -1,0 +1,172 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[continuum] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'continuum'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'continuum'= {
+            cand --config 'Config file (serve with it)'
+            cand --health-check-url 'URL for `--health-check`'
+            cand --bind 'Address to listen on'
+            cand --backends 'Backend URLs, comma-separated'
+            cand --log-level 'Log level'
+            cand --log-format 'Log format'
+            cand --health-check-interval 'Seconds between health probes'
+            cand --model-metadata 'Model metadata file'
+            cand --generate-config 'Print a sample config (as `config generate`)'
+            cand --health-check 'Check a running router''s health (as `health-check`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the router'
+            cand config 'Generate or validate configuration files'
+            cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
+            cand chat 'Chat with a model: one prompt, or an interactive conversation'
+            cand models 'What a router can route'
+            cand completions 'Print shell completions'
+            cand man 'Print the man page (roff), or write one page per command into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;serve'= {
+            cand -c 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --bind 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)'
+            cand --backends 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)'
+            cand --log-level 'Log level: trace, debug, info, warn, error'
+            cand --log-format 'Log format'
+            cand --health-check-interval 'Seconds between backend health probes (replaces health_checks.interval)'
+            cand --model-metadata 'Model metadata file (replaces model_metadata_file; `~` is expanded)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;config'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand generate 'Print a fully commented sample configuration (valid as printed)'
+            cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;config;generate'= {
+            cand --format 'Output format'
+            cand --minimal 'Only the few keys a first config needs'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'continuum;config;validate'= {
+            cand -c 'Config file. Default: the search path'
+            cand --config 'Config file. Default: the search path'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;config;help'= {
+            cand generate 'Print a fully commented sample configuration (valid as printed)'
+            cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;config;help;generate'= {
+        }
+        &'continuum;config;help;validate'= {
+        }
+        &'continuum;config;help;help'= {
+        }
+        &'continuum;health-check'= {
+            cand --url 'Health URL to GET'
+            cand --timeout 'How long to wait for the answer (e.g. 500ms, 3s)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;chat'= {
+            cand -m 'Model (default: the first one the router lists)'
+            cand --model 'Model (default: the first one the router lists)'
+            cand --system 'System prompt'
+            cand --url 'The router''s root URL'
+            cand --api-key 'API key (sent as Authorization: Bearer)'
+            cand -c 'Talk to the backends of this config directly, through an in-process router'
+            cand --config 'Talk to the backends of this config directly, through an in-process router'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;models'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand list 'A table of models: id, backends, health, context window, pricing'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;models;list'= {
+            cand --url 'The router''s root URL'
+            cand --api-key 'API key (sent as Authorization: Bearer)'
+            cand -c 'Talk to the backends of this config directly, through an in-process router'
+            cand --config 'Talk to the backends of this config directly, through an in-process router'
+            cand --json 'Print the `/v1/models` JSON instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;models;help'= {
+            cand list 'A table of models: id, backends, health, context window, pricing'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;models;help;list'= {
+        }
+        &'continuum;models;help;help'= {
+        }
+        &'continuum;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;man'= {
+            cand --out-dir 'Write `continuum.1` and `continuum-<command>.1` pages here'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;help'= {
+            cand serve 'Run the router'
+            cand config 'Generate or validate configuration files'
+            cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
+            cand chat 'Chat with a model: one prompt, or an interactive conversation'
+            cand models 'What a router can route'
+            cand completions 'Print shell completions'
+            cand man 'Print the man page (roff), or write one page per command into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;help;serve'= {
+        }
+        &'continuum;help;config'= {
+            cand generate 'Print a fully commented sample configuration (valid as printed)'
+            cand validate 'Load, substitute and validate a config; print every problem with its key path'
+        }
+        &'continuum;help;config;generate'= {
+        }
+        &'continuum;help;config;validate'= {
+        }
+        &'continuum;help;health-check'= {
+        }
+        &'continuum;help;chat'= {
+        }
+        &'continuum;help;models'= {
+            cand list 'A table of models: id, backends, health, context window, pricing'
+        }
+        &'continuum;help;models;list'= {
+        }
+        &'continuum;help;completions'= {
+        }
+        &'continuum;help;man'= {
+        }
+        &'continuum;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

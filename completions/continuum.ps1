@@ -1,0 +1,207 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'continuum'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'continuum' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (serve with it)')
+            [CompletionResult]::new('--health-check-url', '--health-check-url', [CompletionResultType]::ParameterName, 'URL for `--health-check`')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on')
+            [CompletionResult]::new('--backends', '--backends', [CompletionResultType]::ParameterName, 'Backend URLs, comma-separated')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
+            [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between health probes')
+            [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file')
+            [CompletionResult]::new('--generate-config', '--generate-config', [CompletionResultType]::ParameterName, 'Print a sample config (as `config generate`)')
+            [CompletionResult]::new('--health-check', '--health-check', [CompletionResultType]::ParameterName, 'Check a running router''s health (as `health-check`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate or validate configuration files')
+            [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
+            [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
+            [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;serve' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)')
+            [CompletionResult]::new('--backends', '--backends', [CompletionResultType]::ParameterName, 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: trace, debug, info, warn, error')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
+            [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between backend health probes (replaces health_checks.interval)')
+            [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file (replaces model_metadata_file; `~` is expanded)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;config' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;config;generate' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--minimal', '--minimal', [CompletionResultType]::ParameterName, 'Only the few keys a first config needs')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'continuum;config;validate' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;config;help' {
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;config;help;generate' {
+            break
+        }
+        'continuum;config;help;validate' {
+            break
+        }
+        'continuum;config;help;help' {
+            break
+        }
+        'continuum;health-check' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Health URL to GET')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the answer (e.g. 500ms, 3s)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;chat' {
+            [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
+            [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'System prompt')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;models' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'A table of models: id, backends, health, context window, pricing')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;models;list' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the `/v1/models` JSON instead of a table')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;models;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'A table of models: id, backends, health, context window, pricing')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;models;help;list' {
+            break
+        }
+        'continuum;models;help;help' {
+            break
+        }
+        'continuum;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;man' {
+            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write `continuum.1` and `continuum-<command>.1` pages here')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;help' {
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate or validate configuration files')
+            [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
+            [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
+            [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;help;serve' {
+            break
+        }
+        'continuum;help;config' {
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            break
+        }
+        'continuum;help;config;generate' {
+            break
+        }
+        'continuum;help;config;validate' {
+            break
+        }
+        'continuum;help;health-check' {
+            break
+        }
+        'continuum;help;chat' {
+            break
+        }
+        'continuum;help;models' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'A table of models: id, backends, health, context window, pricing')
+            break
+        }
+        'continuum;help;models;list' {
+            break
+        }
+        'continuum;help;completions' {
+            break
+        }
+        'continuum;help;man' {
+            break
+        }
+        'continuum;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

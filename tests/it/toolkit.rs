@@ -1,0 +1,164 @@
+//! The client commands run as processes against a router in the test: `chat` one-shot and
+//! its REPL through a pseudo-terminal, `models list` as a table and JSON.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+const MOCKS: &str = "model_configs:\n  - {id: mock-a, metadata: {limits: {context_window: 8192}, pricing: {input_tokens: 0.5, output_tokens: 1.5}}}\nbackends:\n  - {name: one, type: mock, models: [mock-a, mock-slow], mock: {first_token_latency: 0ms, tokens_per_second: 0}}\n  - {name: slow, type: mock, models: [mock-slow], mock: {first_token_latency: 0ms, tokens_per_second: 5}}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_one_shot_streams_the_answer_and_errors_are_one_line() {
+    let router = start_router(MOCKS).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run(bin().args(["chat", "--url", &url, "-m", "mock-a", "hello there router"]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "hello there router\n");
+
+    // From stdin with `-`, and the first listed model when -m is left out.
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            use std::io::Write;
+            let mut child = bin()
+                .args(["chat", "--url", &url, "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"from stdin")
+                .unwrap();
+            child.wait_with_output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
+
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run(bin().args(["chat", "--url", &url, "-m", "nope", "hi"]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nope") && !out.stderr.contains('{'),
+        "one line, no JSON: {}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+
+    let out = run(bin().args(["chat", "--url", "http://127.0.0.1:1", "-m", "m", "hi"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("127.0.0.1:1"),
+        "names the URL: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn chat_with_a_config_talks_to_its_backends_directly() {
+    let dir = temp_dir("chat-config");
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, MOCKS).unwrap();
+    let out = run(bin()
+        .args(["chat", "-m", "mock-a", "--config"])
+        .arg(&file)
+        .arg("direct"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "direct\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repl_takes_prompts_commands_and_ctrl_c() {
+    let router = start_router(MOCKS).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    tokio::task::spawn_blocking(move || {
+        use expectrl::{ControlCode, Expect};
+        let mut cmd = bin();
+        cmd.args(["chat", "--url", &url, "-m", "mock-a"]);
+        let mut p = expectrl::Session::spawn(cmd).unwrap();
+        p.set_expect_timeout(Some(Duration::from_secs(20)));
+        p.expect("you").unwrap();
+        p.send_line("ping one").unwrap();
+        p.expect("ping one").unwrap();
+        p.expect("you").unwrap();
+        // A slow model: its answer is cut short by Ctrl-C, and the session goes on.
+        p.send_line("/model mock-slow").unwrap();
+        p.expect("model: mock-slow").unwrap();
+        p.expect("you").unwrap();
+        p.send_line("a b c d e f g h i j k l m n o p q r s t u v w x y z")
+            .unwrap();
+        // The echo of the typed line ends with "z"; the answer starts on the next line.
+        p.expect("z\r\na ").unwrap();
+        p.send(ControlCode::EndOfText).unwrap();
+        p.expect("[cancelled]").unwrap();
+        p.expect("you").unwrap();
+        p.send_line("/model mock-a").unwrap();
+        p.expect("model: mock-a").unwrap();
+        p.send_line("still here").unwrap();
+        p.expect("still here").unwrap();
+        p.expect("you").unwrap();
+        p.send_line("/exit").unwrap();
+        p.expect(expectrl::Eof).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_list_as_a_table_and_as_json() {
+    let router = start_router(MOCKS).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let (table, json) = tokio::task::spawn_blocking(move || {
+        (
+            run(bin().args(["models", "list", "--url", &url])),
+            run(bin().args(["models", "list", "--url", &url, "--json"])),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("mock-a"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    for cell in ["one", "healthy", "8192", "0.5 / 1.5"] {
+        assert!(row.contains(cell), "{cell} missing from {row}");
+    }
+    let slow = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("mock-slow"))
+        .unwrap();
+    assert!(slow.contains("one, slow"), "{slow}");
+    assert_eq!(json.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mock-a", "mock-slow"]);
+
+    let out = run(bin().args(["models", "list", "--url", "http://127.0.0.1:1"]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("127.0.0.1:1"));
+}
