@@ -16,6 +16,9 @@ _continuum() {
             ",$1")
                 cmd="continuum"
                 ;;
+            continuum,bench)
+                cmd="continuum__subcmd__bench"
+                ;;
             continuum,chat)
                 cmd="continuum__subcmd__chat"
                 ;;
@@ -57,6 +60,9 @@ _continuum() {
                 ;;
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
+                ;;
+            continuum__subcmd__help,bench)
+                cmd="continuum__subcmd__help__subcmd__bench"
                 ;;
             continuum__subcmd__help,chat)
                 cmd="continuum__subcmd__help__subcmd__chat"
@@ -110,7 +116,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check chat models completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check chat models bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +151,76 @@ _continuum() {
                     return 0
                     ;;
                 --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__bench)
+            opts="-m -c -n -d -h --url --api-key --model --concurrency --requests --duration --stream --prompt-words --max-tokens --rate --compare --overhead --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prompt-words)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compare)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -344,8 +420,22 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help)
-            opts="serve config health-check chat models completions man help"
+            opts="serve config health-check chat models bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -37,6 +37,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
+            cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -123,6 +124,27 @@ set edit:completion:arg-completer[continuum] = {|@words|
         }
         &'continuum;models;help;help'= {
         }
+        &'continuum;bench'= {
+            cand --url 'The endpoint''s root URL'
+            cand --api-key 'API key (sent as Authorization: Bearer)'
+            cand -m 'Model (default: the first one the endpoint lists)'
+            cand --model 'Model (default: the first one the endpoint lists)'
+            cand -c 'Requests in flight at once'
+            cand --concurrency 'Requests in flight at once'
+            cand -n 'Requests to send'
+            cand --requests 'Requests to send'
+            cand -d 'Run for this long instead (e.g. 30s, 5m)'
+            cand --duration 'Run for this long instead (e.g. 30s, 5m)'
+            cand --prompt-words 'Words in each prompt'
+            cand --max-tokens 'max_tokens of each request'
+            cand --rate 'At most this many requests per second'
+            cand --compare 'Also run the same load against this endpoint, alternating, and print the ratios'
+            cand --stream 'Streamed requests (time to first token and inter-token latency are measured)'
+            cand --overhead 'Measure the router''s added latency: an in-process backend, direct and through an in-process router'
+            cand --json 'Print the figures as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'continuum;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -138,6 +160,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
+            cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -160,6 +183,8 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand list 'A table of models: id, backends, health, context window, pricing'
         }
         &'continuum;help;models;list'= {
+        }
+        &'continuum;help;bench'= {
         }
         &'continuum;help;completions'= {
         }

@@ -41,6 +41,7 @@ complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Gen
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "models" -d 'What a router can route'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "bench" -d 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "man" -d 'Print the man page (roff), or write one page per command into a directory'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -85,17 +86,32 @@ complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_s
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'The endpoint\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s m -l model -d 'Model (default: the first one the endpoint lists)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s n -l requests -d 'Requests to send' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s d -l duration -d 'Run for this long instead (e.g. 30s, 5m)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l prompt-words -d 'Words in each prompt' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l max-tokens -d 'max_tokens of each request' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l rate -d 'At most this many requests per second' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also run the same load against this endpoint, alternating, and print the ratios' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (time to first token and inter-token latency are measured)'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: an in-process backend, direct and through an in-process router'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l json -d 'Print the figures as JSON'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand man" -l out-dir -d 'Write `continuum.1` and `continuum-<command>.1` pages here' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand man" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "config" -d 'Generate or validate configuration files'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "models" -d 'What a router can route'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "man" -d 'Print the man page (roff), or write one page per command into a directory'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "serve" -d 'Run the router'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "models" -d 'What a router can route'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "bench" -d 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "man" -d 'Print the man page (roff), or write one page per command into a directory'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'

@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -142,6 +143,28 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;models;help;help' {
             break
         }
+        'continuum;bench' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The endpoint''s root URL')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
+            [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Requests to send')
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m)')
+            [CompletionResult]::new('--prompt-words', '--prompt-words', [CompletionResultType]::ParameterName, 'Words in each prompt')
+            [CompletionResult]::new('--max-tokens', '--max-tokens', [CompletionResultType]::ParameterName, 'max_tokens of each request')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most this many requests per second')
+            [CompletionResult]::new('--compare', '--compare', [CompletionResultType]::ParameterName, 'Also run the same load against this endpoint, alternating, and print the ratios')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Streamed requests (time to first token and inter-token latency are measured)')
+            [CompletionResult]::new('--overhead', '--overhead', [CompletionResultType]::ParameterName, 'Measure the router''s added latency: an in-process backend, direct and through an in-process router')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the figures as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'continuum;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -159,6 +182,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -189,6 +213,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;help;models;list' {
+            break
+        }
+        'continuum;help;bench' {
             break
         }
         'continuum;help;completions' {

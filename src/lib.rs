@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod bench;
 pub mod cache;
 pub mod client;
 pub mod config;

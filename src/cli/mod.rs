@@ -2,6 +2,7 @@
 //! Commands return an exit code: 0 success, 1 a failure the user can fix; clap itself
 //! exits 2 on usage errors.
 
+mod bench;
 mod chat;
 mod config_cmd;
 mod health_check;
@@ -81,6 +82,8 @@ pub enum Command {
     /// What a router can route.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself).
+    Bench(BenchArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -184,6 +187,61 @@ pub struct ChatArgs {
     pub prompt: Option<String>,
 }
 
+/// Arguments of `continuum bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The endpoint's root URL.
+    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL)]
+    pub url: String,
+    /// API key (sent as Authorization: Bearer).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CONTINUUM_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Model (default: the first one the endpoint lists).
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Requests to send.
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "N",
+        default_value_t = 200,
+        conflicts_with = "duration"
+    )]
+    pub requests: u64,
+    /// Run for this long instead (e.g. 30s, 5m).
+    #[arg(long, short = 'd', value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Streamed requests (time to first token and inter-token latency are measured).
+    #[arg(long)]
+    pub stream: bool,
+    /// Words in each prompt.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub prompt_words: usize,
+    /// max_tokens of each request.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// At most this many requests per second.
+    #[arg(long, value_name = "REQ_PER_SEC")]
+    pub rate: Option<f64>,
+    /// Also run the same load against this endpoint, alternating, and print the ratios.
+    #[arg(long, value_name = "URL", conflicts_with = "overhead")]
+    pub compare: Option<String>,
+    /// Measure the router's added latency: an in-process backend, direct and through an in-process router.
+    #[arg(long)]
+    pub overhead: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `continuum models …`.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -250,6 +308,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::HealthCheck(args)) => health_check::run(&args.url, args.timeout),
         Some(Command::Chat(args)) => chat::run(args),
         Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
+        Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

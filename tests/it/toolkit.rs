@@ -162,3 +162,98 @@ async fn models_list_as_a_table_and_as_json() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("127.0.0.1:1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_prints_every_figure_and_json_parses() {
+    let router = start_router(MOCKS).await;
+    let other = start_router(MOCKS).await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let url2 = format!("http://{}", other.tcp_addr().unwrap());
+    let (table, json, compare, failing) = tokio::task::spawn_blocking(move || {
+        (
+            run(bin().args([
+                "bench", "--url", &url, "-m", "mock-a", "-n", "40", "-c", "4", "--stream",
+            ])),
+            run(bin().args([
+                "bench", "--url", &url, "-m", "mock-a", "-n", "40", "-c", "4", "--stream", "--json",
+            ])),
+            run(bin().args([
+                "bench",
+                "--url",
+                &url,
+                "--compare",
+                &url2,
+                "-m",
+                "mock-a",
+                "-n",
+                "40",
+                "-c",
+                "2",
+                "--json",
+            ])),
+            run(bin().args(["bench", "--url", &url, "-m", "nope", "-n", "5"])),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    for figure in [
+        "requests",
+        "errors",
+        "req/s",
+        "latency p50",
+        "latency p90",
+        "latency p99",
+        "latency max",
+        "TTFT p50",
+        "TTFT p90",
+        "TTFT p99",
+        "inter-token p50",
+        "output tokens/s",
+        "statuses",
+        "200: 40",
+    ] {
+        assert!(
+            table.stdout.contains(figure),
+            "{figure} missing:\n{}",
+            table.stdout
+        );
+    }
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["requests"], 40);
+    assert_eq!(v["errors"], 0);
+    assert!(v["rps"].as_f64().unwrap() > 0.0);
+    for k in ["p50", "p90", "p99", "max"] {
+        assert!(v["latency_ms"][k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+    for k in ["p50", "p90", "p99"] {
+        assert!(v["ttft_ms"][k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+    assert!(v["output_tokens_per_second"].as_f64().unwrap() > 0.0);
+
+    assert_eq!(compare.code, 0, "{}", compare.stderr);
+    let c: serde_json::Value = serde_json::from_str(&compare.stdout).unwrap();
+    assert_eq!(c["a"]["summary"]["requests"], 20);
+    assert_eq!(c["b"]["summary"]["requests"], 20);
+    assert!(c["ratios"]["rps"].as_f64().unwrap() > 0.0);
+
+    assert_eq!(failing.code, 1);
+    assert!(
+        failing.stderr.contains("every request failed (404: 5)"),
+        "{}",
+        failing.stderr
+    );
+}
+
+#[test]
+fn bench_overhead_measures_the_router_against_an_in_process_backend() {
+    let out = run(bin().args(["bench", "--overhead", "-n", "80", "-c", "2", "--json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["direct"]["requests"], 40);
+    assert_eq!(v["router"]["requests"], 40);
+    assert_eq!(v["router"]["errors"], 0);
+    assert!(v["added_ms"]["p50"].is_number());
+    assert!(v["rps_ratio"].as_f64().unwrap() > 0.0);
+}
