@@ -49,6 +49,9 @@ _continuum() {
             continuum__subcmd__config,help)
                 cmd="continuum__subcmd__config__subcmd__help"
                 ;;
+            continuum__subcmd__config,migrate)
+                cmd="continuum__subcmd__config__subcmd__migrate"
+                ;;
             continuum__subcmd__config,validate)
                 cmd="continuum__subcmd__config__subcmd__validate"
                 ;;
@@ -57,6 +60,9 @@ _continuum() {
                 ;;
             continuum__subcmd__config__subcmd__help,help)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            continuum__subcmd__config__subcmd__help,migrate)
+                cmd="continuum__subcmd__config__subcmd__help__subcmd__migrate"
                 ;;
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
@@ -91,6 +97,9 @@ _continuum() {
             continuum__subcmd__help__subcmd__config,generate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__generate"
                 ;;
+            continuum__subcmd__help__subcmd__config,migrate)
+                cmd="continuum__subcmd__help__subcmd__config__subcmd__migrate"
+                ;;
             continuum__subcmd__help__subcmd__config,validate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__validate"
                 ;;
@@ -116,7 +125,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --help --version serve config health-check chat models bench completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --migrate-config-file --dry-run --help --version serve config health-check chat models bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +160,10 @@ _continuum() {
                     return 0
                     ;;
                 --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --migrate-config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -288,7 +301,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config)
-            opts="-h --help generate validate help"
+            opts="-h --help generate validate migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,7 +333,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__help)
-            opts="generate validate help"
+            opts="generate validate migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,9 +374,37 @@ _continuum() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        continuum__subcmd__config__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         continuum__subcmd__config__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__config__subcmd__migrate)
+            opts="-y -h --dry-run --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -476,7 +517,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config)
-            opts="generate validate"
+            opts="generate validate migrate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,6 +531,20 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config__subcmd__generate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__config__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

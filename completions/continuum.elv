@@ -26,8 +26,10 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --log-format 'Log format'
             cand --health-check-interval 'Seconds between health probes'
             cand --model-metadata 'Model metadata file'
+            cand --migrate-config-file 'Migrate a config file (as `config migrate`)'
             cand --generate-config 'Print a sample config (as `config generate`)'
             cand --health-check 'Check a running router''s health (as `health-check`)'
+            cand --dry-run 'With --migrate-config-file: show the changes only'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -59,6 +61,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --help 'Print help'
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;config;generate'= {
@@ -73,14 +76,24 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'continuum;config;migrate'= {
+            cand --dry-run 'Show the changes; write nothing'
+            cand -y 'Write without asking'
+            cand --yes 'Write without asking'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'continuum;config;help'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;config;help;generate'= {
         }
         &'continuum;config;help;validate'= {
+        }
+        &'continuum;config;help;migrate'= {
         }
         &'continuum;config;help;help'= {
         }
@@ -170,10 +183,13 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;config'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
         }
         &'continuum;help;config;generate'= {
         }
         &'continuum;help;config;validate'= {
+        }
+        &'continuum;help;config;migrate'= {
         }
         &'continuum;help;health-check'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_continuum_global_optspecs
-    string join \n config= generate-config health-check health-check-url= bind= backends= log-level= log-format= health-check-interval= model-metadata= h/help V/version
+    string join \n config= generate-config health-check health-check-url= bind= backends= log-level= log-format= health-check-interval= model-metadata= migrate-config-file= dry-run h/help V/version
 end
 
 function __fish_continuum_needs_command
@@ -32,8 +32,10 @@ complete -c continuum -n "__fish_continuum_needs_command" -l log-level -d 'Log l
 complete -c continuum -n "__fish_continuum_needs_command" -l log-format -d 'Log format' -r
 complete -c continuum -n "__fish_continuum_needs_command" -l health-check-interval -d 'Seconds between health probes' -r
 complete -c continuum -n "__fish_continuum_needs_command" -l model-metadata -d 'Model metadata file' -r -F
+complete -c continuum -n "__fish_continuum_needs_command" -l migrate-config-file -d 'Migrate a config file (as `config migrate`)' -r -F
 complete -c continuum -n "__fish_continuum_needs_command" -l generate-config -d 'Print a sample config (as `config generate`)'
 complete -c continuum -n "__fish_continuum_needs_command" -l health-check -d 'Check a running router\'s health (as `health-check`)'
+complete -c continuum -n "__fish_continuum_needs_command" -l dry-run -d 'With --migrate-config-file: show the changes only'
 complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
@@ -54,18 +56,23 @@ pretty\t''"
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l format -d 'Output format' -r -f -a "yaml\t'YAML'
 toml\t'TOML'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l minimal -d 'Only the few keys a first config needs'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s c -l config -d 'Config file. Default: the search path' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -l dry-run -d 'Show the changes; write nothing'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s y -l yes -d 'Write without asking'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'Health URL to GET' -r
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l timeout -d 'How long to wait for the answer (e.g. 500ms, 3s)' -r
@@ -114,4 +121,5 @@ complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'

@@ -29,8 +29,10 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
             [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between health probes')
             [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file')
+            [CompletionResult]::new('--migrate-config-file', '--migrate-config-file', [CompletionResultType]::ParameterName, 'Migrate a config file (as `config migrate`)')
             [CompletionResult]::new('--generate-config', '--generate-config', [CompletionResultType]::ParameterName, 'Print a sample config (as `config generate`)')
             [CompletionResult]::new('--health-check', '--health-check', [CompletionResultType]::ParameterName, 'Check a running router''s health (as `health-check`)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'With --migrate-config-file: show the changes only')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -64,6 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -81,9 +84,18 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'continuum;config;migrate' {
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the changes; write nothing')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Write without asking')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Write without asking')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'continuum;config;help' {
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -91,6 +103,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;config;help;validate' {
+            break
+        }
+        'continuum;config;help;migrate' {
             break
         }
         'continuum;config;help;help' {
@@ -194,12 +209,16 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;help;config' {
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             break
         }
         'continuum;help;config;generate' {
             break
         }
         'continuum;help;config;validate' {
+            break
+        }
+        'continuum;help;config;migrate' {
             break
         }
         'continuum;help;health-check' {

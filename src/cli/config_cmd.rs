@@ -54,3 +54,104 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
         }
     }
 }
+
+/// `continuum config migrate FILE`: shows the rewrite as a diff, asks (on a terminal,
+/// unless `yes`), keeps `FILE.bak`, writes. `dry_run` only shows.
+pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let format = Format::of_path(file);
+    let migration = match config::migrate::migrate(&text, format) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    if migration.changes.is_empty() {
+        println!("{}: already current; nothing to migrate", file.display());
+        return ExitCode::SUCCESS;
+    }
+    let colour = std::io::stdout().is_terminal();
+    print!("{}", unified_diff(&text, &migration.text, file, colour));
+    for c in &migration.changes {
+        println!("  - {c}");
+    }
+    // The result must load; a problem left (an unrelated one) is said, not hidden.
+    if let Err(e) = config::from_text(
+        &migration.text,
+        format,
+        &file.display().to_string(),
+        &config::ProcessEnv,
+        Strictness::Serve,
+    ) {
+        eprintln!("warning: the migrated config still has problems:\n{e}");
+    }
+    if dry_run {
+        println!("(dry run: {} not written)", file.display());
+        return ExitCode::SUCCESS;
+    }
+    if !yes && std::io::stdin().is_terminal() {
+        let ok = dialoguer::Confirm::new()
+            .with_prompt(format!("Write {}?", file.display()))
+            .default(false)
+            .interact();
+        match ok {
+            Ok(true) => {}
+            Ok(false) => {
+                println!("not written");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => return fail(format!("cannot ask: {e}")),
+        }
+    }
+    let mut backup = file.as_os_str().to_owned();
+    backup.push(".bak");
+    let backup = PathBuf::from(backup);
+    if let Err(e) = std::fs::write(&backup, &text) {
+        return fail(format!("{}: {e}", backup.display()));
+    }
+    if let Err(e) = std::fs::write(file, &migration.text) {
+        return fail(format!("{}: {e}", file.display()));
+    }
+    println!(
+        "wrote {} (the old version is in {})",
+        file.display(),
+        backup.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// A unified diff of `old` → `new`, coloured for a terminal.
+fn unified_diff(old: &str, new: &str, file: &std::path::Path, colour: bool) -> String {
+    let name = file.display().to_string();
+    let diff = similar::TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&name, &format!("{name} (migrated)"))
+        .to_string();
+    if !colour {
+        return text;
+    }
+    text.lines()
+        .map(|l| {
+            let code = if l.starts_with("+++") || l.starts_with("---") {
+                "1"
+            } else if l.starts_with('+') {
+                "32"
+            } else if l.starts_with('-') {
+                "31"
+            } else if l.starts_with("@@") {
+                "36"
+            } else {
+                return format!("{l}\n");
+            };
+            format!("\x1b[{code}m{l}\x1b[0m\n")
+        })
+        .collect()
+}

@@ -65,6 +65,12 @@ pub struct LegacyArgs {
     /// Model metadata file.
     #[arg(long, hide = true, value_name = "FILE")]
     pub model_metadata: Option<PathBuf>,
+    /// Migrate a config file (as `config migrate`).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub migrate_config_file: Option<PathBuf>,
+    /// With --migrate-config-file: show the changes only.
+    #[arg(long, hide = true)]
+    pub dry_run: bool,
 }
 
 /// Subcommands.
@@ -141,6 +147,17 @@ pub enum ConfigCommand {
         /// Config file. Default: the search path.
         #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak).
+    Migrate {
+        /// The config file (YAML or TOML).
+        file: PathBuf,
+        /// Show the changes; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -305,6 +322,9 @@ pub fn run(cli: Cli) -> ExitCode {
             config_cmd::generate(format, minimal)
         }
         Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
+        Some(Command::Config(ConfigCommand::Migrate { file, dry_run, yes })) => {
+            config_cmd::migrate(&file, dry_run, yes)
+        }
         Some(Command::HealthCheck(args)) => health_check::run(&args.url, args.timeout),
         Some(Command::Chat(args)) => chat::run(args),
         Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
@@ -336,6 +356,14 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
+        None if legacy.migrate_config_file.is_some() => config_cmd::migrate(
+            legacy
+                .migrate_config_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
+            legacy.dry_run,
+            false,
+        ),
         None if legacy.health_check || legacy.health_check_url.is_some() => health_check::run(
             legacy
                 .health_check_url

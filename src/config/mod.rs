@@ -5,6 +5,7 @@
 pub mod access;
 mod interpolate;
 pub mod metadata;
+pub mod migrate;
 mod model;
 pub mod operations;
 pub mod prompts;

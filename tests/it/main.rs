@@ -14,6 +14,7 @@ mod cors;
 mod faults;
 mod gemini;
 mod metrics;
+mod migrate;
 mod models;
 mod ollama;
 mod pairs;
