@@ -16,6 +16,9 @@ _continuum() {
             ",$1")
                 cmd="continuum"
                 ;;
+            continuum,auth)
+                cmd="continuum__subcmd__auth"
+                ;;
             continuum,bench)
                 cmd="continuum__subcmd__bench"
                 ;;
@@ -43,6 +46,30 @@ _continuum() {
             continuum,serve)
                 cmd="continuum__subcmd__serve"
                 ;;
+            continuum__subcmd__auth,help)
+                cmd="continuum__subcmd__auth__subcmd__help"
+                ;;
+            continuum__subcmd__auth,login)
+                cmd="continuum__subcmd__auth__subcmd__login"
+                ;;
+            continuum__subcmd__auth,logout)
+                cmd="continuum__subcmd__auth__subcmd__logout"
+                ;;
+            continuum__subcmd__auth,status)
+                cmd="continuum__subcmd__auth__subcmd__status"
+                ;;
+            continuum__subcmd__auth__subcmd__help,help)
+                cmd="continuum__subcmd__auth__subcmd__help__subcmd__help"
+                ;;
+            continuum__subcmd__auth__subcmd__help,login)
+                cmd="continuum__subcmd__auth__subcmd__help__subcmd__login"
+                ;;
+            continuum__subcmd__auth__subcmd__help,logout)
+                cmd="continuum__subcmd__auth__subcmd__help__subcmd__logout"
+                ;;
+            continuum__subcmd__auth__subcmd__help,status)
+                cmd="continuum__subcmd__auth__subcmd__help__subcmd__status"
+                ;;
             continuum__subcmd__config,generate)
                 cmd="continuum__subcmd__config__subcmd__generate"
                 ;;
@@ -66,6 +93,9 @@ _continuum() {
                 ;;
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
+                ;;
+            continuum__subcmd__help,auth)
+                cmd="continuum__subcmd__help__subcmd__auth"
                 ;;
             continuum__subcmd__help,bench)
                 cmd="continuum__subcmd__help__subcmd__bench"
@@ -93,6 +123,15 @@ _continuum() {
                 ;;
             continuum__subcmd__help,serve)
                 cmd="continuum__subcmd__help__subcmd__serve"
+                ;;
+            continuum__subcmd__help__subcmd__auth,login)
+                cmd="continuum__subcmd__help__subcmd__auth__subcmd__login"
+                ;;
+            continuum__subcmd__help__subcmd__auth,logout)
+                cmd="continuum__subcmd__help__subcmd__auth__subcmd__logout"
+                ;;
+            continuum__subcmd__help__subcmd__auth,status)
+                cmd="continuum__subcmd__help__subcmd__auth__subcmd__status"
                 ;;
             continuum__subcmd__help__subcmd__config,generate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__generate"
@@ -125,7 +164,7 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --migrate-config-file --dry-run --help --version serve config health-check chat models bench completions man help"
+            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --migrate-config-file --dry-run --help --version serve config health-check chat models bench auth completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +203,164 @@ _continuum() {
                     return 0
                     ;;
                 --migrate-config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth)
+            opts="-h --help login status logout help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__help)
+            opts="login status logout help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__help__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__login)
+            opts="-c -h --backend --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__logout)
+            opts="-c -h --backend --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__auth__subcmd__status)
+            opts="-c -h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -461,8 +658,64 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help)
-            opts="serve config health-check chat models bench completions man help"
+            opts="serve config health-check chat models bench auth completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__auth)
+            opts="login status logout"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__auth__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__auth__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__auth__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
+            cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -158,6 +159,48 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'continuum;auth'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
+            cand status 'The stored tokens of every OAuth backend'
+            cand logout 'Delete a backend''s stored token'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;auth;login'= {
+            cand --backend 'The backend''s name'
+            cand -c 'Config file. Default: the search path'
+            cand --config 'Config file. Default: the search path'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;auth;status'= {
+            cand -c 'Config file. Default: the search path'
+            cand --config 'Config file. Default: the search path'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;auth;logout'= {
+            cand --backend 'The backend''s name'
+            cand -c 'Config file. Default: the search path'
+            cand --config 'Config file. Default: the search path'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'continuum;auth;help'= {
+            cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
+            cand status 'The stored tokens of every OAuth backend'
+            cand logout 'Delete a backend''s stored token'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'continuum;auth;help;login'= {
+        }
+        &'continuum;auth;help;status'= {
+        }
+        &'continuum;auth;help;logout'= {
+        }
+        &'continuum;auth;help;help'= {
+        }
         &'continuum;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -174,6 +217,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
+            cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
             cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -201,6 +245,17 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;models;list'= {
         }
         &'continuum;help;bench'= {
+        }
+        &'continuum;help;auth'= {
+            cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
+            cand status 'The stored tokens of every OAuth backend'
+            cand logout 'Delete a backend''s stored token'
+        }
+        &'continuum;help;auth;login'= {
+        }
+        &'continuum;help;auth;status'= {
+        }
+        &'continuum;help;auth;logout'= {
         }
         &'continuum;help;completions'= {
         }

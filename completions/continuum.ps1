@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
+            [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -180,6 +181,57 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'continuum;auth' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The stored tokens of every OAuth backend')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Delete a backend''s stored token')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;auth;login' {
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'The backend''s name')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;auth;status' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;auth;logout' {
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'The backend''s name')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'continuum;auth;help' {
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The stored tokens of every OAuth backend')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Delete a backend''s stored token')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'continuum;auth;help;login' {
+            break
+        }
+        'continuum;auth;help;status' {
+            break
+        }
+        'continuum;auth;help;logout' {
+            break
+        }
+        'continuum;auth;help;help' {
+            break
+        }
         'continuum;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -198,6 +250,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
+            [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -235,6 +288,21 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;help;bench' {
+            break
+        }
+        'continuum;help;auth' {
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The stored tokens of every OAuth backend')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Delete a backend''s stored token')
+            break
+        }
+        'continuum;help;auth;login' {
+            break
+        }
+        'continuum;help;auth;status' {
+            break
+        }
+        'continuum;help;auth;logout' {
             break
         }
         'continuum;help;completions' {

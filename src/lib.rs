@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod oauth;
 pub mod prompts;
 pub mod protocol;
 pub mod ratelimit;

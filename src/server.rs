@@ -184,6 +184,7 @@ impl RouterBuilder {
             stats
         });
         let snapshot = Snapshot::build(config, None, cx).map_err(StartError::Backend)?;
+        let oauth_waits = oauth_all(&client, &snapshot.backends).await;
         tokio::join!(
             refresh_models(&client, &snapshot),
             probe_all(&client, &snapshot.backends, &snapshot.config)
@@ -300,11 +301,12 @@ impl RouterBuilder {
             cx,
             source: self.source,
             probes: Vec::new(),
+            oauth: Vec::new(),
             shutdown: shutdown_rx.clone(),
         };
         // Taken now, so a change made as soon as `start` returns is seen as one.
         let seen = control.fingerprint();
-        background.push(tokio::spawn(control.run(reload_rx, seen)));
+        background.push(tokio::spawn(control.run(reload_rx, seen, oauth_waits)));
         for a in &bound {
             tracing::info!(workers, "listening on {a}");
         }
@@ -460,6 +462,72 @@ fn bind_unix(
     Ok(listener)
 }
 
+/// Brings an OAuth backend's bearer token up to date: the stored token (re-read each
+/// time, so a new `auth login` is picked up), refreshed first when it is about to expire.
+/// Returns the wait before the next look.
+async fn oauth_step(client: &HttpClient, backend: &Backend) -> Duration {
+    const AGAIN: Duration = Duration::from_secs(30);
+    let Some(cfg) = &backend.config.oauth else {
+        return Duration::from_secs(3600);
+    };
+    let name = backend.name();
+    let token = match crate::oauth::load_token(&cfg.token_store, name) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!(
+                backend = name,
+                "no OAuth token stored; run `continuum auth login --backend {name}`"
+            );
+            return AGAIN;
+        }
+        Err(e) => {
+            tracing::warn!(backend = name, "{e}");
+            return AGAIN;
+        }
+    };
+    let token = match (crate::oauth::refresh_due(&token), &token.refresh_token) {
+        (Some(due), Some(refresh)) if due.is_zero() => {
+            match crate::oauth::refresh(cfg, client.clone(), refresh).await {
+                Ok(new) => {
+                    if let Err(e) = crate::oauth::save_token(&cfg.token_store, name, &new) {
+                        tracing::warn!(backend = name, "refreshed token not stored: {e}");
+                    }
+                    tracing::info!(backend = name, "OAuth token refreshed");
+                    new
+                }
+                Err(e) => {
+                    tracing::warn!(backend = name, "OAuth token refresh failed: {e}");
+                    if let Err(e) = backend.set_oauth_token(&token.access_token) {
+                        tracing::warn!(backend = name, "{e}");
+                    }
+                    return AGAIN;
+                }
+            }
+        }
+        _ => token,
+    };
+    if let Err(e) = backend.set_oauth_token(&token.access_token) {
+        tracing::warn!(backend = name, "{e}");
+    }
+    crate::oauth::refresh_due(&token).map_or(AGAIN, |d| d.clamp(Duration::from_millis(200), AGAIN))
+}
+
+/// Keeps an OAuth backend's token fresh while it is configured.
+async fn oauth_loop(
+    client: HttpClient,
+    backend: Arc<Backend>,
+    mut shutdown: watch::Receiver<bool>,
+    first_wait: Duration,
+) {
+    let mut wait = first_wait;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => wait = oauth_step(&client, &backend).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 /// Writes the usage statistics snapshot (`admin.stats.persistence`).
 fn save_stats(metrics: &Metrics, path: &std::path::Path) {
     if let Some(stats) = &metrics.stats {
@@ -491,6 +559,19 @@ async fn refresh_models(client: &HttpClient, snapshot: &Snapshot) {
         });
     futures_util::future::join_all(jobs).await;
     snapshot.rebuild_index();
+}
+
+/// Sets the tokens of the given OAuth backends (before they serve); each one's wait
+/// before its next look.
+async fn oauth_all(
+    client: &HttpClient,
+    backends: &[Arc<Backend>],
+) -> Vec<(Arc<Backend>, Duration)> {
+    let jobs = backends
+        .iter()
+        .filter(|b| b.config.oauth.is_some())
+        .map(|b| async move { (Arc::clone(b), oauth_step(client, b).await) });
+    futures_util::future::join_all(jobs).await
 }
 
 /// Probes the given backends once, concurrently (at start and for backends a reload
@@ -556,12 +637,20 @@ struct Control {
     source: Option<ReloadSource>,
     /// The running probe loop of each probed backend.
     probes: Vec<(Arc<Backend>, JoinHandle<()>)>,
+    /// The token refresh loop of each OAuth backend.
+    oauth: Vec<(Arc<Backend>, JoinHandle<()>)>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Control {
-    async fn run(mut self, requests: Option<mpsc::Receiver<ReloadRequest>>, mut seen: u64) {
+    async fn run(
+        mut self,
+        requests: Option<mpsc::Receiver<ReloadRequest>>,
+        mut seen: u64,
+        oauth_waits: Vec<(Arc<Backend>, Duration)>,
+    ) {
         self.sync_probes();
+        self.sync_oauth(oauth_waits);
         let Some(mut requests) = requests else {
             let _ = self.shutdown.changed().await;
             return self.stop_probes();
@@ -674,12 +763,14 @@ impl Control {
             .cloned()
             .collect();
         let client = &self.state.client;
+        let oauth_waits = oauth_all(client, &added).await;
         tokio::join!(
             refresh_models(client, &snapshot),
             probe_all(client, &added, &snapshot.config)
         );
         let restart = crate::state::restart_required(&old.config, &snapshot.config);
         self.state.live.current.store(Arc::new(snapshot));
+        self.sync_oauth(oauth_waits);
         // Answers cached under the old configuration (prompts, backends) may differ now.
         if let Some(cache) = &self.state.cache {
             cache.clear();
@@ -722,8 +813,41 @@ impl Control {
     }
 
     fn stop_probes(&mut self) {
-        for (_, task) in self.probes.drain(..) {
+        for (_, task) in self.probes.drain(..).chain(self.oauth.drain(..)) {
             task.abort();
+        }
+    }
+
+    /// Starts a token loop for each OAuth backend without one (`waits`: backends whose
+    /// token was just set, and when to look again) and stops those of removed backends.
+    fn sync_oauth(&mut self, waits: Vec<(Arc<Backend>, Duration)>) {
+        let snapshot = self.state.live.current.load_full();
+        self.oauth.retain(|(b, task)| {
+            let keep = snapshot.backends.iter().any(|p| Arc::ptr_eq(p, b));
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for b in snapshot
+            .backends
+            .iter()
+            .filter(|b| b.config.oauth.is_some())
+        {
+            if self.oauth.iter().any(|(p, _)| Arc::ptr_eq(p, b)) {
+                continue;
+            }
+            let first = waits
+                .iter()
+                .find(|(w, _)| Arc::ptr_eq(w, b))
+                .map_or(Duration::ZERO, |(_, d)| *d);
+            let task = tokio::spawn(oauth_loop(
+                self.state.client.clone(),
+                Arc::clone(b),
+                self.shutdown.clone(),
+                first,
+            ));
+            self.oauth.push((Arc::clone(b), task));
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct Endpoint {
     /// Server root (no trailing `/`, no `/v1`).
     pub url: String,
     headers: HeaderMap,
+    /// `Authorization: Bearer …` from the OAuth token store (`auth.type: oauth`), swapped
+    /// in when the token is refreshed; `None` for backends without OAuth.
+    pub oauth_token: Option<std::sync::Arc<arc_swap::ArcSwapOption<HeaderValue>>>,
 }
 
 /// How a provider takes its API key.
@@ -68,7 +71,15 @@ impl Endpoint {
                 .map_err(|_| format!("backend '{name}': bad value for header '{header}'"))?;
             headers.insert(header, value);
         }
-        Ok(Endpoint { url, headers })
+        let oauth_token = config
+            .oauth
+            .as_ref()
+            .map(|_| std::sync::Arc::new(arc_swap::ArcSwapOption::empty()));
+        Ok(Endpoint {
+            url,
+            headers,
+            oauth_token,
+        })
     }
 
     /// `path` on this server as a URI.
@@ -95,6 +106,9 @@ impl Endpoint {
             headers.insert(name, value.clone());
         }
         headers.insert(X_REQUEST_ID.clone(), id.clone());
+        if let Some(token) = self.oauth_token.as_ref().and_then(|t| t.load_full()) {
+            headers.insert(http::header::AUTHORIZATION, (*token).clone());
+        }
         crate::trace::add_outgoing(headers);
         req
     }

@@ -67,6 +67,30 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// The HTTP endpoint of a backend reached over HTTP.
+    pub fn endpoint(&self) -> Option<&endpoint::Endpoint> {
+        match &self.adapter {
+            Adapter::OpenAi(api) => Some(&api.endpoint),
+            Adapter::Ollama(o) => Some(&o.http.endpoint),
+            Adapter::Anthropic(a) => Some(&a.endpoint),
+            Adapter::Gemini(g) => Some(&g.endpoint),
+            Adapter::Mock(_) => None,
+        }
+    }
+
+    /// Sends `access_token` as this backend's bearer token from now on (OAuth backends).
+    pub fn set_oauth_token(&self, access_token: &str) -> Result<(), String> {
+        let slot = self
+            .endpoint()
+            .and_then(|e| e.oauth_token.as_ref())
+            .ok_or_else(|| format!("backend '{}' does not use OAuth", self.name()))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {access_token}"))
+            .map_err(|_| "the stored access token is not a valid header value".to_string())?;
+        value.set_sensitive(true);
+        slot.store(Some(Arc::new(value)));
+        Ok(())
+    }
+
     /// Prepares a backend from its (validated) configuration.
     pub fn new(config: BackendConfig, breaker: &CircuitBreakerConfig) -> Result<Backend, String> {
         let adapter = match config.kind {

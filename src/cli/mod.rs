@@ -2,6 +2,7 @@
 //! Commands return an exit code: 0 success, 1 a failure the user can fix; clap itself
 //! exits 2 on usage errors.
 
+mod auth;
 mod bench;
 mod chat;
 mod config_cmd;
@@ -90,6 +91,9 @@ pub enum Command {
     Models(ModelsCommand),
     /// Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself).
     Bench(BenchArgs),
+    /// Log in to OAuth backends (device flow) and manage their stored tokens.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -259,6 +263,35 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// `continuum auth …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth.
+    Login {
+        /// The backend's name.
+        #[arg(long, value_name = "NAME")]
+        backend: String,
+        /// Config file. Default: the search path.
+        #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// The stored tokens of every OAuth backend.
+    Status {
+        /// Config file. Default: the search path.
+        #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Delete a backend's stored token.
+    Logout {
+        /// The backend's name.
+        #[arg(long, value_name = "NAME")]
+        backend: String,
+        /// Config file. Default: the search path.
+        #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
 /// `continuum models …`.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -329,6 +362,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Chat(args)) => chat::run(args),
         Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Auth(command)) => auth::run(command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

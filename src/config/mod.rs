@@ -268,6 +268,11 @@ pub fn load(
             });
         }
     }
+    for b in &mut config.backends {
+        if let Some(o) = &mut b.oauth {
+            o.token_store = resolve_path(&o.token_store, from_file_dir, env);
+        }
+    }
     if let Some(p) = &mut config.admin.stats.persistence {
         p.path = resolve_path(&p.path, from_file_dir, env);
     }

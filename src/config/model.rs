@@ -344,6 +344,8 @@ pub struct BackendConfig {
     pub model_configs: Vec<super::metadata::ModelConfig>,
     /// Requests this backend gets at once; beyond it, it is passed over.
     pub max_concurrent: Option<usize>,
+    /// `auth: {type: oauth, ...}`: a bearer token from the OAuth device flow.
+    pub oauth: Option<super::operations::OAuthConfig>,
 }
 
 /// Settings of the built-in `mock` backend.
@@ -513,6 +515,7 @@ impl BackendConfig {
             retry_override: None,
             model_configs: Vec::new(),
             max_concurrent: None,
+            oauth: None,
         }
     }
 }

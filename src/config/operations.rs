@@ -445,3 +445,99 @@ pub fn read_cache(v: Option<&Value>, r: &mut Reader) -> CacheConfig {
     }
     c
 }
+
+/// A backend's `auth: {type: oauth, oauth: {...}}`: its bearer token comes from an OAuth
+/// 2.0 device authorization grant (`continuum auth login --backend NAME`), kept in
+/// `token_store` and refreshed by `serve` before it expires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthConfig {
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The client secret, for providers that want one.
+    pub client_secret: Option<Secret>,
+    /// RFC 8628 device authorization endpoint.
+    pub device_authorization_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+    /// The JSON file tokens are kept in (mode 0600), shared by backends.
+    pub token_store: PathBuf,
+}
+
+const AUTH: Keys = Keys {
+    known: &["type", "oauth"],
+    unsupported: &[],
+};
+
+const OAUTH: Keys = Keys {
+    known: &[
+        "client_id",
+        "client_secret",
+        "device_authorization_url",
+        "token_url",
+        "scopes",
+        "token_store",
+    ],
+    unsupported: &[],
+};
+
+/// The default `token_store`.
+pub const DEFAULT_TOKEN_STORE: &str = "~/.config/continuum-router/tokens.json";
+
+/// Reads a backend's `auth` section at `p` (`backends[i].auth`).
+pub fn read_backend_auth(v: &Value, p: &str, r: &mut Reader) -> Option<OAuthConfig> {
+    let m = r.section(v, p, &AUTH)?;
+    match r.string(m, p, "type").as_deref() {
+        Some("oauth") => {}
+        Some(other) => {
+            r.error(
+                child(p, "type"),
+                format!("'{other}' is not an auth type; the one supported is oauth"),
+            );
+            return None;
+        }
+        None => {
+            r.missing(child(p, "type"), "type (oauth)");
+            return None;
+        }
+    }
+    let op = child(p, "oauth");
+    let Some(o) = m.get("oauth").and_then(|v| r.section(v, &op, &OAUTH)) else {
+        r.missing(op, "the oauth settings");
+        return None;
+    };
+    let url = |r: &mut Reader, key: &str| {
+        let u = r.string(o, &op, key).filter(|s| !s.is_empty());
+        match &u {
+            None => r.missing(child(&op, key), key),
+            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => r.error(
+                child(&op, key),
+                format!("'{u}' must start with http:// or https://"),
+            ),
+            Some(_) => {}
+        }
+        u.unwrap_or_default()
+    };
+    let device_authorization_url = url(r, "device_authorization_url");
+    let token_url = url(r, "token_url");
+    let client_id = r.string(o, &op, "client_id").filter(|s| !s.is_empty());
+    if client_id.is_none() {
+        r.missing(child(&op, "client_id"), "client_id");
+    }
+    Some(OAuthConfig {
+        client_id: client_id.unwrap_or_default(),
+        client_secret: r
+            .string(o, &op, "client_secret")
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
+        device_authorization_url,
+        token_url,
+        scopes: r.string_list(o, &op, "scopes").unwrap_or_default(),
+        token_store: PathBuf::from(
+            r.string(o, &op, "token_store")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_TOKEN_STORE.into()),
+        ),
+    })
+}

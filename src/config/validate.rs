@@ -70,8 +70,9 @@ const BACKEND: Keys = Keys {
         "retry_override",
         "model_configs",
         "max_concurrent",
+        "auth",
     ],
-    unsupported: &["auth"],
+    unsupported: &[],
 };
 
 const MOCK: Keys = Keys {
@@ -481,10 +482,24 @@ fn read_backend(
         .string(m, p, "api_key")
         .filter(|k| !k.is_empty())
         .map(Secret::new);
+    b.oauth = m
+        .get("auth")
+        .filter(|v| !v.is_null())
+        .and_then(|v| super::operations::read_backend_auth(v, &child(p, "auth"), r));
+    if b.oauth.is_some() && b.api_key.is_some() {
+        r.error(
+            child(p, "auth"),
+            "give either api_key or auth (oauth), not both",
+        );
+    }
+    if kind == BackendType::Mock && b.oauth.is_some() {
+        r.error(child(p, "auth"), "a mock backend takes no credentials");
+    }
     if matches!(
         kind,
         BackendType::Openai | BackendType::Anthropic | BackendType::Gemini
     ) && b.api_key.is_none()
+        && b.oauth.is_none()
     {
         r.missing(
             child(p, "api_key"),

@@ -16,6 +16,7 @@ mod gemini;
 mod metrics;
 mod migrate;
 mod models;
+mod oauth;
 mod ollama;
 mod pairs;
 mod prompts;

@@ -1,0 +1,160 @@
+//! `continuum auth login|status|logout`: the OAuth device flow for backends whose
+//! `auth.type` is `oauth`, and their stored tokens.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use continuum::config::{self, BackendConfig, Overrides, ProcessEnv, Strictness};
+
+use super::target::runtime;
+use super::AuthCommand;
+
+/// Runs `continuum auth …`.
+pub fn run(command: AuthCommand) -> ExitCode {
+    let result = match command {
+        AuthCommand::Login { backend, config } => login(&backend, config.as_deref()),
+        AuthCommand::Status { config } => status(config.as_deref()),
+        AuthCommand::Logout { backend, config } => logout(&backend, config.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backends(config: Option<&Path>) -> Result<Vec<BackendConfig>, String> {
+    let loaded = config::load(
+        config,
+        &Overrides::default(),
+        &ProcessEnv,
+        Strictness::Serve,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(loaded.config.backends)
+}
+
+fn oauth_backend(name: &str, config: Option<&Path>) -> Result<BackendConfig, String> {
+    let all = backends(config)?;
+    let Some(b) = all.iter().find(|b| b.name == name) else {
+        let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
+        return Err(format!(
+            "no backend named '{name}' (backends: {})",
+            names.join(", ")
+        ));
+    };
+    if b.oauth.is_none() {
+        return Err(format!(
+            "backend '{name}' does not use OAuth (set backends[].auth: {{type: oauth, oauth: {{...}}}})"
+        ));
+    }
+    Ok(b.clone())
+}
+
+fn login(name: &str, config: Option<&Path>) -> Result<(), String> {
+    let backend = oauth_backend(name, config)?;
+    let Some(cfg) = &backend.oauth else {
+        return Err(format!("backend '{name}' does not use OAuth"));
+    };
+    let rt = runtime()?;
+    let http = continuum::backend::build_client(2, Duration::from_secs(10));
+    let token = rt
+        .block_on(continuum::oauth::device_login(cfg, http, |details| {
+            println!(
+                "To authorize continuum for backend '{name}', open\n\n    {}\n\nand enter the code\n\n    {}\n",
+                details.verification_uri().as_str(),
+                details.user_code().secret()
+            );
+            if let Some(complete) = details.verification_uri_complete() {
+                println!("(or open {} directly)", complete.secret());
+            }
+            println!(
+                "Waiting for the authorization (the code expires in {}s)…",
+                details.expires_in().as_secs()
+            );
+        }))
+        .map_err(|e| e.to_string())?;
+    continuum::oauth::save_token(&cfg.token_store, name, &token).map_err(|e| e.to_string())?;
+    println!(
+        "Logged in: the token for '{name}' is stored in {}{}",
+        cfg.token_store.display(),
+        token
+            .expires_at
+            .map(|_| " (`continuum serve` refreshes it before it expires)")
+            .unwrap_or("")
+    );
+    Ok(())
+}
+
+fn status(config: Option<&Path>) -> Result<(), String> {
+    let all = backends(config)?;
+    let oauth: Vec<&BackendConfig> = all.iter().filter(|b| b.oauth.is_some()).collect();
+    if oauth.is_empty() {
+        println!("no backend uses OAuth (backends[].auth.type: oauth)");
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["backend", "token", "expires", "refresh token", "store"]);
+    for b in oauth {
+        let Some(cfg) = &b.oauth else { continue };
+        let token =
+            continuum::oauth::load_token(&cfg.token_store, &b.name).map_err(|e| e.to_string())?;
+        let (state, expires, refresh) = match &token {
+            None => (
+                "none (run auth login)".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+            ),
+            Some(tok) => (
+                "stored".to_string(),
+                match tok.expires_at {
+                    None => "never said".to_string(),
+                    Some(at) if at <= now => "expired".to_string(),
+                    Some(at) => format!("in {}s", at - now),
+                },
+                if tok.refresh_token.is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+            ),
+        };
+        t.add_row([
+            b.name.clone(),
+            state,
+            expires,
+            refresh,
+            cfg.token_store.display().to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn logout(name: &str, config: Option<&Path>) -> Result<(), String> {
+    let backend = oauth_backend(name, config)?;
+    let Some(cfg) = &backend.oauth else {
+        return Err(format!("backend '{name}' does not use OAuth"));
+    };
+    if continuum::oauth::remove_token(&cfg.token_store, name).map_err(|e| e.to_string())? {
+        println!(
+            "removed the token of '{name}' from {}",
+            cfg.token_store.display()
+        );
+    } else {
+        println!(
+            "no token of '{name}' was stored in {}",
+            cfg.token_store.display()
+        );
+    }
+    Ok(())
+}
