@@ -68,6 +68,8 @@ pub enum Need {
     Read,
     /// Chat inference: `write` or `chat`.
     Chat,
+    /// Embeddings: `write` or `embeddings`.
+    Embeddings,
     /// The admin API (`admin.auth.method: api_key`): `admin`.
     Admin,
 }
@@ -136,12 +138,14 @@ impl Keys {
         let allowed = match need {
             Need::Read => key.has_scope(Scope::Read),
             Need::Chat => key.has_scope(Scope::Write) || key.has_scope(Scope::Chat),
+            Need::Embeddings => key.has_scope(Scope::Write) || key.has_scope(Scope::Embeddings),
             Need::Admin => key.has_scope(Scope::Admin),
         };
         if !allowed {
             let what = match need {
                 Need::Read => "the 'read' scope",
                 Need::Chat => "the 'write' or 'chat' scope",
+                Need::Embeddings => "the 'write' or 'embeddings' scope",
                 Need::Admin => "the 'admin' scope",
             };
             return Err(Refusal::Forbidden(format!(

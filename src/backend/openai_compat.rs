@@ -51,6 +51,23 @@ impl OpenAiCompat {
             .request(Method::POST, self.chat_uri.clone(), body, request_id)
     }
 
+    /// A POST of an OpenAI-format `body` to `path` (`/v1/completions`, `/v1/embeddings`).
+    pub fn post_request(
+        &self,
+        path: &str,
+        body: Bytes,
+        request_id: &HeaderValue,
+    ) -> Result<Request<Full<Bytes>>, crate::error::ProxyError> {
+        let uri =
+            self.endpoint
+                .uri(path)
+                .map_err(|reason| crate::error::ProxyError::BadUpstream {
+                    backend: "backend".into(),
+                    reason,
+                })?;
+        Ok(self.endpoint.request(Method::POST, uri, body, request_id))
+    }
+
     /// The model list request used for discovery.
     pub fn models_request(&self) -> Request<Full<Bytes>> {
         self.endpoint

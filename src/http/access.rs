@@ -47,6 +47,8 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
         Some(keys) => {
             let need = if req.method() == Method::GET {
                 Need::Read
+            } else if req.uri().path().ends_with("/embeddings") {
+                Need::Embeddings
             } else {
                 Need::Chat
             };

@@ -94,6 +94,8 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     // The client API, behind the API-key check.
     let api = axum::Router::new()
         .route("/v1/chat/completions", post(proxy::chat_completions))
+        .route("/v1/completions", post(proxy::completions))
+        .route("/v1/embeddings", post(proxy::embeddings))
         .route("/v1/messages", post(anthropic::messages))
         .route("/anthropic/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))

@@ -151,10 +151,25 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
 
 /// Handler of `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve_openai(state, req, "/v1/chat/completions").await
+}
+
+/// Handler of `POST /v1/completions` (legacy text completions), for OpenAI-compatible backends.
+pub async fn completions(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve_openai(state, req, "/v1/completions").await
+}
+
+/// Handler of `POST /v1/embeddings`, for OpenAI-compatible backends.
+pub async fn embeddings(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    serve_openai(state, req, "/v1/embeddings").await
+}
+
+/// An OpenAI-format request to `endpoint`, through the routing pipeline.
+async fn serve_openai(state: Arc<AppState>, req: Request, endpoint: &'static str) -> Response {
     let state = state.current();
-    let timer = super::start_timer(&state, "/v1/chat/completions", req.extensions());
+    let timer = super::start_timer(&state, endpoint, req.extensions());
     let id = request_id(req.headers());
-    let mut resp = match proxy_chat(&state, req, &id).await {
+    let mut resp = match proxy_chat(&state, req, &id, endpoint).await {
         Ok(resp) => resp,
         Err(err) => {
             log_error(&err, &id);
@@ -180,14 +195,19 @@ async fn proxy_chat(
     state: &AppState,
     req: Request,
     id: &HeaderValue,
+    endpoint: &'static str,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    let chat = ChatRequest::openai(body)?;
+    let chat = if endpoint == "/v1/chat/completions" {
+        ChatRequest::openai(body)?
+    } else {
+        ChatRequest::openai_endpoint(body, endpoint)?
+    };
     super::access::check_model(&parts.extensions, chat.model())?;
     super::cached::serve_cached(
         state,
-        "/v1/chat/completions",
+        endpoint,
         &parts.extensions,
         &chat.body,
         chat.stream(),
@@ -570,7 +590,26 @@ async fn serve_model(
                 (body, note, openai)
             }
         };
-        let outcome = match &backend.adapter {
+        let outcome = match (&req.inbound, &backend.adapter) {
+            (Inbound::OpenAiEndpoint(path), Adapter::OpenAi(api)) => {
+                let spec = AttemptSpec {
+                    model: &target.upstream_model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: false,
+                    dialect: Dialect::OpenAi,
+                };
+                forward(state, backend, api.url(), api.post_request(path, body, id)?, spec).await
+            }
+            (Inbound::OpenAiEndpoint(path), _) => Err(ProxyError::InvalidField {
+                param: "model",
+                message: format!(
+                    "backend '{}' (type {}) does not serve {path}; route this model to an OpenAI-compatible backend",
+                    backend.name(),
+                    backend.config.kind.as_str()
+                ),
+            }),
+            (_, _) => match &backend.adapter {
             Adapter::Mock(mock) => Ok(mock
                 .chat(&body, routing.stream, &target.upstream_model)
                 .await),
@@ -671,6 +710,7 @@ async fn serve_model(
                 };
                 forward(state, backend, &g.endpoint.url, request, spec).await
             }
+            },
         };
         let ok = match &outcome {
             Ok(resp) => !resp.status().is_server_error(),
@@ -764,6 +804,9 @@ const MAX_UPSTREAM_BODY: usize = 256 << 20;
 enum Inbound {
     /// OpenAI's chat format, which every non-Anthropic backend adapter takes.
     OpenAi,
+    /// Another OpenAI endpoint (`/v1/completions`, `/v1/embeddings`): passed to
+    /// OpenAI-compatible backends only.
+    OpenAiEndpoint(&'static str),
     /// Anthropic's Messages API; passed through as is to Anthropic backends.
     Anthropic {
         /// The client's `anthropic-beta` header.
@@ -800,6 +843,16 @@ impl ChatRequest {
         })
     }
 
+    /// An OpenAI-format request to `path` (not chat).
+    pub fn openai_endpoint(body: Bytes, path: &'static str) -> Result<ChatRequest, ProxyError> {
+        Ok(ChatRequest {
+            routing: parse_routing(&body)?,
+            body,
+            inbound: Inbound::OpenAiEndpoint(path),
+            translated: std::sync::OnceLock::new(),
+        })
+    }
+
     /// An Anthropic Messages request with the client's headers.
     pub fn anthropic(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ProxyError> {
         Ok(ChatRequest {
@@ -828,7 +881,7 @@ impl ChatRequest {
 
     /// The request in OpenAI's chat format, with its routing fields.
     fn as_openai(&self) -> Result<(&Bytes, &Routing), ProxyError> {
-        if let Inbound::OpenAi = self.inbound {
+        if let Inbound::OpenAi | Inbound::OpenAiEndpoint(_) = self.inbound {
             return Ok((&self.body, &self.routing));
         }
         if let Some((b, r)) = self.translated.get() {

@@ -330,3 +330,58 @@ async fn bench_measures_the_router_in_front_of_llama_server() {
     assert!(v["output_tokens_per_second"].as_f64().unwrap() > 0.0);
     eprintln!("bench through continuum onto llama-server: {}", out.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_completions_and_embeddings_through_the_router() {
+    if !available("legacy_completions_and_embeddings_through_the_router") {
+        return;
+    }
+    let llama = Llama::ready();
+    let p = serve(&format!("backends:\n{}", llama_backend("llama", &llama)));
+    let addr = p.tcp_addr();
+
+    let r = post(
+        addr,
+        "/v1/completions",
+        r#"{"model":"smollm2","prompt":"The sky is","max_tokens":6}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("x-continuum-backend"), "llama");
+    let v = r.json();
+    assert!(v["choices"][0]["text"].is_string(), "{v}");
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{v}");
+
+    let r = post(
+        addr,
+        "/v1/completions",
+        r#"{"model":"smollm2","prompt":"The sky is","max_tokens":6,"stream":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text().trim_end().ends_with("data: [DONE]"),
+        "{}",
+        r.text()
+    );
+    assert!(sse_events(&r.text())
+        .iter()
+        .any(|e| e["choices"][0]["text"].is_string()));
+
+    let r = post(
+        addr,
+        "/v1/embeddings",
+        r#"{"model":"smollm2","input":["hello world","goodbye"]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    let dims = data[0]["embedding"].as_array().unwrap().len();
+    assert!(
+        dims > 0 && data[1]["embedding"].as_array().unwrap().len() == dims,
+        "{v}"
+    );
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{v}");
+}

@@ -11,6 +11,7 @@ mod claude_code;
 mod cli;
 mod common;
 mod cors;
+mod endpoints;
 mod faults;
 mod gemini;
 mod metrics;
