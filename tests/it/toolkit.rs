@@ -97,9 +97,10 @@ async fn the_repl_takes_prompts_commands_and_ctrl_c() {
         p.send_line("ping one").unwrap();
         p.expect("ping one").unwrap();
         p.expect("you").unwrap();
-        // A slow model: its answer is cut short by Ctrl-C, and the session goes on.
-        p.send_line("/model mock-slow").unwrap();
-        p.expect("model: mock-slow").unwrap();
+        // A slow model (pinned to the slow backend): its answer is cut short by Ctrl-C,
+        // and the session goes on.
+        p.send_line("/model slow/mock-slow").unwrap();
+        p.expect("model: slow/mock-slow").unwrap();
         p.expect("you").unwrap();
         p.send_line("a b c d e f g h i j k l m n o p q r s t u v w x y z")
             .unwrap();
