@@ -40,7 +40,7 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
         let a = Client::new(&args.url, args.api_key.as_deref()).map_err(|e| e.to_string())?;
         let model = match &args.model {
             Some(m) => m.clone(),
-            None => first_model(&a).await?,
+            None => super::target::first_model(&a).await?,
         };
         let spec = spec(&args, model);
         match &args.compare {
@@ -70,14 +70,6 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
             }
         }
     })
-}
-
-async fn first_model(client: &Client) -> Result<String, String> {
-    let models = client.models().await.map_err(|e| e.to_string())?;
-    models["data"][0]["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{} lists no models; pass -m MODEL", client.root()))
 }
 
 fn spec(args: &BenchArgs, model: String) -> LoadSpec {

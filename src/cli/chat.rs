@@ -25,7 +25,7 @@ pub fn run(args: ChatArgs) -> ExitCode {
     let client = target.client.clone();
     let model = match args.model.clone() {
         Some(m) => m,
-        None => match rt.block_on(first_model(&client)) {
+        None => match rt.block_on(super::target::first_model(&client)) {
             Ok(m) => m,
             Err(e) => return fail(&e),
         },
@@ -52,15 +52,6 @@ pub fn run(args: ChatArgs) -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
-}
-
-/// The first model the endpoint lists.
-async fn first_model(client: &Client) -> Result<String, String> {
-    let models = client.models().await.map_err(|e| e.to_string())?;
-    models["data"][0]["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{} lists no models; pass -m MODEL", client.root()))
 }
 
 fn messages(system: Option<&str>, history: &[Value]) -> Vec<Value> {

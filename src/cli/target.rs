@@ -60,3 +60,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
+
+/// The first model the endpoint lists (for commands run without `-m`).
+pub async fn first_model(client: &Client) -> Result<String, String> {
+    let models = client.models().await.map_err(|e| e.to_string())?;
+    models["data"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{} lists no models; pass -m MODEL", client.root()))
+}
