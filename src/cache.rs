@@ -73,8 +73,12 @@ impl Cached {
 }
 
 struct Memory {
-    entries: HashMap<Key, (Instant, Cached)>,
-    order: VecDeque<Key>,
+    /// Entries with their expiry and insertion number.
+    entries: HashMap<Key, (Instant, u64, Cached)>,
+    /// Keys oldest first, with the insertion number they were put under (a key put again
+    /// leaves a stale pair behind, skipped when it surfaces).
+    order: VecDeque<(Key, u64)>,
+    next: u64,
 }
 
 enum Store {
@@ -86,6 +90,8 @@ enum Store {
 pub struct ResponseCache {
     config: CacheConfig,
     store: Store,
+    /// Bumped by [`ResponseCache::clear`]: answers of requests begun before are not kept.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl ResponseCache {
@@ -101,6 +107,7 @@ impl ResponseCache {
             RateStorage::Memory => Store::Memory(Mutex::new(Memory {
                 entries: HashMap::new(),
                 order: VecDeque::new(),
+                next: 0,
             })),
             RateStorage::Redis {
                 url,
@@ -114,6 +121,7 @@ impl ResponseCache {
         Ok(Some(ResponseCache {
             config: config.clone(),
             store,
+            generation: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -165,7 +173,7 @@ impl ResponseCache {
             Store::Memory(m) => {
                 let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
                 match m.entries.get(key) {
-                    Some((expires, c)) if *expires > Instant::now() => Some(c.clone()),
+                    Some((expires, _, c)) if *expires > Instant::now() => Some(c.clone()),
                     Some(_) => {
                         m.entries.remove(key);
                         None
@@ -187,26 +195,35 @@ impl ResponseCache {
         }
     }
 
-    /// Keeps `answer` under `key` for `ttl`.
-    pub async fn put(&self, shard: usize, key: Key, answer: Cached) {
+    /// The current generation, taken before serving a request whose answer may be kept.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps `answer` under `key` for `ttl`, unless the cache was cleared since
+    /// `generation` was taken (the answer may come from the old configuration).
+    pub async fn put(&self, shard: usize, key: Key, answer: Cached, generation: u64) {
+        if self.generation() != generation {
+            return;
+        }
         match &self.store {
             Store::Memory(m) => {
                 let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
                 let expires = Instant::now() + self.config.ttl;
-                if m.entries.insert(key, (expires, answer)).is_none() {
-                    m.order.push_back(key);
-                }
-                while m.entries.len() > self.config.max_entries {
-                    match m.order.pop_front() {
-                        Some(old) => {
-                            m.entries.remove(&old);
-                        }
-                        None => break,
-                    }
-                }
-                // Keys of entries already gone (expired on read) are dropped as they surface.
-                while m.order.len() > 2 * self.config.max_entries {
-                    if let Some(old) = m.order.pop_front() {
+                let n = m.next;
+                m.next += 1;
+                m.entries.insert(key, (expires, n, answer));
+                m.order.push_back((key, n));
+                while m.entries.len() > self.config.max_entries
+                    || m.order.len() > 2 * self.config.max_entries
+                {
+                    let Some((old, n)) = m.order.pop_front() else {
+                        break;
+                    };
+                    if m.entries
+                        .get(&old)
+                        .is_some_and(|(_, current, _)| *current == n)
+                    {
                         m.entries.remove(&old);
                     }
                 }
@@ -223,8 +240,11 @@ impl ResponseCache {
         }
     }
 
-    /// Forgets every answer kept in memory (after a reload changed what answers would be).
+    /// Forgets every answer kept in memory (after a reload changed what answers would be),
+    /// and any answer still being served under the old configuration.
     pub fn clear(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Store::Memory(m) = &self.store {
             let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
             m.entries.clear();
@@ -321,10 +341,18 @@ mod tests {
             body: Bytes::from(b),
         };
         for (i, b) in ["a", "b", "c"].into_iter().enumerate() {
-            c.put(0, [i as u8; 32], answer(b)).await;
+            c.put(0, [i as u8; 32], answer(b), c.generation()).await;
         }
+        // A key put again is not evicted early by its stale place in the order.
+        c.put(0, [2; 32], answer("c2"), c.generation()).await;
+        c.put(0, [3; 32], answer("d"), c.generation()).await;
+        assert_eq!(c.get(0, &[2; 32]).await.unwrap().body, "c2");
+        // An answer begun before a clear is not kept.
+        let before = c.generation();
+        c.clear();
+        c.put(0, [9; 32], answer("old"), before).await;
+        assert!(c.get(0, &[9; 32]).await.is_none());
         assert!(c.get(0, &[0; 32]).await.is_none());
-        assert_eq!(c.get(0, &[2; 32]).await.unwrap().body, "c");
         let round = Cached::decode(answer("{\"x\":\"\\n\\n\"}").encode()).unwrap();
         assert_eq!(round, answer("{\"x\":\"\\n\\n\"}"));
     }

@@ -284,17 +284,23 @@ pub async fn refresh(
     Ok(token_of(&token, Some(refresh_token)))
 }
 
-/// How long before expiry `serve` refreshes a token.
+/// How long before expiry `serve` refreshes a token (at most; half the token's lifetime for
+/// short-lived tokens, so a refreshed token is not refreshed again at once).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// When `token` should be refreshed: `None` when it has no expiry.
 pub fn refresh_due(token: &StoredToken) -> Option<Duration> {
     let at = token.expires_at?;
-    let now = unix_now();
+    let lifetime = at.saturating_sub(token.obtained_at).max(1);
+    let margin = REFRESH_MARGIN.as_secs().min(lifetime / 2);
     Some(Duration::from_secs(
-        at.saturating_sub(REFRESH_MARGIN.as_secs())
-            .saturating_sub(now),
+        at.saturating_sub(margin).saturating_sub(unix_now()),
     ))
+}
+
+/// Whether `token` has expired.
+pub fn expired(token: &StoredToken) -> bool {
+    token.expires_at.is_some_and(|at| at <= unix_now())
 }
 
 #[cfg(test)]

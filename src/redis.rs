@@ -145,9 +145,9 @@ enum Head {
 /// Reads a reply's value from its first line (and, for a bulk string, its bytes).
 async fn read_head(stream: &mut BufReader<TcpStream>, line: &str) -> std::io::Result<Head> {
     let bad = || Ok(Head::Error(format!("unexpected reply '{line}'")));
-    let (kind, rest) = match line.as_bytes().first() {
-        Some(k) => (*k, &line[1..]),
-        None => return bad(),
+    let (kind, rest) = match (line.as_bytes().first(), line.get(1..)) {
+        (Some(k), Some(rest)) => (*k, rest),
+        _ => return bad(),
     };
     Ok(Head::Value(match kind {
         b'+' => Reply::Status(rest.to_string()),
@@ -195,7 +195,12 @@ pub fn parse_url(url: &str) -> Result<String, String> {
             "'{url}': Redis passwords in the URL are not supported yet"
         ));
     }
-    let host = rest.split('/').next().unwrap_or("");
+    let (host, db) = rest.split_once('/').unwrap_or((rest, ""));
+    if !matches!(db, "" | "0") {
+        return Err(format!(
+            "'{url}': selecting database {db} is not supported yet; use database 0 and a key_prefix"
+        ));
+    }
     if host.is_empty() {
         return Err(format!("'{url}' has no host (redis://host:port)"));
     }
@@ -218,6 +223,7 @@ mod tests {
         );
         assert_eq!(parse_url("redis://cache/0").unwrap(), "cache:6379");
         assert!(parse_url("redis://user:pw@host").is_err());
+        assert!(parse_url("redis://cache/2").is_err());
         assert!(parse_url("redis://").is_err());
     }
 }

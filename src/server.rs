@@ -146,6 +146,8 @@ impl RouterBuilder {
     /// threads. Must be called within a tokio runtime (it runs model discovery there).
     pub async fn start(self) -> Result<RunningRouter, StartError> {
         let config = self.config;
+        // Taken first, so a change made while the router starts (discovery, probes) counts.
+        let seen = fingerprint(self.source.as_ref(), &config);
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -304,8 +306,6 @@ impl RouterBuilder {
             oauth: Vec::new(),
             shutdown: shutdown_rx.clone(),
         };
-        // Taken now, so a change made as soon as `start` returns is seen as one.
-        let seen = control.fingerprint();
         background.push(tokio::spawn(control.run(reload_rx, seen, oauth_waits)));
         for a in &bound {
             tracing::info!(workers, "listening on {a}");
@@ -380,9 +380,13 @@ fn run_worker(
                     }
                 },
                 StdListener::Unix(l) => match tokio::net::UnixListener::from_std(l) {
-                    Ok(l) => tokio::spawn(async move {
-                        let _ = axum::serve(l, router).with_graceful_shutdown(signal).await;
-                    }),
+                    Ok(l) => {
+                        // Who may connect is the socket file's mode; the admin guard reads this.
+                        let router = router.layer(axum::Extension(crate::http::UnixSocketPeer));
+                        tokio::spawn(async move {
+                            let _ = axum::serve(l, router).with_graceful_shutdown(signal).await;
+                        })
+                    }
                     Err(e) => {
                         tracing::error!("worker cannot register a Unix listener: {e}");
                         continue;
@@ -503,6 +507,13 @@ async fn oauth_step(client: &HttpClient, backend: &Backend) -> Duration {
                     return AGAIN;
                 }
             }
+        }
+        (_, None) if crate::oauth::expired(&token) => {
+            tracing::warn!(backend = name, "the stored OAuth token has expired and there is no refresh token; run `continuum auth login --backend {name}`");
+            if let Err(e) = backend.set_oauth_token(&token.access_token) {
+                tracing::warn!(backend = name, "{e}");
+            }
+            return AGAIN;
         }
         _ => token,
     };
@@ -629,6 +640,22 @@ async fn probe_loop(
     }
 }
 
+/// A digest of the contents of the files `config` was read from (the config file, and the
+/// key, metadata and prompt files it names); unreadable files count as empty.
+fn fingerprint(source: Option<&ReloadSource>, config: &Config) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some(source) = source else { return 0 };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let files = std::iter::once(&source.file)
+        .chain(config.api_keys.keys_file.as_ref())
+        .chain(config.model_metadata_file.as_ref())
+        .chain(config.global_prompts.files());
+    for f in files {
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
+
 /// The router's control task: owns the probe loops and applies reloads (asked for, or
 /// when `hot_reload` sees the watched files change), one at a time.
 struct Control {
@@ -680,7 +707,10 @@ impl Control {
                     if now != seen {
                         seen = now;
                         tracing::info!("configuration files changed; reloading");
-                        self.reload().await;
+                        if self.reload().await.ok {
+                            // The new config may watch other files (a new api_keys_file).
+                            seen = self.fingerprint();
+                        }
                     }
                 }
                 _ = shutdown.changed() => break,
@@ -692,19 +722,8 @@ impl Control {
     /// A digest of the watched files' contents (the config file, and the key and
     /// metadata files it names); unreadable files count as empty.
     fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let Some(source) = &self.source else { return 0 };
         let snapshot = self.state.live.current.load();
-        let c = &snapshot.config;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let files = std::iter::once(&source.file)
-            .chain(c.api_keys.keys_file.as_ref())
-            .chain(c.model_metadata_file.as_ref())
-            .chain(c.global_prompts.files());
-        for f in files {
-            std::fs::read(f).unwrap_or_default().hash(&mut h);
-        }
-        h.finish()
+        fingerprint(self.source.as_ref(), &snapshot.config)
     }
 
     /// Loads the file again and swaps in a new snapshot; an invalid file changes nothing.
@@ -796,6 +815,8 @@ impl Control {
             let keep = probed.iter().any(|p| Arc::ptr_eq(p, b));
             if !keep {
                 task.abort();
+                // Nothing will probe it again: a kept backend must not stay out of rotation.
+                b.state.health.reset();
             }
             keep
         });

@@ -201,43 +201,42 @@ impl Live {
     }
 }
 
-/// Sections whose change a reload cannot apply (listeners, workers, pools, the metrics
-/// route and the log format are set up once at start).
+/// Sections a reload cannot change: listeners, workers and pools, the metrics route, the
+/// log format, the connect timeout, the stats ring, the cache and the span exporter are set
+/// up once at start. Shown by `/admin/config/full`.
+pub const RESTART_ONLY: [&str; 8] = [
+    "server.bind_address",
+    "server",
+    "metrics",
+    "logging.format",
+    "timeouts.connection",
+    "admin.stats",
+    "cache",
+    "tracing.otlp_endpoint",
+];
+
+/// Which of [`RESTART_ONLY`] changed between `old` and `new`.
 pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if old.server.bind_address != new.server.bind_address {
-        out.push("server.bind_address");
-    }
-    if old.server.workers != new.server.workers
-        || old.server.connection_pool_size != new.server.connection_pool_size
-        || old.server.socket_mode != new.server.socket_mode
-        || old.server.max_concurrent_requests != new.server.max_concurrent_requests
-        || old.server.queue_timeout != new.server.queue_timeout
-    {
-        out.push("server");
-    }
-    if old.metrics != new.metrics {
-        out.push("metrics");
-    }
-    if old.logging.format != new.logging.format {
-        out.push("logging.format");
-    }
-    if old.timeouts.connection != new.timeouts.connection {
-        out.push("timeouts.connection");
-    }
-    if old.admin.stats != new.admin.stats {
-        out.push("admin.stats");
-    }
-    if old.tracing.otlp_endpoint != new.tracing.otlp_endpoint
-        || old.tracing.service_name != new.tracing.service_name
-    {
-        out.push("tracing.otlp_endpoint");
-    }
-    if old.cache != new.cache {
-        out.push("cache");
-    }
-    if old.hot_reload != new.hot_reload {
-        out.push("hot_reload");
-    }
-    out
+    let (o, n) = (&old.server, &new.server);
+    let changed = [
+        o.bind_address != n.bind_address,
+        o.workers != n.workers
+            || o.connection_pool_size != n.connection_pool_size
+            || o.socket_mode != n.socket_mode
+            || o.max_concurrent_requests != n.max_concurrent_requests
+            || o.queue_timeout != n.queue_timeout
+            || o.shutdown_grace != n.shutdown_grace,
+        old.metrics != new.metrics,
+        old.logging.format != new.logging.format,
+        old.timeouts.connection != new.timeouts.connection,
+        old.admin.stats != new.admin.stats,
+        old.cache != new.cache,
+        old.tracing.otlp_endpoint != new.tracing.otlp_endpoint
+            || old.tracing.service_name != new.tracing.service_name,
+    ];
+    RESTART_ONLY
+        .iter()
+        .zip(changed)
+        .filter_map(|(name, c)| c.then_some(*name))
+        .collect()
 }

@@ -208,6 +208,13 @@ mod yaml {
     }
 
     pub fn migrate(text: &str) -> Result<Migration, String> {
+        if text.contains("\r\n") {
+            let m = migrate(&text.replace("\r\n", "\n"))?;
+            return Ok(Migration {
+                text: m.text.replace('\n', "\r\n"),
+                changes: m.changes,
+            });
+        }
         let mut changes = Vec::new();
         let lines: Vec<&str> = text.split('\n').collect();
         let mut out: Vec<String> = Vec::with_capacity(lines.len() + 4);
@@ -282,7 +289,11 @@ mod yaml {
             }
 
             let mut new_key = key.to_string();
-            if let Some((_, to)) = RENAMES.iter().find(|(from, _)| matches(from, &path)) {
+            if let Some((_, to)) = RENAMES
+                .iter()
+                .find(|(from, _)| matches(from, &path))
+                .filter(|(_, to)| !sibling_exists(&lines, i, column, to))
+            {
                 changes.push(format!("{}: renamed to {to}", path.join(".")));
                 new_key = to.to_string();
                 path.pop();
@@ -318,17 +329,8 @@ mod yaml {
             }
             i += 1;
         }
-        // Apply the moves last (later blocks first, so earlier indices stay valid).
-        moved.sort_by_key(|(_, start, _)| std::cmp::Reverse(*start));
-        for (key, start, end) in moved {
-            let block: Vec<String> = out.drain(start..end).collect();
-            match key.as_str() {
-                "bind_address" => move_bind_address(&mut out, start, block, &mut changes)?,
-                _ => expand_backend_urls(&mut out, start, block, &mut changes)?,
-            }
-        }
-        Ok(Migration {
-            text: out.join("\n"),
+        apply_moves(out, moved, &mut changes).map(|lines| Migration {
+            text: lines.join("\n"),
             changes,
         })
     }
@@ -341,58 +343,113 @@ mod yaml {
         })
     }
 
-    fn move_bind_address(
-        out: &mut Vec<String>,
-        at: usize,
-        block: Vec<String>,
-        changes: &mut Vec<String>,
-    ) -> Result<(), String> {
-        let indented: Vec<String> = block
-            .iter()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("  {l}")
+    /// Whether the mapping holding line `at` (keys at `column`) already has `key`.
+    fn sibling_exists(lines: &[&str], at: usize, column: usize, key: &str) -> bool {
+        let scan = |range: &mut dyn Iterator<Item = usize>| {
+            for j in range {
+                let raw = lines[j];
+                let t = raw.trim_start();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
                 }
-            })
-            .collect();
-        changes.push("bind_address: moved into server".into());
-        match top_level(out, "server") {
-            Some(s) => {
-                let (value, _) = value_and_comment(split(&out[s]).rest);
-                if !value.is_empty() {
-                    return Err(
-                        "top-level bind_address and a one-line `server:` mapping: move bind_address into server by hand".into(),
-                    );
+                let l = split(raw);
+                let (c, k) = (if l.dash { l.indent + 2 } else { l.indent }, l.key);
+                if c < column || (l.dash && l.indent < column) {
+                    return false;
                 }
-                let pos = s + 1;
-                for (n, l) in indented.into_iter().enumerate() {
-                    out.insert(pos + n, l);
+                if c == column && k == Some(key) {
+                    return true;
                 }
             }
-            None => {
-                let mut lines = vec!["server:".to_string()];
-                lines.extend(indented);
-                for (n, l) in lines.into_iter().enumerate() {
-                    out.insert(at + n, l);
-                }
-            }
-        }
-        Ok(())
+            false
+        };
+        scan(&mut (at + 1..lines.len())) || scan(&mut (0..at).rev())
     }
 
-    fn expand_backend_urls(
-        out: &mut Vec<String>,
-        at: usize,
-        block: Vec<String>,
+    /// One pass over `out` that writes the moved top-level blocks in their new form: a
+    /// `bind_address` block under `server` (its children's indentation), a `backend_urls`
+    /// block as `backends` entries where it stood.
+    fn apply_moves(
+        out: Vec<String>,
+        moved: Vec<(String, usize, usize)>,
         changes: &mut Vec<String>,
-    ) -> Result<(), String> {
-        if top_level(out, "backends").is_some() {
+    ) -> Result<Vec<String>, String> {
+        let block = |key: &str| {
+            moved
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, s, e)| out[*s..*e].to_vec())
+        };
+        let bind = block("bind_address");
+        let urls = block("backend_urls");
+        let server = top_level(&out, "server");
+        if urls.is_some() && top_level(&out, "backends").is_some() {
             return Err(
                 "both backend_urls and backends are set: merge them into backends by hand".into(),
             );
         }
+        if let (Some(s), Some(_)) = (server, &bind) {
+            let (value, _) = value_and_comment(split(&out[s]).rest);
+            if !value.is_empty() {
+                return Err(
+                    "top-level bind_address and a one-line `server:` mapping: move bind_address into server by hand".into(),
+                );
+            }
+        }
+        let indent_by = |lines: &[String], n: usize| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}{l}", " ".repeat(n))
+                    }
+                })
+                .collect()
+        };
+        let child_indent = server
+            .and_then(|s| {
+                out[s + 1..]
+                    .iter()
+                    .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .map(|l| split(l).indent)
+            })
+            .filter(|n| *n > 0)
+            .unwrap_or(2);
+        let mut result = Vec::with_capacity(out.len() + 8);
+        let mut i = 0;
+        while i < out.len() {
+            if let Some((key, _, end)) = moved.iter().find(|(_, s, _)| *s == i) {
+                match key.as_str() {
+                    "bind_address" => {
+                        changes.push("bind_address: moved into server".into());
+                        if server.is_none() {
+                            result.push("server:".to_string());
+                            result.extend(indent_by(&out[i..*end], 2));
+                        }
+                    }
+                    _ => result.extend(expand_backend_urls(&out[i..*end], changes)?),
+                }
+                i = *end;
+                continue;
+            }
+            result.push(out[i].clone());
+            if Some(i) == server {
+                if let Some(b) = &bind {
+                    result.extend(indent_by(b, child_indent));
+                }
+            }
+            i += 1;
+        }
+        Ok(result)
+    }
+
+    /// A `backend_urls` block as `backends` entries (its comment lines kept above).
+    fn expand_backend_urls(
+        block: &[String],
+        changes: &mut Vec<String>,
+    ) -> Result<Vec<String>, String> {
         let text = block.join("\n");
         let (_, comment) = value_and_comment(split(&block[0]).rest);
         let tree: serde_yaml::Value =
@@ -408,22 +465,18 @@ mod yaml {
             }
             _ => return Err("backend_urls: expected a list of URLs".into()),
         };
-        let mut lines = vec![format!("backends:{comment}")];
-        for (n, url) in urls.iter().enumerate() {
-            lines.push(format!("  - name: backend-{}", n + 1));
-            lines.push(format!("    url: \"{url}\""));
-        }
-        // Comment lines of the old block are kept above the new one.
-        let kept: Vec<String> = block[1..]
+        let mut lines: Vec<String> = block[1..]
             .iter()
             .filter(|l| l.trim_start().starts_with('#'))
             .map(|l| l.trim_start().to_string())
             .collect();
-        changes.push(format!("backend_urls: {} URL(s) → backends", urls.len()));
-        for (n, l) in kept.into_iter().chain(lines).enumerate() {
-            out.insert(at + n, l);
+        lines.push(format!("backends:{comment}"));
+        for (n, url) in urls.iter().enumerate() {
+            lines.push(format!("  - name: backend-{}", n + 1));
+            lines.push(format!("    url: \"{url}\""));
         }
-        Ok(())
+        changes.push(format!("backend_urls: {} URL(s) → backends", urls.len()));
+        Ok(lines)
     }
 }
 
@@ -589,6 +642,42 @@ mod toml {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn yaml(text: &str) -> Migration {
+        let m = migrate(text, Format::Yaml).unwrap();
+        let again = migrate(&m.text, Format::Yaml).unwrap();
+        assert!(
+            again.changes.is_empty(),
+            "not idempotent: {:?}\n{}",
+            again.changes,
+            m.text
+        );
+        m
+    }
+
+    #[test]
+    fn both_moves_with_server_above_them() {
+        let m = yaml("server:\n    workers: 2\n\nbackend_urls:\n  - http://a\n  - http://b\n\nbind_address: 0.0.0.0:8080\n");
+        assert_eq!(
+            m.text,
+            "server:\n    bind_address: 0.0.0.0:8080\n    workers: 2\n\nbackends:\n  - name: backend-1\n    url: \"http://a\"\n  - name: backend-2\n    url: \"http://b\"\n\n"
+        );
+        let v: serde_yaml::Value = serde_yaml::from_str(&m.text).unwrap();
+        assert_eq!(v["backends"][1]["url"], "http://b");
+    }
+
+    #[test]
+    fn crlf_files_and_renames_onto_existing_keys() {
+        let m = yaml("bind_address: \"0:1\"\r\nserver:\r\n  workers: 1\r\n");
+        assert_eq!(
+            m.text,
+            "server:\r\n  bind_address: \"0:1\"\r\n  workers: 1\r\n"
+        );
+        // The new name is taken: the old key is left for the user (validation names it).
+        let m = yaml("circuit_breaker:\n  reset_timeout: 60\n  timeout: 30s\n");
+        assert!(m.text.contains("reset_timeout"), "{}", m.text);
+        assert!(!m.changes.iter().any(|c| c.contains("renamed")));
+    }
 
     #[test]
     fn strategies() {

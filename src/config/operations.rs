@@ -133,7 +133,13 @@ pub fn read_admin(v: Option<&Value>, r: &mut Reader) -> AdminConfig {
     {
         let ap = "admin.auth";
         let secret = |r: &mut Reader, key: &str| r.string(a, ap, key).filter(|s| !s.is_empty());
-        let method = r.string(a, ap, "method").unwrap_or_else(|| "none".into());
+        let Some(method) = r.string(a, ap, "method") else {
+            r.missing(
+                child(ap, "method"),
+                "method (none, bearer, bearer_token, basic, ip_whitelist or api_key)",
+            );
+            return c;
+        };
         c.auth = match method.as_str() {
             "none" => AdminAuth::None,
             "bearer" | "bearer_token" => {

@@ -111,6 +111,20 @@ impl GlobalPromptsConfig {
                 continue;
             }
             let full = dir.join(&file);
+            // A symbolic link inside prompts_dir may not lead out of it either.
+            if let (Ok(real), Ok(real_dir)) = (full.canonicalize(), dir.canonicalize()) {
+                if !real.starts_with(&real_dir) {
+                    problems.push(Problem {
+                        path: p.path.clone(),
+                        message: format!(
+                            "'{}' leads outside prompts_dir ({}) through a symbolic link",
+                            file.display(),
+                            dir.display()
+                        ),
+                    });
+                    continue;
+                }
+            }
             match std::fs::read_to_string(&full) {
                 Ok(text) => {
                     p.text = Some(text.trim_end().to_string());

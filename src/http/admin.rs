@@ -23,10 +23,11 @@ use crate::state::ReloadReport;
 /// Middleware in front of every `/admin/*` route: `admin.auth` decides.
 pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let state = state.current();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(c) => Peer::Ip(c.0.ip()),
+        None if req.extensions().get::<super::UnixSocketPeer>().is_some() => Peer::UnixSocket,
+        None => Peer::Unknown,
+    };
     match allowed(&state, req.headers(), peer) {
         Ok(()) => next.run(req).await,
         Err(err) => {
@@ -46,9 +47,20 @@ pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next)
     }
 }
 
-/// Whether this caller may use the admin API. `peer` is `None` on a Unix socket (whose
-/// file mode already decides who may connect).
-fn allowed(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<(), ProxyError> {
+/// Where an admin request came from.
+#[derive(Clone, Copy)]
+enum Peer {
+    /// A TCP client.
+    Ip(IpAddr),
+    /// A Unix-socket client (the socket file's mode decides who may connect).
+    UnixSocket,
+    /// Not known (an embedding program served the app without connect info): refused by
+    /// the address-based methods.
+    Unknown,
+}
+
+/// Whether this caller may use the admin API.
+fn allowed(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<(), ProxyError> {
     let forbidden = |message: &str| ProxyError::Forbidden {
         message: message.to_string(),
         code: "admin_forbidden",
@@ -56,16 +68,16 @@ fn allowed(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Resul
     match &state.config.admin.auth {
         AdminAuth::None => Ok(()),
         AdminAuth::LoopbackOnly => match peer {
-            None => Ok(()),
-            Some(ip) if ip.is_loopback() || ip.to_canonical().is_loopback() => Ok(()),
-            Some(_) => Err(forbidden(
+            Peer::UnixSocket => Ok(()),
+            Peer::Ip(ip) if ip.is_loopback() || ip.to_canonical().is_loopback() => Ok(()),
+            _ => Err(forbidden(
                 "without an admin.auth section the admin API answers loopback clients only",
             )),
         },
         AdminAuth::IpWhitelist(nets) => match peer {
-            None => Ok(()),
-            Some(ip) if nets.iter().any(|n| n.contains(ip.to_canonical())) => Ok(()),
-            Some(_) => Err(forbidden(
+            Peer::UnixSocket => Ok(()),
+            Peer::Ip(ip) if nets.iter().any(|n| n.contains(ip.to_canonical())) => Ok(()),
+            _ => Err(forbidden(
                 "this client address is not in admin.auth.allowed_ips",
             )),
         },
@@ -256,7 +268,7 @@ fn config_body(state: &AppState, full: bool) -> Value {
             "backends": backends,
             "models": models,
             "selection_strategy": format!("{:?}", state.config.selection_strategy),
-            "restart_only": ["server.bind_address", "server.workers", "server.connection_pool_size", "server.socket_mode", "server.max_concurrent_requests", "server.queue_timeout", "metrics", "logging.format", "timeouts.connection", "hot_reload"],
+            "restart_only": crate::state::RESTART_ONLY,
         });
     }
     body
@@ -345,8 +357,21 @@ fn redact_in(v: &Value, in_headers: bool) -> Value {
                 let secret = SECRET_KEYS.contains(&lower.as_str())
                     || (in_headers && secret_header(k))
                     || lower.ends_with("_key") && !lower.ends_with("_keys");
+                let secret = secret || lower == "bypass_keys";
                 let value = if secret && !v.is_null() && !v.is_object() && !v.is_array() {
                     Value::String("[redacted]".into())
+                } else if secret && v.is_array() {
+                    // A list of secrets (bypass_keys may hold the keys themselves).
+                    Value::Array(
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|item| match item {
+                                Value::Object(_) | Value::Array(_) => redact_in(item, false),
+                                _ => Value::String("[redacted]".into()),
+                            })
+                            .collect(),
+                    )
                 } else {
                     redact_in(v, lower == "headers")
                 };
@@ -387,6 +412,7 @@ mod tests {
             "admin": {"auth": {"method": "bearer", "bearer_token": "adm-secret-x"}},
             "rate_limiting": {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
             "custom_key": "s",
+            "rate_limiting_extra": {"bypass_keys": ["sk-bypass-1"]},
         });
         let out = redact(&tree).to_string();
         for secret in [
@@ -397,6 +423,7 @@ mod tests {
             "adm-secret-x",
             "hunter2",
             "\"s\"",
+            "sk-bypass-1",
         ] {
             assert!(!out.contains(secret), "{secret} leaked: {out}");
         }

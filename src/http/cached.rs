@@ -36,10 +36,13 @@ where
         return serve.await;
     };
     // One tenant's answers are never another's: the key's organisation, else the key.
-    let tenant = extensions.get::<Caller>().map_or("", |c| {
-        c.0.config.organization_id.as_deref().unwrap_or(&c.0.id)
+    let tenant = extensions.get::<Caller>().map_or_else(String::new, |c| {
+        match &c.0.config.organization_id {
+            Some(org) => format!("org:{org}"),
+            None => format!("key:{}", c.0.id),
+        }
     });
-    let Some(key) = cache.key(endpoint, tenant, body) else {
+    let Some(key) = cache.key(endpoint, &tenant, body) else {
         return serve.await;
     };
     if let Some(hit) = cache.get(state.shard, &key).await {
@@ -52,6 +55,7 @@ where
             .insert(X_CONTINUUM_CACHE.clone(), HeaderValue::from_static("hit"));
         return Ok(resp);
     }
+    let generation = cache.generation();
     let resp = serve.await?;
     let (mut parts, mut incoming) = resp.into_parts();
     parts
@@ -110,6 +114,7 @@ where
                 headers,
                 body: body.clone(),
             },
+            generation,
         )
         .await;
     Ok(Response::from_parts(parts, Body::from(body)))

@@ -75,7 +75,8 @@ fn allow(config: &CorsConfig, origin: &HeaderValue, headers: &mut HeaderMap) {
 pub async fn cors(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let snapshot = state.live.current.load_full();
     let config = &snapshot.config.cors;
-    if !config.enabled {
+    // The admin API is never offered to web pages.
+    if !config.enabled || req.uri().path().starts_with("/admin/") {
         return next.run(req).await;
     }
     let Some(origin) = req.headers().get(ORIGIN).cloned() else {

@@ -29,6 +29,11 @@ use crate::metrics::Metrics;
 use crate::routing::ListedModel;
 use crate::state::{Live, Snapshot};
 
+/// Marks a request that came over a Unix socket (no peer address; the socket file's mode
+/// decides who may connect).
+#[derive(Debug, Clone, Copy)]
+pub struct UnixSocketPeer;
+
 /// Response header naming the backend that answered.
 pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuum-backend");
 /// Response header naming the model that answered.

@@ -482,8 +482,16 @@ async fn serve_model(
         // over like an unavailable one; if that leaves none, the answer is 429.
         let mut limited: Option<(usize, crate::ratelimit::Decision)> = None;
         let mut saturated = false;
+        let mut incompatible: Option<usize> = None;
         let mut usable = |t: &crate::routing::Target| {
             let b = &backends[t.backend];
+            // Completions and embeddings go to OpenAI-compatible backends only.
+            if matches!(req.inbound, Inbound::OpenAiEndpoint(_))
+                && !matches!(b.adapter, Adapter::OpenAi(_))
+            {
+                incompatible = Some(t.backend);
+                return false;
+            }
             // A backend at its `max_concurrent` is passed over.
             if b.config
                 .max_concurrent
@@ -516,6 +524,19 @@ async fn serve_model(
             None => {
                 let again = route.select(strategy, key, backends, &mut usable);
                 let Some(t) = again else {
+                    if let (Some(b), Inbound::OpenAiEndpoint(path), None) =
+                        (incompatible, &req.inbound, &previous)
+                    {
+                        let b = &backends[b];
+                        return Err(ProxyError::InvalidField {
+                            param: "model",
+                            message: format!(
+                                "backend '{}' (type {}) does not serve {path}; route this model to an OpenAI-compatible backend",
+                                b.name(),
+                                b.config.kind.as_str()
+                            ),
+                        });
+                    }
                     if saturated && previous.is_none() {
                         return Err(ProxyError::Overloaded(
                             "every backend of this model is at its max_concurrent",
@@ -599,117 +620,129 @@ async fn serve_model(
                     continue_on_failure: false,
                     dialect: Dialect::OpenAi,
                 };
-                forward(state, backend, api.url(), api.post_request(path, body, id)?, spec).await
-            }
-            (Inbound::OpenAiEndpoint(path), _) => Err(ProxyError::InvalidField {
-                param: "model",
-                message: format!(
-                    "backend '{}' (type {}) does not serve {path}; route this model to an OpenAI-compatible backend",
-                    backend.name(),
-                    backend.config.kind.as_str()
-                ),
-            }),
-            (_, _) => match &backend.adapter {
-            Adapter::Mock(mock) => Ok(mock
-                .chat(&body, routing.stream, &target.upstream_model)
-                .await),
-            Adapter::OpenAi(api) => {
-                let spec = AttemptSpec {
-                    model: &target.upstream_model,
-                    stream: routing.stream,
-                    count_cache: strategy == SelectionStrategy::PrefixAwareHash,
-                    continue_on_failure: continues,
-                    dialect: Dialect::OpenAi,
-                };
-                let body = crate::backend::adapt_request(
-                    backend.config.kind,
-                    &target.upstream_model,
-                    body,
-                    openai.limits,
-                );
-                let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
-                let outcome =
-                    forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
-                match (outcome, fix) {
-                    (Ok(resp), Some(fix)) => Ok(fix_usage(resp, fix).await),
-                    (outcome, _) => outcome,
-                }
-            }
-            Adapter::Ollama(o) => {
-                let (translated, include_usage) =
-                    ollama::translate_request(&body, &target.upstream_model, routing.stream)?;
-                let spec = AttemptSpec {
-                    model: &target.upstream_model,
-                    stream: routing.stream,
-                    count_cache: false,
-                    continue_on_failure: continues,
-                    dialect: Dialect::Ollama {
-                        include_usage,
-                        id: id.to_str().unwrap_or("ollama"),
-                    },
-                };
                 forward(
                     state,
                     backend,
-                    o.http.url(),
-                    o.chat_request(translated, id),
+                    api.url(),
+                    api.post_request(path, body, id)?,
                     spec,
                 )
                 .await
             }
-            Adapter::Anthropic(a) => {
-                let model = &target.upstream_model;
-                let (request, dialect) = match native {
-                    // An Anthropic client's request goes through byte for byte.
-                    Some(beta) => {
-                        let body = if **model == routing.model {
-                            req.body.clone()
-                        } else {
-                            splice_model(&req.body, routing.model_span, model)
-                        };
-                        let body = match injection {
-                            Some(inj) => crate::prompts::apply_anthropic(&body, inj),
-                            None => body,
-                        };
-                        (
-                            a.messages_request(body, id, beta.as_ref()),
-                            Dialect::AnthropicNative,
-                        )
-                    }
-                    None => {
-                        let (translated, include_usage) =
-                            anthropic_backend::from_openai_request(&body, model, routing.stream)?;
-                        (
-                            a.messages_request(translated, id, None),
-                            Dialect::Anthropic { include_usage },
-                        )
-                    }
-                };
-                let spec = AttemptSpec {
-                    model,
-                    stream: routing.stream,
-                    count_cache: false,
-                    continue_on_failure: continues,
-                    dialect,
-                };
-                forward(state, backend, &a.endpoint.url, request, spec).await
+            // Not selected (see `usable`); answered without touching the backend.
+            (Inbound::OpenAiEndpoint(path), _) => {
+                guard.recorded = true;
+                backend.state.breaker.release(guard.permit);
+                return Err(ProxyError::InvalidField {
+                    param: "model",
+                    message: format!("backend '{}' does not serve {path}", backend.name()),
+                });
             }
-            Adapter::Gemini(g) => {
-                let model = &target.upstream_model;
-                let (translated, include_usage) = gemini::from_openai_request(&body, model)?;
-                let request = g.generate_request(model, routing.stream, translated, id)?;
-                let spec = AttemptSpec {
-                    model,
-                    stream: routing.stream,
-                    count_cache: false,
-                    continue_on_failure: continues,
-                    dialect: Dialect::Gemini {
-                        include_usage,
-                        id: id.to_str().unwrap_or("gemini"),
-                    },
-                };
-                forward(state, backend, &g.endpoint.url, request, spec).await
-            }
+            (_, _) => match &backend.adapter {
+                Adapter::Mock(mock) => Ok(mock
+                    .chat(&body, routing.stream, &target.upstream_model)
+                    .await),
+                Adapter::OpenAi(api) => {
+                    let spec = AttemptSpec {
+                        model: &target.upstream_model,
+                        stream: routing.stream,
+                        count_cache: strategy == SelectionStrategy::PrefixAwareHash,
+                        continue_on_failure: continues,
+                        dialect: Dialect::OpenAi,
+                    };
+                    let body = crate::backend::adapt_request(
+                        backend.config.kind,
+                        &target.upstream_model,
+                        body,
+                        openai.limits,
+                    );
+                    let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
+                    let outcome =
+                        forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
+                    match (outcome, fix) {
+                        (Ok(resp), Some(fix)) => Ok(fix_usage(resp, fix).await),
+                        (outcome, _) => outcome,
+                    }
+                }
+                Adapter::Ollama(o) => {
+                    let (translated, include_usage) =
+                        ollama::translate_request(&body, &target.upstream_model, routing.stream)?;
+                    let spec = AttemptSpec {
+                        model: &target.upstream_model,
+                        stream: routing.stream,
+                        count_cache: false,
+                        continue_on_failure: continues,
+                        dialect: Dialect::Ollama {
+                            include_usage,
+                            id: id.to_str().unwrap_or("ollama"),
+                        },
+                    };
+                    forward(
+                        state,
+                        backend,
+                        o.http.url(),
+                        o.chat_request(translated, id),
+                        spec,
+                    )
+                    .await
+                }
+                Adapter::Anthropic(a) => {
+                    let model = &target.upstream_model;
+                    let (request, dialect) = match native {
+                        // An Anthropic client's request goes through byte for byte.
+                        Some(beta) => {
+                            let body = if **model == routing.model {
+                                req.body.clone()
+                            } else {
+                                splice_model(&req.body, routing.model_span, model)
+                            };
+                            let body = match injection {
+                                Some(inj) => crate::prompts::apply_anthropic(&body, inj),
+                                None => body,
+                            };
+                            (
+                                a.messages_request(body, id, beta.as_ref()),
+                                Dialect::AnthropicNative,
+                            )
+                        }
+                        None => {
+                            let (translated, include_usage) =
+                                anthropic_backend::from_openai_request(
+                                    &body,
+                                    model,
+                                    routing.stream,
+                                )?;
+                            (
+                                a.messages_request(translated, id, None),
+                                Dialect::Anthropic { include_usage },
+                            )
+                        }
+                    };
+                    let spec = AttemptSpec {
+                        model,
+                        stream: routing.stream,
+                        count_cache: false,
+                        continue_on_failure: continues,
+                        dialect,
+                    };
+                    forward(state, backend, &a.endpoint.url, request, spec).await
+                }
+                Adapter::Gemini(g) => {
+                    let model = &target.upstream_model;
+                    let (translated, include_usage) = gemini::from_openai_request(&body, model)?;
+                    let request = g.generate_request(model, routing.stream, translated, id)?;
+                    let spec = AttemptSpec {
+                        model,
+                        stream: routing.stream,
+                        count_cache: false,
+                        continue_on_failure: continues,
+                        dialect: Dialect::Gemini {
+                            include_usage,
+                            id: id.to_str().unwrap_or("gemini"),
+                        },
+                    };
+                    forward(state, backend, &g.endpoint.url, request, spec).await
+                }
             },
         };
         let ok = match &outcome {

@@ -81,6 +81,18 @@ impl Health {
         }
     }
 
+    /// Forgets every probe (health checks were turned off): healthy again.
+    pub fn reset(&self) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        *c = Counters {
+            probed: false,
+            ok_streak: 0,
+            fail_streak: 0,
+            warming_since: None,
+        };
+        self.set(HealthStatus::Healthy);
+    }
+
     /// Whether the backend may take traffic.
     pub fn is_healthy(&self) -> bool {
         self.status.load(Ordering::Acquire) == 0

@@ -187,6 +187,10 @@ async fn bad_admin_sections_are_reported_with_their_key_paths() {
         ),
         ("admin:\n  auth: {method: magic}\n", "admin.auth.method"),
         (
+            "admin:\n  auth: {token: forgot-the-method}\n",
+            "admin.auth.method: method",
+        ),
+        (
             "admin:\n  stats: {retention_window: 1s}\n",
             "admin.stats.retention_window",
         ),

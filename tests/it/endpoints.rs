@@ -51,7 +51,7 @@ async fn completions_and_embeddings_reach_openai_compatible_backends() {
     let seen: Arc<Mutex<Vec<(String, Value)>>> = Default::default();
     let up = spawn_upstream(upstream(seen.clone())).await;
     let router = start_router(&format!(
-        "api_keys:\n  api_keys:\n    - {{key: sk-chat, id: chat-only, scopes: [chat]}}\n    - {{key: sk-emb, id: emb, scopes: [embeddings]}}\nbackends:\n  - {{name: up, type: vllm, url: \"http://{up}\", models: [text-model], model_aliases: {{alias: text-model}}}}\n  - {{name: m, type: mock, models: [mock-only]}}\n"
+        "api_keys:\n  api_keys:\n    - {{key: sk-chat, id: chat-only, scopes: [chat]}}\n    - {{key: sk-emb, id: emb, scopes: [embeddings]}}\nbackends:\n  - {{name: up, type: vllm, url: \"http://{up}\", models: [text-model, shared], model_aliases: {{alias: text-model}}}}\n  - {{name: m, type: mock, models: [mock-only, shared], mock: {{first_token_latency: 0ms}}}}\n"
     ))
     .await;
     let addr = router.tcp_addr().unwrap();
@@ -114,6 +114,35 @@ async fn completions_and_embeddings_reach_openai_compatible_backends() {
         "{}",
         r.text()
     );
+    // Refusals never count against the backend's circuit: chat to it still works.
+    for _ in 0..8 {
+        let r = send(
+            Method::POST,
+            url("/v1/embeddings"),
+            r#"{"model":"mock-only","input":"x"}"#,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    let r = chat(
+        addr,
+        r#"{"model":"mock-only","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // A model served by both kinds: embeddings always reach the OpenAI-compatible one.
+    for _ in 0..6 {
+        let r = send(
+            Method::POST,
+            url("/v1/embeddings"),
+            r#"{"model":"shared","input":"x"}"#,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("x-continuum-backend"), "up");
+    }
     let r = send(
         Method::POST,
         url("/v1/completions"),

@@ -49,7 +49,7 @@ fn auth_server(state: Arc<AuthServer>) -> axum::Router {
                 if body.contains("grant_type=refresh_token") {
                     let mut n = s.refreshes.lock().unwrap();
                     *n += 1;
-                    return axum::Json(json!({"access_token": format!("refreshed-{n}"), "token_type": "bearer", "expires_in": 61, "refresh_token": format!("refresh-{n}")})).into_response();
+                    return axum::Json(json!({"access_token": format!("refreshed-{n}"), "token_type": "bearer", "expires_in": 2, "refresh_token": format!("refresh-{n}")})).into_response();
                 }
                 assert!(body.contains("device_code=dev-123"), "{body}");
                 s.seen_polls.lock().unwrap().push(body);
@@ -232,7 +232,7 @@ async fn serve_sends_the_token_and_refreshes_it_before_expiry() {
     let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
     assert_eq!(chat(addr, body).await.status, StatusCode::OK);
     assert_eq!(seen.lock().unwrap().last().unwrap(), "Bearer refreshed-1");
-    // refreshed-1 expires in 61 s: due one second from now (a minute early).
+    // refreshed-1 lives 2 s: it is refreshed half-way, one second from now.
     let mut refreshed = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(100)).await;

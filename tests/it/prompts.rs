@@ -163,7 +163,12 @@ fn prompt_files_may_not_leave_prompts_dir_and_must_exist() {
     let dir = temp_dir("prompts-bad");
     std::fs::create_dir_all(dir.join("prompts")).unwrap();
     std::fs::write(dir.join("secret.txt"), "do not read").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("prompts/link.md")).unwrap();
     for (entry, path) in [
+        (
+            "models: {m: {prompt_file: link.md}}",
+            "global_prompts.models.m.prompt_file",
+        ),
         (
             "models: {m: {prompt_file: ../secret.txt}}",
             "global_prompts.models.m.prompt_file",
