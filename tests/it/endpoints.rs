@@ -152,31 +152,27 @@ async fn completions_and_embeddings_reach_openai_compatible_backends() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "model is required");
 
-    // Scopes: `chat` may not embed; `embeddings` may.
-    let r = send(
-        Method::POST,
-        url("/v1/embeddings"),
-        r#"{"model":"text-model","input":"x"}"#,
-        &[("authorization", "Bearer sk-chat")],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    let r = send(
-        Method::POST,
-        url("/v1/embeddings"),
-        r#"{"model":"text-model","input":"x"}"#,
-        &[("authorization", "Bearer sk-emb")],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let r = send(
-        Method::POST,
-        url("/v1/completions"),
-        r#"{"model":"text-model","prompt":"x"}"#,
-        &[("authorization", "Bearer sk-emb")],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Scopes: `chat` may not embed; `embeddings` may, and may not complete.
+    let embed = r#"{"model":"text-model","input":"x"}"#;
+    let complete = r#"{"model":"text-model","prompt":"x"}"#;
+    for (path, body, key, status) in [
+        (
+            "/v1/embeddings",
+            embed,
+            "Bearer sk-chat",
+            StatusCode::FORBIDDEN,
+        ),
+        ("/v1/embeddings", embed, "Bearer sk-emb", StatusCode::OK),
+        (
+            "/v1/completions",
+            complete,
+            "Bearer sk-emb",
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let r = send(Method::POST, url(path), body, &[("authorization", key)]).await;
+        assert_eq!(r.status, status, "{path} with {key}: {}", r.text());
+    }
 
     let metrics = get_path(addr, "/metrics").await.text();
     assert!(metrics.contains("endpoint=\"/v1/embeddings\""), "{metrics}");
