@@ -12,37 +12,18 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::routing::post;
 use bytes::Bytes;
 use continuum::backend::{build_client, HttpClient};
 use http_body_util::{BodyExt, Full};
 
-const REPLY: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}"#;
 const REQUEST: &str = r#"{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64}"#;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // The backend runs on a thread of its own, as a separate server would; the load
-    // generator runs on this one. Direct, router and nginx are measured with the same pair.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let upstream = axum::Router::new().route(
-                "/v1/chat/completions",
-                post(|| async { ([("content-type", "application/json")], REPLY) }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, upstream).await.expect("upstream");
-        });
-    });
-    let up = rx.recv().expect("upstream address");
+    // The backend runs on a thread of its own, as a separate server would (the same one
+    // `continuum bench --overhead` uses); the load generator runs on this one. Direct,
+    // router and nginx are measured with the same pair.
+    let up = continuum::bench::spawn_fixed_upstream().expect("upstream");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

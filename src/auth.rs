@@ -168,16 +168,18 @@ impl Keys {
         let digest: [u8; 32] = Sha256::digest(presented).into();
         let mut found = None;
         for (d, key) in &self.keys {
-            let diff = d
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
+            if constant_time_eq(d, &digest) {
                 found = Some(key.clone());
             }
         }
         found
     }
+}
+
+/// Whether `a` and `b` are equal, in time that depends only on their lengths (secrets are
+/// compared with this, so timing says nothing about which bytes matched).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The key in `Authorization: Bearer …`, else `x-api-key`.

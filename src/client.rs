@@ -57,17 +57,6 @@ pub struct Client {
     http: HttpClient,
 }
 
-/// What a streamed chat answer amounted to.
-#[derive(Debug, Clone, Default)]
-pub struct ChatOutcome {
-    /// The whole text.
-    pub text: String,
-    /// `finish_reason`, when sent.
-    pub finish_reason: Option<String>,
-    /// Output tokens from the usage, when sent.
-    pub output_tokens: Option<u64>,
-}
-
 impl Client {
     /// A client of `root` sending `api_key` as `Authorization: Bearer`.
     pub fn new(root: &str, api_key: Option<&str>) -> Result<Client, ClientError> {
@@ -156,14 +145,6 @@ impl Client {
         self.get_json("/v1/models", Duration::from_secs(30)).await
     }
 
-    /// The status of `GET path`.
-    pub async fn status(&self, path: &str, timeout: Duration) -> Result<StatusCode, ClientError> {
-        let resp = self
-            .send(self.request(Method::GET, path, Bytes::new()), timeout)
-            .await?;
-        Ok(resp.status())
-    }
-
     /// Streams a chat completion of `messages` with `model`, calling `on_text` with each
     /// piece of text as it arrives.
     pub async fn chat_stream(
@@ -171,7 +152,7 @@ impl Client {
         model: &str,
         messages: &[Value],
         mut on_text: impl FnMut(&str),
-    ) -> Result<ChatOutcome, ClientError> {
+    ) -> Result<(), ClientError> {
         let body = serde_json::json!({
             "model": model,
             "messages": messages,
@@ -189,7 +170,6 @@ impl Client {
             let body = read_all(resp).await?;
             return Err(api_error(status, &body));
         }
-        let mut outcome = ChatOutcome::default();
         let mut sse = SseLines::default();
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
@@ -199,24 +179,15 @@ impl Client {
             };
             for event in sse.push(&data) {
                 if event == "[DONE]" {
-                    return Ok(outcome);
+                    return Ok(());
                 }
                 let v: Value = serde_json::from_str(&event)
                     .map_err(|e| ClientError::Protocol(format!("{e}: {event}")))?;
                 if let Some(err) = v.get("error") {
                     return Err(ClientError::Stream(message_of(err)));
                 }
-                if let Some(choice) = v["choices"].get(0) {
-                    if let Some(text) = choice["delta"]["content"].as_str() {
-                        on_text(text);
-                        outcome.text.push_str(text);
-                    }
-                    if let Some(r) = choice["finish_reason"].as_str() {
-                        outcome.finish_reason = Some(r.to_string());
-                    }
-                }
-                if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
-                    outcome.output_tokens = Some(n);
+                if let Some(text) = v["choices"][0]["delta"]["content"].as_str() {
+                    on_text(text);
                 }
             }
         }

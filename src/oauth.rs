@@ -133,11 +133,6 @@ pub fn load_token(store: &Path, backend: &str) -> Result<Option<StoredToken>, OA
     Ok(read_store(store)?.backends.remove(backend))
 }
 
-/// Every stored token of `store`.
-pub fn load_all(store: &Path) -> Result<BTreeMap<String, StoredToken>, OAuthError> {
-    Ok(read_store(store)?.backends)
-}
-
 /// Keeps `token` for `backend` (other backends' tokens stay).
 pub fn save_token(store: &Path, backend: &str, token: &StoredToken) -> Result<(), OAuthError> {
     let mut file = read_store(store)?;
@@ -299,8 +294,65 @@ pub fn refresh_due(token: &StoredToken) -> Option<Duration> {
 }
 
 /// Whether `token` has expired.
-pub fn expired(token: &StoredToken) -> bool {
+fn expired(token: &StoredToken) -> bool {
     token.expires_at.is_some_and(|at| at <= unix_now())
+}
+
+/// Brings an OAuth backend's bearer token up to date: the stored token (re-read each
+/// time, so a new `auth login` is picked up), refreshed first when it is about to expire.
+/// Returns the wait before the next look.
+pub async fn keep_fresh(client: &HttpClient, backend: &crate::backend::Backend) -> Duration {
+    const AGAIN: Duration = Duration::from_secs(30);
+    let Some(cfg) = &backend.config.oauth else {
+        return Duration::from_secs(3600);
+    };
+    let name = backend.name();
+    let token = match load_token(&cfg.token_store, name) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!(
+                backend = name,
+                "no OAuth token stored; run `continuum auth login --backend {name}`"
+            );
+            return AGAIN;
+        }
+        Err(e) => {
+            tracing::warn!(backend = name, "{e}");
+            return AGAIN;
+        }
+    };
+    let token = match (refresh_due(&token), &token.refresh_token) {
+        (Some(due), Some(refresh_token)) if due.is_zero() => {
+            match refresh(cfg, client.clone(), refresh_token).await {
+                Ok(new) => {
+                    if let Err(e) = save_token(&cfg.token_store, name, &new) {
+                        tracing::warn!(backend = name, "refreshed token not stored: {e}");
+                    }
+                    tracing::info!(backend = name, "OAuth token refreshed");
+                    new
+                }
+                Err(e) => {
+                    tracing::warn!(backend = name, "OAuth token refresh failed: {e}");
+                    if let Err(e) = backend.set_oauth_token(&token.access_token) {
+                        tracing::warn!(backend = name, "{e}");
+                    }
+                    return AGAIN;
+                }
+            }
+        }
+        (_, None) if expired(&token) => {
+            tracing::warn!(backend = name, "the stored OAuth token has expired and there is no refresh token; run `continuum auth login --backend {name}`");
+            if let Err(e) = backend.set_oauth_token(&token.access_token) {
+                tracing::warn!(backend = name, "{e}");
+            }
+            return AGAIN;
+        }
+        _ => token,
+    };
+    if let Err(e) = backend.set_oauth_token(&token.access_token) {
+        tracing::warn!(backend = name, "{e}");
+    }
+    refresh_due(&token).map_or(AGAIN, |d| d.clamp(Duration::from_millis(200), AGAIN))
 }
 
 #[cfg(test)]
@@ -328,7 +380,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(remove_token(&path, "one").unwrap());
         assert!(!remove_token(&path, "one").unwrap());
-        assert_eq!(load_all(&path).unwrap().len(), 1);
+        assert_eq!(
+            load_token(&path, "two").unwrap().unwrap().access_token,
+            "a2"
+        );
         assert!(refresh_due(&t("x")).unwrap() > Duration::from_secs(3000));
         let _ = std::fs::remove_dir_all(dir);
     }

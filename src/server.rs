@@ -466,63 +466,6 @@ fn bind_unix(
     Ok(listener)
 }
 
-/// Brings an OAuth backend's bearer token up to date: the stored token (re-read each
-/// time, so a new `auth login` is picked up), refreshed first when it is about to expire.
-/// Returns the wait before the next look.
-async fn oauth_step(client: &HttpClient, backend: &Backend) -> Duration {
-    const AGAIN: Duration = Duration::from_secs(30);
-    let Some(cfg) = &backend.config.oauth else {
-        return Duration::from_secs(3600);
-    };
-    let name = backend.name();
-    let token = match crate::oauth::load_token(&cfg.token_store, name) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            tracing::warn!(
-                backend = name,
-                "no OAuth token stored; run `continuum auth login --backend {name}`"
-            );
-            return AGAIN;
-        }
-        Err(e) => {
-            tracing::warn!(backend = name, "{e}");
-            return AGAIN;
-        }
-    };
-    let token = match (crate::oauth::refresh_due(&token), &token.refresh_token) {
-        (Some(due), Some(refresh)) if due.is_zero() => {
-            match crate::oauth::refresh(cfg, client.clone(), refresh).await {
-                Ok(new) => {
-                    if let Err(e) = crate::oauth::save_token(&cfg.token_store, name, &new) {
-                        tracing::warn!(backend = name, "refreshed token not stored: {e}");
-                    }
-                    tracing::info!(backend = name, "OAuth token refreshed");
-                    new
-                }
-                Err(e) => {
-                    tracing::warn!(backend = name, "OAuth token refresh failed: {e}");
-                    if let Err(e) = backend.set_oauth_token(&token.access_token) {
-                        tracing::warn!(backend = name, "{e}");
-                    }
-                    return AGAIN;
-                }
-            }
-        }
-        (_, None) if crate::oauth::expired(&token) => {
-            tracing::warn!(backend = name, "the stored OAuth token has expired and there is no refresh token; run `continuum auth login --backend {name}`");
-            if let Err(e) = backend.set_oauth_token(&token.access_token) {
-                tracing::warn!(backend = name, "{e}");
-            }
-            return AGAIN;
-        }
-        _ => token,
-    };
-    if let Err(e) = backend.set_oauth_token(&token.access_token) {
-        tracing::warn!(backend = name, "{e}");
-    }
-    crate::oauth::refresh_due(&token).map_or(AGAIN, |d| d.clamp(Duration::from_millis(200), AGAIN))
-}
-
 /// Keeps an OAuth backend's token fresh while it is configured.
 async fn oauth_loop(
     client: HttpClient,
@@ -533,7 +476,7 @@ async fn oauth_loop(
     let mut wait = first_wait;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(wait) => wait = oauth_step(&client, &backend).await,
+            _ = tokio::time::sleep(wait) => wait = crate::oauth::keep_fresh(&client, &backend).await,
             _ = shutdown.changed() => break,
         }
     }
@@ -581,7 +524,7 @@ async fn oauth_all(
     let jobs = backends
         .iter()
         .filter(|b| b.config.oauth.is_some())
-        .map(|b| async move { (Arc::clone(b), oauth_step(client, b).await) });
+        .map(|b| async move { (Arc::clone(b), crate::oauth::keep_fresh(client, b).await) });
     futures_util::future::join_all(jobs).await
 }
 
@@ -744,12 +687,7 @@ impl Control {
             }
             Err(error) => {
                 tracing::error!(error = %error, "configuration reload failed; the previous configuration keeps serving");
-                ReloadReport {
-                    at: std::time::SystemTime::now(),
-                    ok: false,
-                    error: Some(error),
-                    restart_required: Vec::new(),
-                }
+                ReloadReport::failed(error)
             }
         };
         self.state.live.record(report.clone());

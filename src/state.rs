@@ -135,6 +135,18 @@ pub struct ReloadReport {
     pub restart_required: Vec<&'static str>,
 }
 
+impl ReloadReport {
+    /// A reload that changed nothing, and why.
+    pub fn failed(error: impl Into<String>) -> ReloadReport {
+        ReloadReport {
+            at: SystemTime::now(),
+            ok: false,
+            error: Some(error.into()),
+            restart_required: Vec::new(),
+        }
+    }
+}
+
 /// A request to reload, answered with its report.
 pub type ReloadRequest = oneshot::Sender<ReloadReport>;
 
@@ -167,12 +179,7 @@ impl Live {
 
     /// Reloads the config file now and says how it went.
     pub async fn reload(&self) -> ReloadReport {
-        let failed = |error: &str| ReloadReport {
-            at: SystemTime::now(),
-            ok: false,
-            error: Some(error.to_string()),
-            restart_required: Vec::new(),
-        };
+        let failed = ReloadReport::failed;
         let Some(tx) = &self.reload else {
             return failed(
                 "the router was started without a config file; there is nothing to reload",

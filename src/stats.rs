@@ -233,7 +233,8 @@ fn now_secs() -> u64 {
 }
 
 impl Stats {
-    /// A collector with `shards` shards (one per worker plus one).
+    /// A collector with `shards` shards (one per worker plus one); made only when
+    /// `admin.stats.enabled`.
     pub fn new(config: StatsConfig, shards: usize) -> Stats {
         let window = config.retention_window.as_secs().max(60);
         Stats {
@@ -244,20 +245,12 @@ impl Stats {
         }
     }
 
-    /// Whether requests are recorded at all.
-    pub fn enabled(&self) -> bool {
-        self.config.enabled
-    }
-
     fn buckets_kept(&self) -> u64 {
         self.config.retention_window.as_secs().div_ceil(self.width) + 1
     }
 
     /// Records a finished request in `shard`.
     pub fn record(&self, shard: usize, r: Record<'_>) {
-        if !self.config.enabled {
-            return;
-        }
         let slot = now_secs() / self.width;
         let tokens = r.tokens.filter(|_| self.config.token_tracking);
         let r = Record { tokens, ..r };

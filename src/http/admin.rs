@@ -15,7 +15,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{with_request_id, AppState};
-use crate::auth::{presented_key, Need, Refusal};
+use crate::auth::{constant_time_eq, presented_key, Need, Refusal};
 use crate::config::operations::AdminAuth;
 use crate::error::ProxyError;
 use crate::state::ReloadReport;
@@ -147,11 +147,6 @@ fn basic(headers: &HeaderMap) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Compares in time that depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// One backend as the admin API shows it.
 fn backend_json(b: &crate::backend::Backend, now: tokio::time::Instant) -> Value {
     json!({
@@ -188,7 +183,7 @@ pub async fn backends(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let state = state.current();
     let headers = req.headers();
-    let Some(stats) = state.metrics.stats.as_ref().filter(|s| s.enabled()) else {
+    let Some(stats) = state.metrics.stats.as_ref() else {
         return with_request_id(
             headers,
             ProxyError::InvalidField {

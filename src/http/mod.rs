@@ -146,7 +146,7 @@ fn start_timer(
     endpoint: &'static str,
     extensions: &http::Extensions,
 ) -> Option<crate::metrics::RequestTimer> {
-    let stats = state.metrics.stats.as_ref().is_some_and(|s| s.enabled());
+    let stats = state.metrics.stats.is_some();
     (state.config.metrics.enabled || stats).then(|| {
         let key = extensions
             .get::<crate::auth::Caller>()
