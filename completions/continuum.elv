@@ -108,7 +108,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -m 'Model (default: the first one the router lists)'
             cand --model 'Model (default: the first one the router lists)'
             cand --system 'System prompt'
-            cand --url 'The router''s root URL'
+            cand --url 'The router''s (or endpoint''s) root URL'
             cand --api-key 'API key (sent as Authorization: Bearer)'
             cand -c 'Talk to the backends of this config directly, through an in-process router'
             cand --config 'Talk to the backends of this config directly, through an in-process router'
@@ -122,7 +122,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;models;list'= {
-            cand --url 'The router''s root URL'
+            cand --url 'The router''s (or endpoint''s) root URL'
             cand --api-key 'API key (sent as Authorization: Bearer)'
             cand -c 'Talk to the backends of this config directly, through an in-process router'
             cand --config 'Talk to the backends of this config directly, through an in-process router'
@@ -139,7 +139,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;models;help;help'= {
         }
         &'continuum;bench'= {
-            cand --url 'The endpoint''s root URL'
+            cand --url 'The router''s (or endpoint''s) root URL'
             cand --api-key 'API key (sent as Authorization: Bearer)'
             cand -m 'Model (default: the first one the endpoint lists)'
             cand --model 'Model (default: the first one the endpoint lists)'

@@ -80,21 +80,21 @@ complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l tim
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -s m -l model -d 'Model (default: the first one the router lists)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l system -d 'System prompt' -r
-complete -c continuum -n "__fish_continuum_using_subcommand chat" -l url -d 'The router\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -l url -d 'The router\'s (or endpoint\'s) root URL' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -s c -l config -d 'Talk to the backends of this config directly, through an in-process router' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l url -d 'The router\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l url -d 'The router\'s (or endpoint\'s) root URL' -r
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s c -l config -d 'Talk to the backends of this config directly, through an in-process router' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l json -d 'Print the `/v1/models` JSON instead of a table'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'The endpoint\'s root URL' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'The router\'s (or endpoint\'s) root URL' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s m -l model -d 'Model (default: the first one the endpoint lists)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once' -r

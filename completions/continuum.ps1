@@ -123,7 +123,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
             [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'System prompt')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
@@ -139,7 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;models;list' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
@@ -160,7 +160,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;bench' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The endpoint''s root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')

@@ -37,7 +37,7 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
         if args.overhead {
             return overhead(&args).await;
         }
-        let a = Client::new(&args.url, args.api_key.as_deref()).map_err(|e| e.to_string())?;
+        let a = Client::new(&args.remote.url, args.remote.api_key.as_deref()).map_err(|e| e.to_string())?;
         let model = match &args.model {
             Some(m) => m.clone(),
             None => super::target::first_model(&a).await?,
@@ -55,7 +55,7 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
                 check_errors(&s)
             }
             Some(other) => {
-                let b = Client::new(other, args.api_key.as_deref()).map_err(|e| e.to_string())?;
+                let b = Client::new(other, args.remote.api_key.as_deref()).map_err(|e| e.to_string())?;
                 let (ra, rb) = alternate(&spec, &a, &b, args.json).await;
                 let (sa, sb) = (ra.summary(), rb.summary());
                 if args.json {

@@ -18,7 +18,11 @@ pub fn run(args: ChatArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let e = &args.endpoint;
-    let target = match rt.block_on(connect(&e.url, e.api_key.as_deref(), e.config.as_deref())) {
+    let target = match rt.block_on(connect(
+        &e.remote.url,
+        e.remote.api_key.as_deref(),
+        e.config.as_deref(),
+    )) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };

@@ -174,11 +174,11 @@ pub enum SampleFormat {
     Toml,
 }
 
-/// Where a client command sends its requests.
+/// The running endpoint a client command talks to.
 #[derive(Debug, Args, Clone)]
-pub struct EndpointArgs {
-    /// The router's root URL.
-    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL, conflicts_with = "config")]
+pub struct RemoteArgs {
+    /// The router's (or endpoint's) root URL.
+    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL)]
     pub url: String,
     /// API key (sent as Authorization: Bearer).
     #[arg(
@@ -188,8 +188,15 @@ pub struct EndpointArgs {
         hide_env_values = true
     )]
     pub api_key: Option<String>,
+}
+
+/// Where a client command sends its requests: a running router, or a config's backends.
+#[derive(Debug, Args, Clone)]
+pub struct EndpointArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Talk to the backends of this config directly, through an in-process router.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "url")]
     pub config: Option<PathBuf>,
 }
 
@@ -211,17 +218,8 @@ pub struct ChatArgs {
 /// Arguments of `continuum bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The endpoint's root URL.
-    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL)]
-    pub url: String,
-    /// API key (sent as Authorization: Bearer).
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "CONTINUUM_API_KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Model (default: the first one the endpoint lists).
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,

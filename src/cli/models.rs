@@ -22,7 +22,12 @@ pub fn list(args: ModelsListArgs) -> ExitCode {
     };
     let e = &args.endpoint;
     let result = rt.block_on(async {
-        let target = connect(&e.url, e.api_key.as_deref(), e.config.as_deref()).await?;
+        let target = connect(
+            &e.remote.url,
+            e.remote.api_key.as_deref(),
+            e.config.as_deref(),
+        )
+        .await?;
         let models = target.client.models().await.map_err(|e| e.to_string())?;
         // Health comes from the admin API when this caller may read it.
         let backends = target
