@@ -740,35 +740,27 @@ impl Control {
     /// backends no longer configured.
     fn sync_probes(&mut self) {
         let snapshot = self.state.live.current.load_full();
-        let probed: Vec<&Arc<Backend>> = if snapshot.config.health_checks.enabled {
-            snapshot
-                .backends
-                .iter()
-                .filter(|b| b.config.kind != crate::config::BackendType::Mock)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        self.probes.retain(|(b, task)| {
-            let keep = probed.iter().any(|p| Arc::ptr_eq(p, b));
-            if !keep {
-                task.abort();
-                // Nothing will probe it again: a kept backend must not stay out of rotation.
-                b.state.health.reset();
-            }
-            keep
-        });
-        for b in probed {
-            if !self.probes.iter().any(|(p, _)| Arc::ptr_eq(p, b)) {
-                let task = tokio::spawn(probe_loop(
-                    self.state.client.clone(),
-                    Arc::clone(&self.state.live),
+        let probed = snapshot.config.health_checks.enabled;
+        let wanted: Vec<&Arc<Backend>> = snapshot
+            .backends
+            .iter()
+            .filter(|b| probed && b.config.kind != crate::config::BackendType::Mock)
+            .collect();
+        let (client, live, shutdown) = (&self.state.client, &self.state.live, &self.shutdown);
+        sync_tasks(
+            &mut self.probes,
+            &wanted,
+            // Nothing will probe it again: a kept backend must not stay out of rotation.
+            |b| b.state.health.reset(),
+            |b| {
+                tokio::spawn(probe_loop(
+                    client.clone(),
+                    Arc::clone(live),
                     Arc::clone(b),
-                    self.shutdown.clone(),
-                ));
-                self.probes.push((Arc::clone(b), task));
-            }
-        }
+                    shutdown.clone(),
+                ))
+            },
+        );
     }
 
     fn stop_probes(&mut self) {
@@ -781,32 +773,51 @@ impl Control {
     /// token was just set, and when to look again) and stops those of removed backends.
     fn sync_oauth(&mut self, waits: Vec<(Arc<Backend>, Duration)>) {
         let snapshot = self.state.live.current.load_full();
-        self.oauth.retain(|(b, task)| {
-            let keep = snapshot.backends.iter().any(|p| Arc::ptr_eq(p, b));
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-        for b in snapshot
+        let wanted: Vec<&Arc<Backend>> = snapshot
             .backends
             .iter()
             .filter(|b| b.config.oauth.is_some())
-        {
-            if self.oauth.iter().any(|(p, _)| Arc::ptr_eq(p, b)) {
-                continue;
-            }
-            let first = waits
-                .iter()
-                .find(|(w, _)| Arc::ptr_eq(w, b))
-                .map_or(Duration::ZERO, |(_, d)| *d);
-            let task = tokio::spawn(oauth_loop(
-                self.state.client.clone(),
-                Arc::clone(b),
-                self.shutdown.clone(),
-                first,
-            ));
-            self.oauth.push((Arc::clone(b), task));
+            .collect();
+        let (client, shutdown) = (&self.state.client, &self.shutdown);
+        sync_tasks(
+            &mut self.oauth,
+            &wanted,
+            |_| {},
+            |b| {
+                let first = waits
+                    .iter()
+                    .find(|(w, _)| Arc::ptr_eq(w, b))
+                    .map_or(Duration::ZERO, |(_, d)| *d);
+                tokio::spawn(oauth_loop(
+                    client.clone(),
+                    Arc::clone(b),
+                    shutdown.clone(),
+                    first,
+                ))
+            },
+        );
+    }
+}
+
+/// Keeps one task per backend of `wanted` in `tasks`: stops (and passes to `removed`) the
+/// tasks of backends no longer wanted, starts `spawn` for wanted ones without a task.
+fn sync_tasks(
+    tasks: &mut Vec<(Arc<Backend>, JoinHandle<()>)>,
+    wanted: &[&Arc<Backend>],
+    removed: impl Fn(&Backend),
+    spawn: impl Fn(&Arc<Backend>) -> JoinHandle<()>,
+) {
+    tasks.retain(|(b, task)| {
+        let keep = wanted.iter().any(|w| Arc::ptr_eq(w, b));
+        if !keep {
+            task.abort();
+            removed(b);
+        }
+        keep
+    });
+    for b in wanted {
+        if !tasks.iter().any(|(t, _)| Arc::ptr_eq(t, b)) {
+            tasks.push((Arc::clone(b), spawn(b)));
         }
     }
 }

@@ -611,139 +611,120 @@ async fn serve_model(
                 (body, note, openai)
             }
         };
-        let outcome = match (&req.inbound, &backend.adapter) {
-            (Inbound::OpenAiEndpoint(path), Adapter::OpenAi(api)) => {
+        let outcome = match &backend.adapter {
+            Adapter::Mock(mock) => Ok(mock
+                .chat(&body, routing.stream, &target.upstream_model)
+                .await),
+            Adapter::OpenAi(api) => 'attempt: {
+                // Completions and embeddings (only OpenAI-compatible backends are selected
+                // for them) are passed through as they are.
+                if let Inbound::OpenAiEndpoint(path) = &req.inbound {
+                    let spec = AttemptSpec {
+                        model: &target.upstream_model,
+                        stream: routing.stream,
+                        count_cache: false,
+                        continue_on_failure: false,
+                        dialect: Dialect::OpenAi,
+                    };
+                    let request = api.post_request(path, body, id)?;
+                    break 'attempt forward(state, backend, api.url(), request, spec).await;
+                }
+                let spec = AttemptSpec {
+                    model: &target.upstream_model,
+                    stream: routing.stream,
+                    count_cache: strategy == SelectionStrategy::PrefixAwareHash,
+                    continue_on_failure: continues,
+                    dialect: Dialect::OpenAi,
+                };
+                let body = crate::backend::adapt_request(
+                    backend.config.kind,
+                    &target.upstream_model,
+                    body,
+                    openai.limits,
+                );
+                let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
+                let outcome =
+                    forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
+                match (outcome, fix) {
+                    (Ok(resp), Some(fix)) => Ok(fix_usage(resp, fix).await),
+                    (outcome, _) => outcome,
+                }
+            }
+            Adapter::Ollama(o) => {
+                let (translated, include_usage) =
+                    ollama::translate_request(&body, &target.upstream_model, routing.stream)?;
                 let spec = AttemptSpec {
                     model: &target.upstream_model,
                     stream: routing.stream,
                     count_cache: false,
-                    continue_on_failure: false,
-                    dialect: Dialect::OpenAi,
+                    continue_on_failure: continues,
+                    dialect: Dialect::Ollama {
+                        include_usage,
+                        id: id.to_str().unwrap_or("ollama"),
+                    },
                 };
                 forward(
                     state,
                     backend,
-                    api.url(),
-                    api.post_request(path, body, id)?,
+                    o.http.url(),
+                    o.chat_request(translated, id),
                     spec,
                 )
                 .await
             }
-            // Not selected (see `usable`); answered without touching the backend.
-            (Inbound::OpenAiEndpoint(path), _) => {
-                guard.recorded = true;
-                backend.state.breaker.release(guard.permit);
-                return Err(ProxyError::InvalidField {
-                    param: "model",
-                    message: format!("backend '{}' does not serve {path}", backend.name()),
-                });
-            }
-            (_, _) => match &backend.adapter {
-                Adapter::Mock(mock) => Ok(mock
-                    .chat(&body, routing.stream, &target.upstream_model)
-                    .await),
-                Adapter::OpenAi(api) => {
-                    let spec = AttemptSpec {
-                        model: &target.upstream_model,
-                        stream: routing.stream,
-                        count_cache: strategy == SelectionStrategy::PrefixAwareHash,
-                        continue_on_failure: continues,
-                        dialect: Dialect::OpenAi,
-                    };
-                    let body = crate::backend::adapt_request(
-                        backend.config.kind,
-                        &target.upstream_model,
-                        body,
-                        openai.limits,
-                    );
-                    let (body, fix) = usage_fix(backend, &target.upstream_model, body, openai);
-                    let outcome =
-                        forward(state, backend, api.url(), api.chat_request(body, id), spec).await;
-                    match (outcome, fix) {
-                        (Ok(resp), Some(fix)) => Ok(fix_usage(resp, fix).await),
-                        (outcome, _) => outcome,
+            Adapter::Anthropic(a) => {
+                let model = &target.upstream_model;
+                let (request, dialect) = match native {
+                    // An Anthropic client's request goes through byte for byte.
+                    Some(beta) => {
+                        let body = if **model == routing.model {
+                            req.body.clone()
+                        } else {
+                            splice_model(&req.body, routing.model_span, model)
+                        };
+                        let body = match injection {
+                            Some(inj) => crate::prompts::apply_anthropic(&body, inj),
+                            None => body,
+                        };
+                        (
+                            a.messages_request(body, id, beta.as_ref()),
+                            Dialect::AnthropicNative,
+                        )
                     }
-                }
-                Adapter::Ollama(o) => {
-                    let (translated, include_usage) =
-                        ollama::translate_request(&body, &target.upstream_model, routing.stream)?;
-                    let spec = AttemptSpec {
-                        model: &target.upstream_model,
-                        stream: routing.stream,
-                        count_cache: false,
-                        continue_on_failure: continues,
-                        dialect: Dialect::Ollama {
-                            include_usage,
-                            id: id.to_str().unwrap_or("ollama"),
-                        },
-                    };
-                    forward(
-                        state,
-                        backend,
-                        o.http.url(),
-                        o.chat_request(translated, id),
-                        spec,
-                    )
-                    .await
-                }
-                Adapter::Anthropic(a) => {
-                    let model = &target.upstream_model;
-                    let (request, dialect) = match native {
-                        // An Anthropic client's request goes through byte for byte.
-                        Some(beta) => {
-                            let body = if **model == routing.model {
-                                req.body.clone()
-                            } else {
-                                splice_model(&req.body, routing.model_span, model)
-                            };
-                            let body = match injection {
-                                Some(inj) => crate::prompts::apply_anthropic(&body, inj),
-                                None => body,
-                            };
-                            (
-                                a.messages_request(body, id, beta.as_ref()),
-                                Dialect::AnthropicNative,
-                            )
-                        }
-                        None => {
-                            let (translated, include_usage) =
-                                anthropic_backend::from_openai_request(
-                                    &body,
-                                    model,
-                                    routing.stream,
-                                )?;
-                            (
-                                a.messages_request(translated, id, None),
-                                Dialect::Anthropic { include_usage },
-                            )
-                        }
-                    };
-                    let spec = AttemptSpec {
-                        model,
-                        stream: routing.stream,
-                        count_cache: false,
-                        continue_on_failure: continues,
-                        dialect,
-                    };
-                    forward(state, backend, &a.endpoint.url, request, spec).await
-                }
-                Adapter::Gemini(g) => {
-                    let model = &target.upstream_model;
-                    let (translated, include_usage) = gemini::from_openai_request(&body, model)?;
-                    let request = g.generate_request(model, routing.stream, translated, id)?;
-                    let spec = AttemptSpec {
-                        model,
-                        stream: routing.stream,
-                        count_cache: false,
-                        continue_on_failure: continues,
-                        dialect: Dialect::Gemini {
-                            include_usage,
-                            id: id.to_str().unwrap_or("gemini"),
-                        },
-                    };
-                    forward(state, backend, &g.endpoint.url, request, spec).await
-                }
-            },
+                    None => {
+                        let (translated, include_usage) =
+                            anthropic_backend::from_openai_request(&body, model, routing.stream)?;
+                        (
+                            a.messages_request(translated, id, None),
+                            Dialect::Anthropic { include_usage },
+                        )
+                    }
+                };
+                let spec = AttemptSpec {
+                    model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: continues,
+                    dialect,
+                };
+                forward(state, backend, &a.endpoint.url, request, spec).await
+            }
+            Adapter::Gemini(g) => {
+                let model = &target.upstream_model;
+                let (translated, include_usage) = gemini::from_openai_request(&body, model)?;
+                let request = g.generate_request(model, routing.stream, translated, id)?;
+                let spec = AttemptSpec {
+                    model,
+                    stream: routing.stream,
+                    count_cache: false,
+                    continue_on_failure: continues,
+                    dialect: Dialect::Gemini {
+                        include_usage,
+                        id: id.to_str().unwrap_or("gemini"),
+                    },
+                };
+                forward(state, backend, &g.endpoint.url, request, spec).await
+            }
         };
         let ok = match &outcome {
             Ok(resp) => !resp.status().is_server_error(),
