@@ -75,7 +75,7 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Bod
 }
 
 fn sse(value: &Value) -> Bytes {
-    Bytes::from(format!("data: {value}\n\n"))
+    crate::protocol::sse::encode(None, value.to_string().as_bytes())
 }
 
 impl MockBackend {
@@ -183,7 +183,10 @@ impl MockBackend {
             });
             frames.push((sse(&usage_chunk), Duration::ZERO));
         }
-        frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Duration::ZERO));
+        frames.push((
+            Bytes::from_static(crate::protocol::sse::DONE),
+            Duration::ZERO,
+        ));
         let stream = futures_util::stream::unfold(frames.into_iter(), |mut frames| async move {
             let (frame, wait) = frames.next()?;
             if !wait.is_zero() {

@@ -345,7 +345,7 @@ pub struct StreamTranslator {
     created: u64,
     include_usage: bool,
     started: bool,
-    line: Vec<u8>,
+    lines: crate::protocol::sse::LineDecoder,
     /// Tool calls sent so far (they are numbered across the whole stream).
     tool_calls: usize,
     done: bool,
@@ -360,7 +360,7 @@ impl StreamTranslator {
             created: now(),
             include_usage,
             started: false,
-            line: Vec::new(),
+            lines: crate::protocol::sse::LineDecoder::new(crate::protocol::sse::DEFAULT_MAX_EVENT),
             tool_calls: 0,
             done: false,
         }
@@ -378,15 +378,10 @@ impl StreamTranslator {
     /// Feeds bytes; returns the SSE text they complete (possibly empty), or the error a
     /// line reported.
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        self.line.extend_from_slice(data);
         let mut out = String::new();
-        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            let reply: ChatReply = serde_json::from_slice(line)
+        self.lines.push(data).map_err(|e| e.to_string())?;
+        while let Some(line) = self.lines.next_line() {
+            let reply: ChatReply = serde_json::from_slice(&line)
                 .map_err(|e| format!("unreadable stream line from ollama: {e}"))?;
             if let Some(e) = reply.error {
                 return Err(e);
@@ -415,7 +410,7 @@ impl StreamTranslator {
                     let u = usage(&reply);
                     out.push_str(&openai::usage_chunk(&self.id, &self.model, self.created, u));
                 }
-                out.push_str("data: [DONE]\n\n");
+                crate::protocol::sse::write_event(&mut out, None, "[DONE]");
             }
         }
         Ok(out)

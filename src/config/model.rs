@@ -228,6 +228,9 @@ pub struct ServerConfig {
     pub connection_pool_size: usize,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     pub max_body_size: u64,
+    /// Largest streamed event (SSE event or NDJSON line) read from a backend; a larger one
+    /// ends the stream with an error event instead of being buffered without bound.
+    pub max_stream_event_size: u64,
     /// How long in-flight requests may run after SIGTERM before the process exits.
     pub shutdown_grace: Duration,
     /// Whether responses carry `x-continuum-backend` / `x-continuum-model`.
@@ -490,6 +493,7 @@ impl Default for ServerConfig {
             workers: 0,
             connection_pool_size: 100,
             max_body_size: 32 << 20,
+            max_stream_event_size: crate::protocol::sse::DEFAULT_MAX_EVENT as u64,
             shutdown_grace: Duration::from_secs(30),
             expose_backend_header: true,
             max_concurrent_requests: 10_000,

@@ -47,6 +47,7 @@ const SERVER: Keys = Keys {
         "workers",
         "connection_pool_size",
         "max_body_size",
+        "max_stream_event_size",
         "shutdown_grace",
         "expose_backend_header",
         "max_concurrent_requests",
@@ -311,8 +312,18 @@ fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
     if max_body_size == 0 {
         r.error("server.max_body_size", "must be larger than 0");
     }
+    let max_stream_event_size = r
+        .byte_size(m, p, "max_stream_event_size")
+        .unwrap_or(d.max_stream_event_size);
+    if max_stream_event_size < 1024 {
+        r.error(
+            "server.max_stream_event_size",
+            "must be at least 1KB (streams carry events of several hundred bytes)",
+        );
+    }
     Some(ServerConfig {
         bind_address,
+        max_stream_event_size,
         socket_mode,
         workers: workers as usize,
         connection_pool_size: pool as usize,

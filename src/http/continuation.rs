@@ -44,7 +44,6 @@ pub fn wrap(
         model: model.to_string(),
         rest: rest.iter().cloned().collect(),
         produced: String::new(),
-        line: Vec::new(),
         reconnect: None,
         marker: None,
         reason: None,
@@ -62,7 +61,6 @@ struct ContinuingStream {
     model: String,
     rest: VecDeque<String>,
     produced: String,
-    line: Vec<u8>,
     reconnect: Option<(String, Pending)>,
     marker: Option<Bytes>,
     reason: Option<String>,
@@ -71,14 +69,10 @@ struct ContinuingStream {
 }
 
 impl ContinuingStream {
-    /// Collects the assistant text of every complete `data:` line.
+    /// Collects the assistant text of the frame's events (the stream below passes whole
+    /// events only).
     fn track(&mut self, data: &[u8]) {
-        self.line.extend_from_slice(data);
-        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            let Some(json) = line.strip_prefix(b"data:") else {
-                continue;
-            };
+        for json in crate::protocol::sse::data_fields(data) {
             if let Ok(v) = serde_json::from_slice::<Value>(json.trim_ascii()) {
                 let delta = &v["choices"][0]["delta"];
                 if let Some(t) = delta["content"].as_str() {
@@ -141,7 +135,7 @@ impl ContinuingStream {
             "continuum": {"continued": true, "from_model": self.model, "to_model": to,
                           "reason": self.reason, "prefill_chars": self.produced.chars().count()},
         });
-        Bytes::from(format!("data: {event}\n\n"))
+        crate::protocol::sse::encode(None, event.to_string().as_bytes())
     }
 
     fn give_up(&mut self, err: &ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
@@ -226,8 +220,6 @@ impl http_body::Body for ContinuingStream {
                             reason: other.to_string(),
                         },
                     };
-                    // A partial line from the broken stream is dropped.
-                    this.line.clear();
                     if !this.start_next(&err) {
                         return this.give_up(&err);
                     }

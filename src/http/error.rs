@@ -43,7 +43,7 @@ pub fn openai_error_json(err: &ProxyError) -> String {
 
 /// The SSE event that ends an OpenAI stream which broke after its first byte.
 pub fn openai_stream_error_event(err: &ProxyError) -> Bytes {
-    Bytes::from(format!("data: {}\n\n", openai_error_json(err)))
+    crate::protocol::sse::encode(None, openai_error_json(err).as_bytes())
 }
 
 impl IntoResponse for ProxyError {

@@ -1047,6 +1047,7 @@ async fn forward(
                 count_cache,
                 continue_on_failure: continue_on_failure || translate,
                 sse: !matches!(dialect, Dialect::Ollama { .. }),
+                max_event: state.config.server.max_stream_event_size as usize,
             },
         );
         let event_stream = HeaderValue::from_static("text/event-stream");

@@ -17,6 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::error::openai_stream_error_event;
 use crate::backend::Backend;
 use crate::error::ProxyError;
+use crate::protocol::sse::SseFramer;
 use crate::resilience::InFlight;
 
 /// A backend's streamed body with deadlines.
@@ -31,10 +32,8 @@ pub struct GuardedStream {
     backend: Arc<Backend>,
     _in_flight: InFlight,
     count_cache: bool,
-    /// Pass only whole SSE events (OpenAI streams); Ollama's NDJSON is left as it comes.
-    sse: bool,
-    /// The unfinished tail of the last frame, while `sse`.
-    held: Option<Bytes>,
+    /// Passes only whole SSE events (SSE streams); Ollama's NDJSON is left as it comes.
+    framer: Option<SseFramer>,
     /// Hand a failure to the wrapping [`super::continuation::ContinuingStream`] as an
     /// error instead of ending with an error event.
     continue_on_failure: bool,
@@ -59,6 +58,8 @@ pub struct StreamMode {
     pub continue_on_failure: bool,
     /// The stream is SSE: pass only whole events.
     pub sse: bool,
+    /// Largest event held (`server.max_stream_event_size`).
+    pub max_event: usize,
 }
 
 impl GuardedStream {
@@ -80,6 +81,7 @@ impl GuardedStream {
             count_cache,
             continue_on_failure,
             sse,
+            max_event,
         } = mode;
         let now = Instant::now();
         let total_deadline = started + total;
@@ -97,8 +99,7 @@ impl GuardedStream {
             _in_flight: in_flight,
             count_cache,
             continue_on_failure,
-            sse,
-            held: None,
+            framer: sse.then(|| SseFramer::new(max_event)),
         }
     }
 
@@ -110,50 +111,31 @@ impl GuardedStream {
         }
     }
 
-    /// With `whole_events`, passes on only complete SSE events (up to the last blank line)
-    /// and holds back an unfinished tail until the rest arrives, so an error event never
-    /// lands in the middle of a half-sent one. Frames that end on an event boundary (the
-    /// usual case) pass through untouched.
-    fn whole_events(&mut self, frame: Frame<Bytes>) -> Option<Frame<Bytes>> {
-        if !self.sse {
-            return Some(frame);
-        }
+    /// For SSE, passes on only complete events (see [`crate::protocol::sse::SseFramer`]) so
+    /// an error event never lands in the middle of a half-sent one; frames that end on an
+    /// event boundary (the usual case) pass through untouched.
+    fn whole_events(&mut self, frame: Frame<Bytes>) -> Result<Option<Frame<Bytes>>, ProxyError> {
+        let Some(framer) = self.framer.as_mut() else {
+            return Ok(Some(frame));
+        };
         let data = match frame.into_data() {
             Ok(d) => d,
-            Err(other) => return Some(other),
+            Err(other) => return Ok(Some(other)),
         };
-        let data = match self.held.take() {
-            Some(tail) => {
-                let mut joined = bytes::BytesMut::with_capacity(tail.len() + data.len());
-                joined.extend_from_slice(&tail);
-                joined.extend_from_slice(&data);
-                joined.freeze()
-            }
-            None => data,
-        };
-        if data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") {
-            return Some(Frame::data(data));
-        }
-        let boundary = data
-            .windows(2)
-            .rposition(|w| w == b"\n\n")
-            .map(|i| i + 2)
-            .max(data.windows(3).rposition(|w| w == b"\n\r\n").map(|i| i + 3));
-        match boundary {
-            Some(end) => {
-                self.held = Some(data.slice(end..));
-                Some(Frame::data(data.slice(..end)))
-            }
-            None => {
-                self.held = Some(data);
-                None
-            }
+        match framer.push(data) {
+            Ok(done) => Ok(done.map(Frame::data)),
+            Err(e) => Err(ProxyError::BadUpstream {
+                backend: self.backend.name().to_string(),
+                reason: e.to_string(),
+            }),
         }
     }
 
     fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         // A half-sent event is dropped rather than glued to the error event.
-        self.held = None;
+        if let Some(f) = self.framer.as_mut() {
+            f.take_rest();
+        }
         tracing::warn!(backend = self.backend.name(), error = %err, "stream ended early");
         // Counts against a closed circuit; a half-open trial was judged by its headers.
         let free = crate::resilience::Permit::Free;
@@ -179,9 +161,13 @@ impl Body for GuardedStream {
     ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.get_mut();
         if let Some(frame) = this.first.take() {
-            if let Some(frame) = this.whole_events(frame) {
-                this.count(&frame);
-                return Poll::Ready(Some(Ok(frame)));
+            match this.whole_events(frame) {
+                Ok(Some(frame)) => {
+                    this.count(&frame);
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Ok(None) => {}
+                Err(e) => return this.fail(e),
             }
         }
         loop {
@@ -191,9 +177,13 @@ impl Body for GuardedStream {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.last_chunk = Instant::now();
-                    if let Some(frame) = this.whole_events(frame) {
-                        this.count(&frame);
-                        return Poll::Ready(Some(Ok(frame)));
+                    match this.whole_events(frame) {
+                        Ok(Some(frame)) => {
+                            this.count(&frame);
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
+                        Ok(None) => {}
+                        Err(e) => return this.fail(e),
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -206,7 +196,8 @@ impl Body for GuardedStream {
                 Poll::Ready(None) => {
                     this.done = true;
                     // What the backend left unfinished at a clean end goes out as it was.
-                    return Poll::Ready(this.held.take().map(|b| Ok(Frame::data(b))));
+                    let rest = this.framer.as_mut().and_then(SseFramer::take_rest);
+                    return Poll::Ready(rest.map(|b| Ok(Frame::data(b))));
                 }
                 Poll::Pending => break,
             }

@@ -123,10 +123,7 @@ impl UsageFixer {
 
     /// Notes the text of each chunk; before `[DONE]`, adds a usage chunk if none came.
     fn fill_stream(&mut self, data: Bytes) -> Bytes {
-        for line in data.split(|b| *b == b'\n') {
-            let Some(json) = line.strip_prefix(b"data:") else {
-                continue;
-            };
+        for json in crate::protocol::sse::data_fields(&data) {
             if let Ok(chunk) = serde_json::from_slice::<Chunk>(json.trim_ascii()) {
                 if self.id.is_none() {
                     self.id = chunk.id.map(Cow::into_owned);
@@ -156,10 +153,10 @@ impl UsageFixer {
         let chunk = json!({"id": self.id.as_deref().unwrap_or("chatcmpl-continuum"),
             "object": "chat.completion.chunk", "created": 0, "model": self.model.as_deref(),
             "choices": [], "usage": usage.0, "continuum": {"usage": usage.1}});
-        let event = format!("data: {chunk}\n\n");
+        let event = crate::protocol::sse::encode(None, chunk.to_string().as_bytes());
         let mut out = BytesMut::with_capacity(data.len() + event.len());
         out.extend_from_slice(&data[..done]);
-        out.extend_from_slice(event.as_bytes());
+        out.extend_from_slice(&event);
         out.extend_from_slice(&data[done..]);
         out.freeze()
     }
@@ -325,16 +322,12 @@ fn strip_usage_events(data: Bytes) -> Bytes {
         return data;
     }
     let mut out = BytesMut::with_capacity(data.len());
-    let mut rest = &data[..];
-    while !rest.is_empty() {
-        let end = find(rest, b"\n\n").map_or(rest.len(), |i| i + 2);
-        let event = &rest[..end];
+    for event in crate::protocol::sse::raw_events(&data) {
         let usage_only =
             find(event, b"\"choices\":[]").is_some() && find(event, b"\"usage\":{").is_some();
         if !usage_only {
             out.extend_from_slice(event);
         }
-        rest = &rest[end..];
     }
     out.freeze()
 }
@@ -411,11 +404,9 @@ impl UsageScan {
             self.read(trimmed);
             return;
         }
-        for line in data.split(|b| *b == b'\n') {
-            if let Some(json) = line.strip_prefix(b"data:") {
-                if find(json, b"\"usage\"").is_some() {
-                    self.read(json.trim_ascii());
-                }
+        for json in crate::protocol::sse::data_fields(data) {
+            if find(json, b"\"usage\"").is_some() {
+                self.read(json.trim_ascii());
             }
         }
     }

@@ -320,14 +320,16 @@ pub fn error_body(status: u16, message: &str) -> Bytes {
 }
 
 fn event(name: &str, data: &Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
+    let mut out = String::new();
+    super::sse::write_event(&mut out, Some(name), &data.to_string());
+    out
 }
 
 /// Turns an OpenAI chat completion stream (SSE bytes) into Anthropic's event stream.
 #[derive(Debug)]
 pub struct StreamTranslator {
     model: String,
-    line: Vec<u8>,
+    sse: super::sse::SseDecoder,
     started: bool,
     /// The open content block: its index and whether it is text.
     open: Option<(usize, bool)>,
@@ -344,7 +346,7 @@ impl StreamTranslator {
     pub fn new(model: &str) -> StreamTranslator {
         StreamTranslator {
             model: model.to_string(),
-            line: Vec::new(),
+            sse: super::sse::SseDecoder::new(super::sse::DEFAULT_MAX_EVENT),
             started: false,
             open: None,
             next_index: 0,
@@ -406,32 +408,45 @@ impl StreamTranslator {
         )
     }
 
+    /// Ends the stream with an `error` event (after `message_start` when none was sent).
+    fn fail(&mut self, out: &mut String, message: &str) {
+        self.start(out, "continuum");
+        out.push_str(&Self::error_event(message));
+        self.finished = true;
+    }
+
     /// Feeds OpenAI SSE bytes; returns the Anthropic events they complete.
     pub fn feed(&mut self, data: &[u8]) -> String {
-        self.line.extend_from_slice(data);
         let mut out = String::new();
-        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            let Some(payload) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let payload = payload.trim_ascii();
+        if self.finished {
+            return out;
+        }
+        if let Err(e) = self.sse.push(data) {
+            self.fail(&mut out, &e.to_string());
+            return out;
+        }
+        while let Some(incoming) = self.sse.next_event() {
+            let payload = incoming.data.trim_ascii();
             if payload == b"[DONE]" {
                 self.finish(&mut out);
                 continue;
             }
-            let Ok(chunk) = serde_json::from_slice::<Value>(payload) else {
-                continue;
+            let chunk = match serde_json::from_slice::<Value>(payload) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.fail(
+                        &mut out,
+                        &format!("unreadable stream event from the backend: {e}"),
+                    );
+                    break;
+                }
             };
             if let Some(e) = chunk.get("error") {
                 let message = e["message"]
                     .as_str()
                     .unwrap_or("the backend failed")
                     .to_string();
-                self.start(&mut out, "continuum");
-                out.push_str(&Self::error_event(&message));
-                self.finished = true;
-                self.line.clear();
+                self.fail(&mut out, &message);
                 break;
             }
             if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {

@@ -218,10 +218,9 @@ pub fn to_openai_response(body: &[u8]) -> Result<Bytes, String> {
 }
 
 /// Turns Anthropic's event stream into OpenAI chat completion chunks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StreamTranslator {
-    line: Vec<u8>,
-    event: String,
+    sse: super::sse::SseDecoder,
     id: String,
     model: String,
     include_usage: bool,
@@ -237,8 +236,16 @@ impl StreamTranslator {
     /// A translator; `include_usage`: end with a usage chunk.
     pub fn new(include_usage: bool) -> StreamTranslator {
         StreamTranslator {
+            sse: super::sse::SseDecoder::new(super::sse::DEFAULT_MAX_EVENT),
             include_usage,
-            ..Default::default()
+            id: String::new(),
+            model: String::new(),
+            input: Value::Null,
+            tool_index: None,
+            tools: 0,
+            finish: None,
+            output_tokens: 0,
+            done: false,
         }
     }
 
@@ -254,25 +261,12 @@ impl StreamTranslator {
     /// Feeds SSE bytes; returns the OpenAI chunks they complete, or an error an `error`
     /// event carried.
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        self.line.extend_from_slice(data);
         let mut out = String::new();
-        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            let line = line.trim_ascii_end();
-            if let Some(name) = line.strip_prefix(b"event:") {
-                self.event = String::from_utf8_lossy(name.trim_ascii()).into_owned();
-                continue;
-            }
-            let Some(payload) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<Value>(payload.trim_ascii()) else {
-                continue;
-            };
-            let kind = v["type"]
-                .as_str()
-                .unwrap_or(self.event.as_str())
-                .to_string();
+        self.sse.push(data).map_err(|e| e.to_string())?;
+        while let Some(event) = self.sse.next_event() {
+            let v = serde_json::from_slice::<Value>(event.data.trim_ascii())
+                .map_err(|e| format!("unreadable Anthropic stream event: {e}"))?;
+            let kind = v["type"].as_str().unwrap_or(event.name_str()).to_string();
             match kind.as_str() {
                 "message_start" => {
                     self.id = v["message"]["id"].as_str().unwrap_or("msg").to_string();
@@ -317,7 +311,7 @@ impl StreamTranslator {
                         u["output_tokens"] = json!(self.output_tokens);
                         out.push_str(&openai::usage_chunk(&self.id, &self.model, 0, usage(&u)));
                     }
-                    out.push_str("data: [DONE]\n\n");
+                    super::sse::write_event(&mut out, None, "[DONE]");
                     self.done = true;
                 }
                 "error" => {

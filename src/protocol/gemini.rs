@@ -365,7 +365,7 @@ pub fn to_openai_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
 /// Turns Gemini's SSE stream (`alt=sse`: each event a partial response) into OpenAI chunks.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
-    line: Vec<u8>,
+    sse: super::sse::SseDecoder,
     id: String,
     model: String,
     include_usage: bool,
@@ -398,14 +398,10 @@ impl StreamTranslator {
 
     /// Feeds bytes; returns the OpenAI chunks they complete, or the error an event carried.
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        self.line.extend_from_slice(data);
         let mut out = String::new();
-        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            let Some(payload) = line.strip_prefix(b"data:") else {
-                continue;
-            };
-            let v: Value = serde_json::from_slice(payload.trim_ascii())
+        self.sse.push(data).map_err(|e| e.to_string())?;
+        while let Some(event) = self.sse.next_event() {
+            let v: Value = serde_json::from_slice(event.data.trim_ascii())
                 .map_err(|e| format!("unreadable Gemini stream event: {e}"))?;
             if let Some(e) = v.get("error") {
                 return Err(e["message"]
@@ -443,7 +439,7 @@ impl StreamTranslator {
                         usage(&self.usage),
                     ));
                 }
-                out.push_str("data: [DONE]\n\n");
+                super::sse::write_event(&mut out, None, "[DONE]");
             }
         }
         Ok(out)

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod gemini;
 pub mod openai;
 pub mod reasoning;
+pub mod sse;
 
 use serde_json::{Map, Value};
 

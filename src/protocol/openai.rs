@@ -75,12 +75,16 @@ pub fn chunk(id: &str, model: &str, created: u64, delta: Value, finish: Value) -
         "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
         "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
     });
-    format!("data: {c}\n\n")
+    let mut out = String::new();
+    super::sse::write_event(&mut out, None, &c.to_string());
+    out
 }
 
 /// The closing usage chunk (`choices: []`), as `stream_options.include_usage` asks.
 pub fn usage_chunk(id: &str, model: &str, created: u64, usage: Value) -> String {
     let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
         "choices": [], "usage": usage});
-    format!("data: {c}\n\n")
+    let mut out = String::new();
+    super::sse::write_event(&mut out, None, &c.to_string());
+    out
 }

@@ -63,14 +63,9 @@ impl CacheStats {
         if !contains(chunk, b"\"usage\"") {
             return;
         }
-        for line in chunk.split(|b| *b == b'\n') {
-            if let Some(data) = line
-                .strip_prefix(b"data: ")
-                .or_else(|| line.strip_prefix(b"data:"))
-            {
-                if contains(data, b"\"usage\"") {
-                    self.count_json(data);
-                }
+        for data in crate::protocol::sse::data_fields(chunk) {
+            if contains(data, b"\"usage\"") {
+                self.count_json(data);
             }
         }
     }
