@@ -4,9 +4,17 @@
 //! stop sequences, usage; streams become Anthropic's event sequence (`message_start`,
 //! `content_block_start`, `ping`, deltas, `content_block_stop`, `message_delta`,
 //! `message_stop`). Thinking blocks in the history are dropped (OpenAI-compatible servers
-//! cannot take them back).
+//! cannot take them back); `system` messages inside `messages` (Claude Code sends them)
+//! stay where they are; Claude Code's per-request billing block is left out of the system
+//! prompt, so it does not defeat the prompt cache of self-hosted servers.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use bytes::Bytes;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::object;
@@ -39,6 +47,136 @@ fn image_part(block: &Value) -> Result<Value, ProxyError> {
     Ok(json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
+/// How Claude Code's per-request attribution block begins, e.g.
+/// `x-anthropic-billing-header: cc_version=2.1.37.fbe; cc_entrypoint=cli; cch=a112b;`
+/// (`cch` changes on every request and is absent in some versions).
+const BILLING_PREFIX: &str = "x-anthropic-billing-header:";
+
+/// `text` without a leading billing-header line; None when nothing else is left.
+fn without_billing_line(text: &str) -> Option<&str> {
+    let Some(rest) = text.strip_prefix(BILLING_PREFIX) else {
+        return Some(text);
+    };
+    let rest = rest.split_once('\n').map_or("", |(_, after)| after);
+    (!rest.trim().is_empty()).then_some(rest)
+}
+
+/// Whether a system text block is Claude Code's billing block
+/// (`x-anthropic-billing-header: cc_version=…; cc_entrypoint=…; cch=…;`), which differs on
+/// every request and so belongs in no cache or hashing key.
+pub fn is_billing_block(text: &str) -> bool {
+    without_billing_line(text).is_none()
+}
+
+/// The text of a `system` message inside `messages`: a string or a list of text blocks
+/// (their `cache_control` ignored); None for any other content.
+fn system_message_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match (b["type"].as_str(), b["text"].as_str()) {
+                (Some("text"), Some(t)) => Some(t),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|texts| texts.join("\n")),
+        _ => None,
+    }
+}
+
+/// The members of a JSON object in order, each value as its original text.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Collect<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Collect<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'a RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Collect(PhantomData))
+    }
+}
+
+/// A `system` value (JSON text) without the billing block: None when there is none,
+/// `Some(None)` when nothing else is left, else the new value's JSON text (blocks kept
+/// byte for byte).
+fn system_without_billing(system: &RawValue) -> Option<Option<String>> {
+    if let Ok(text) = serde_json::from_str::<String>(system.get()) {
+        if !text.starts_with(BILLING_PREFIX) {
+            return None;
+        }
+        return Some(without_billing_line(&text).map(|rest| Value::from(rest).to_string()));
+    }
+    let blocks: Vec<&RawValue> = serde_json::from_str(system.get()).ok()?;
+    let mut kept = Vec::with_capacity(blocks.len());
+    let mut changed = false;
+    for raw in blocks {
+        let mut block: Value = serde_json::from_str(raw.get()).ok()?;
+        let text = match (block["type"].as_str(), block["text"].as_str()) {
+            (Some("text"), Some(t)) if t.starts_with(BILLING_PREFIX) => t,
+            _ => {
+                kept.push(raw.get().to_string());
+                continue;
+            }
+        };
+        changed = true;
+        if let Some(rest) = without_billing_line(text).map(str::to_string) {
+            block["text"] = rest.into();
+            kept.push(block.to_string());
+        }
+    }
+    if !changed {
+        return None;
+    }
+    Some((!kept.is_empty()).then(|| format!("[{}]", kept.join(","))))
+}
+
+/// An Anthropic request body without Claude Code's billing block in `system` (a `system`
+/// made only of it is removed); None when there is none or the body is no JSON object.
+/// Every other member keeps its exact text.
+pub fn strip_billing_header(body: &[u8]) -> Option<Bytes> {
+    let Members(members) = serde_json::from_slice(body).ok()?;
+    let mut changed = false;
+    let mut out = Vec::with_capacity(body.len());
+    out.push(b'{');
+    for (key, value) in &members {
+        let edited = match key.as_str() {
+            "system" => system_without_billing(value),
+            _ => None,
+        };
+        let value = match edited {
+            None => Cow::Borrowed(value.get()),
+            Some(None) => {
+                changed = true;
+                continue;
+            }
+            Some(Some(v)) => {
+                changed = true;
+                Cow::Owned(v)
+            }
+        };
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(Value::from(key.as_str()).to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.as_bytes());
+    }
+    out.push(b'}');
+    changed.then(|| Bytes::from(out))
+}
+
 /// Translates an Anthropic Messages request into an OpenAI chat request body. Returns the
 /// body and the requested model.
 pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyError> {
@@ -64,12 +202,21 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
         })?;
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let mut messages = Vec::new();
-    match req.get("system") {
-        None | Some(Value::Null) => {}
-        Some(s @ (Value::String(_) | Value::Array(_))) => {
-            messages.push(json!({"role": "system", "content": text_of(s)}))
-        }
+    let system = match req.get("system") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => without_billing_line(s).unwrap_or_default().to_string(),
+        // Claude Code's billing block changes on every request: kept out, it no longer
+        // defeats the prompt (KV) cache of self-hosted servers.
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .filter_map(without_billing_line)
+            .collect::<Vec<_>>()
+            .join("\n"),
         Some(_) => return Err(invalid("system must be a string or a list of text blocks")),
+    };
+    if !system.is_empty() {
+        messages.push(json!({"role": "system", "content": system}));
     }
     let input = req
         .get("messages")
@@ -109,6 +256,17 @@ pub fn to_openai_request(body: &[u8]) -> Result<(Bytes, String, bool), ProxyErro
                         ("role", "user".into()),
                         ("content", Value::Array(parts)),
                     ]));
+                }
+            }
+            // Claude Code sends these for model ids it does not know; kept in place.
+            ("system", content) => {
+                let text = system_message_text(content).ok_or_else(|| {
+                    invalid(format!(
+                        "messages.{i}.content: a system message takes a string or a list of text blocks"
+                    ))
+                })?;
+                if !text.is_empty() {
+                    messages.push(json!({"role": "system", "content": text}));
                 }
             }
             ("assistant", Value::Array(blocks)) => {
@@ -563,6 +721,162 @@ mod tests {
             to_openai_request(br#"{"max_tokens":5,"messages":[]}"#),
             Err(ProxyError::MissingModel)
         ));
+    }
+
+    fn messages_of(body: &str) -> Value {
+        let (out, _, _) = to_openai_request(body.as_bytes()).unwrap();
+        serde_json::from_slice::<Value>(&out).unwrap()["messages"].clone()
+    }
+
+    const BILLING: &str =
+        "x-anthropic-billing-header: cc_version=2.1.37.fbe; cc_entrypoint=cli; cch=a112b;";
+
+    #[test]
+    fn system_messages_inside_messages_stay_in_place() {
+        // Claude Code's shape for model ids it does not know: system messages among the
+        // turns, as a string or as text blocks with cache_control.
+        let body = r#"{"model":"m","max_tokens":10,"system":"Top.","messages":[
+            {"role":"system","content":"First."},
+            {"role":"user","content":"hi"},
+            {"role":"system","content":[{"type":"text","text":"Mid a.","cache_control":{"type":"ephemeral"}},{"type":"text","text":"Mid b."}]},
+            {"role":"assistant","content":"hello"},
+            {"role":"system","content":[{"type":"text","text":"Last."}]}]}"#;
+        assert_eq!(
+            messages_of(body),
+            json!([
+                {"role": "system", "content": "Top."},
+                {"role": "system", "content": "First."},
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": "Mid a.\nMid b."},
+                {"role": "assistant", "content": "hello"},
+                {"role": "system", "content": "Last."}
+            ])
+        );
+        for (content, what) in [
+            ("42", "a number"),
+            (r#"{"type":"text","text":"x"}"#, "a lone block"),
+            (
+                r#"[{"type":"image","source":{"type":"url","url":"http://x"}}]"#,
+                "an image",
+            ),
+            (r#"[{"type":"text"}]"#, "a block without text"),
+        ] {
+            let body = format!(
+                r#"{{"model":"m","max_tokens":10,"messages":[{{"role":"user","content":"hi"}},{{"role":"system","content":{content}}}]}}"#
+            );
+            match to_openai_request(body.as_bytes()) {
+                Err(ProxyError::InvalidField {
+                    param: "messages",
+                    message,
+                }) => assert!(
+                    message.starts_with("messages.1.content: "),
+                    "{what}: {message}"
+                ),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn billing_block_is_left_out_of_the_system_prompt() {
+        let body = format!(
+            r#"{{"model":"m","max_tokens":10,"system":[{{"type":"text","text":"{BILLING}"}},
+              {{"type":"text","text":"You are Claude Code.","cache_control":{{"type":"ephemeral"}}}},
+              {{"type":"text","text":"Be careful."}}],"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        assert_eq!(
+            messages_of(&body),
+            json!([
+                {"role": "system", "content": "You are Claude Code.\nBe careful."},
+                {"role": "user", "content": "hi"}
+            ])
+        );
+        // Only the billing block: no empty system message.
+        let only = format!(
+            r#"{{"model":"m","max_tokens":10,"system":[{{"type":"text","text":"{BILLING}"}}],"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        assert_eq!(
+            messages_of(&only),
+            json!([{"role": "user", "content": "hi"}])
+        );
+        // A plain-string system starting with the header line loses that line; the
+        // header alone (also without cch, as some versions send it) leaves nothing.
+        for (system, expected) in [
+            (format!("{BILLING}\nYou are terse."), Some("You are terse.")),
+            (BILLING.to_string(), None),
+            (
+                "x-anthropic-billing-header: cc_version=2.1.181.0d9; cc_entrypoint=cli;".into(),
+                None,
+            ),
+            (
+                "Mentions x-anthropic-billing-header: later on.".into(),
+                Some("Mentions x-anthropic-billing-header: later on."),
+            ),
+        ] {
+            let body = json!({"model": "m", "max_tokens": 10, "system": system,
+                "messages": [{"role": "user", "content": "hi"}]});
+            let mut expected_messages: Vec<Value> = expected
+                .map(|t| json!({"role": "system", "content": t}))
+                .into_iter()
+                .collect();
+            expected_messages.push(json!({"role": "user", "content": "hi"}));
+            assert_eq!(
+                messages_of(&body.to_string()),
+                Value::Array(expected_messages),
+                "{system}"
+            );
+        }
+        assert!(is_billing_block(BILLING));
+        assert!(!is_billing_block("You are Claude Code."));
+        assert!(!is_billing_block(&format!("{BILLING}\nYou are terse.")));
+    }
+
+    #[test]
+    fn strip_billing_header_keeps_everything_else_byte_for_byte() {
+        let with = |system: &str| {
+            format!(
+                r#"{{"model":"m", "system": {system},"max_tokens":10,"messages":[{{"role":"user","content":"hi"}}]}}"#
+            )
+        };
+        let billing = format!(r#"{{"type":"text","text":"{BILLING}"}}"#);
+        let identity =
+            r#"{"type":"text","text":"You are Claude Code.","cache_control":{"type":"ephemeral"}}"#;
+        let stripped =
+            strip_billing_header(with(&format!("[{billing}, {identity}]")).as_bytes()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&stripped).unwrap(),
+            format!(
+                r#"{{"model":"m","system":[{identity}],"max_tokens":10,"messages":[{{"role":"user","content":"hi"}}]}}"#
+            )
+        );
+        // A system made only of the billing block goes away.
+        let stripped = strip_billing_header(with(&format!("[{billing}]")).as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&stripped).unwrap(),
+            json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+        );
+        // The string form loses its first line.
+        let string = Value::from(format!("{BILLING}\nYou are terse.")).to_string();
+        let stripped = strip_billing_header(with(&string).as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&stripped).unwrap()["system"],
+            "You are terse."
+        );
+        // Nothing to strip, or no JSON object: None.
+        assert_eq!(
+            strip_billing_header(with(&format!("[{identity}]")).as_bytes()),
+            None
+        );
+        assert_eq!(
+            strip_billing_header(with(r#""Be brief.""#).as_bytes()),
+            None
+        );
+        assert_eq!(
+            strip_billing_header(br#"{"model":"m","messages":[]}"#),
+            None
+        );
+        assert_eq!(strip_billing_header(b"not json"), None);
+        assert_eq!(strip_billing_header(b"[1]"), None);
     }
 
     #[test]

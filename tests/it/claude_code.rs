@@ -280,3 +280,93 @@ async fn claude_code_sessions_are_translated_for_other_backends() {
     let router = start_router("backends:\n  - {name: m, type: mock, models: [cc-model], mock: {first_token_latency: 0ms, tokens_per_second: 0}}\n").await;
     replay(router.tcp_addr().unwrap(), "cc-model").await;
 }
+
+/// Claude Code's per-request billing block (first in `system`; `cch` changes every request).
+const BILLING: &str =
+    "x-anthropic-billing-header: cc_version=2.1.37.fbe; cc_entrypoint=cli; cch=a112b;";
+
+/// A Claude Code request for a model id it does not know: the billing block first in
+/// `system`, and system messages among the turns (as blocks and as a string).
+fn with_system_messages() -> String {
+    json!({
+        "model": "cc-model", "max_tokens": 32000, "stream": true,
+        "metadata": {"user_id": "user_abc123_account__session_0f1e"},
+        "system": [
+            {"type": "text", "text": BILLING},
+            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Working directory: /home/dev/project", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [{"type": "text", "text": "list the files"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Listing."}]},
+            {"role": "system", "content": "The user switched to plan mode."},
+            {"role": "user", "content": "go on"}
+        ]
+    })
+    .to_string()
+}
+
+async fn send_with_session_headers(addr: std::net::SocketAddr, body: &str) -> Reply {
+    let s = session();
+    let headers: Vec<(&str, &str)> = s["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+        .collect();
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        body.to_string(),
+        &headers,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text();
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(text.contains("event: message_stop"), "{text}");
+    r
+}
+
+#[tokio::test]
+async fn claude_code_system_messages_and_billing_block_are_translated_for_openai_backends() {
+    let log: Log = Default::default();
+    let up = spawn_upstream(upstream("openai", log.clone())).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: b, type: vllm, url: \"http://{up}\", models: [cc-model]}}\n"
+    ))
+    .await;
+    send_with_session_headers(router.tcp_addr().unwrap(), &with_system_messages()).await;
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1);
+    let sent: Value = serde_json::from_slice(&log[0].1).unwrap();
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": "You are Claude Code, Anthropic's official CLI for Claude."},
+            {"role": "system", "content": "Working directory: /home/dev/project"},
+            {"role": "user", "content": [{"type": "text", "text": "list the files"}]},
+            {"role": "assistant", "content": "Listing."},
+            {"role": "system", "content": "The user switched to plan mode."},
+            {"role": "user", "content": "go on"}
+        ]),
+        "{sent}"
+    );
+    let text = String::from_utf8_lossy(&log[0].1);
+    assert!(
+        !text.contains("x-anthropic-billing-header") && !text.contains("cch="),
+        "the per-request billing block would defeat the upstream's prompt cache: {text}"
+    );
+}
+
+#[tokio::test]
+async fn claude_code_system_messages_and_billing_block_reach_anthropic_backends_unchanged() {
+    let log: Log = Default::default();
+    let up = spawn_upstream(upstream("anthropic", log.clone())).await;
+    let router = start_router(&format!("backends:\n  - {{name: a, type: anthropic, url: \"http://{up}\", api_key: k, models: [cc-model]}}\n")).await;
+    let body = with_system_messages();
+    send_with_session_headers(router.tcp_addr().unwrap(), &body).await;
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].1, body.as_bytes(), "byte-faithful passthrough");
+}
