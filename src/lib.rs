@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod oauth;
+pub mod pipeline;
 pub mod prompts;
 pub mod protocol;
 pub mod ratelimit;

@@ -95,6 +95,27 @@ pub fn count_chat(model: &str, request: &Value) -> (u64, Tier) {
     (total, tier)
 }
 
+/// Answers a count request in-process (the backend cannot count): the body is the chat
+/// request in OpenAI's form, naming the backend's model; the answer is Anthropic's
+/// `{"input_tokens"}` with the tier used in `x-continuum-token-count`.
+pub async fn answer_count(
+    body: http_body_util::Full<bytes::Bytes>,
+) -> crate::pipeline::body::Response {
+    use http_body_util::BodyExt as _;
+    let Ok(collected) = body.collect().await;
+    let request: Value = serde_json::from_slice(&collected.to_bytes()).unwrap_or(Value::Null);
+    let model = request["model"].as_str().unwrap_or("");
+    let (tokens, tier) = count_chat(model, &request);
+    let mut resp = crate::pipeline::body::json(
+        http::StatusCode::OK,
+        serde_json::json!({"input_tokens": tokens}).to_string(),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&tier.describe()) {
+        resp.headers_mut().insert("x-continuum-token-count", v);
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use futures_util::StreamExt as _;
+use http::{header, HeaderValue, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt as _, Full, StreamBody};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::MockSettings;
+use crate::pipeline::body::Response;
 
 /// A mock backend with its settings.
 #[derive(Debug)]
@@ -23,6 +26,10 @@ pub struct MockBackend {
 #[derive(Deserialize)]
 struct MockRequest {
     messages: Vec<MockMessage>,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    stream: bool,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
 }
@@ -57,17 +64,11 @@ fn count_words(text: &str) -> u64 {
     text.split_whitespace().count() as u64
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+fn json_response(status: StatusCode, body: Value) -> Response {
+    crate::pipeline::body::json(status, body.to_string())
 }
 
-fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+fn error_response(status: StatusCode, kind: &str, message: &str) -> Response {
     json_response(
         status,
         json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
@@ -95,8 +96,21 @@ impl MockBackend {
         }
     }
 
-    /// Answers a chat completion request (the client's JSON body) for `model`.
-    pub async fn chat(&self, body: &[u8], stream: bool, model: &str) -> Response<Body> {
+    /// Answers a request in-process, as an OpenAI-compatible server would: chat
+    /// completions, streamed or not; any other path is a 404.
+    pub async fn serve(&self, request: http::Request<Full<Bytes>>) -> Response {
+        if request.uri().path() != "/v1/chat/completions" {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                &format!("mock backend: no route for {}", request.uri().path()),
+            );
+        }
+        let Ok(collected) = request.into_body().collect().await;
+        self.chat(&collected.to_bytes()).await
+    }
+
+    async fn chat(&self, body: &[u8]) -> Response {
         let request: MockRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
@@ -116,6 +130,7 @@ impl MockBackend {
                 "mock backend: injected failure (mock.fail_rate)",
             );
         }
+        let (stream, model) = (request.stream, request.model.as_str());
         let reply = request
             .messages
             .iter()
@@ -192,9 +207,10 @@ impl MockBackend {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            Some((Ok::<_, std::convert::Infallible>(frame), frames))
+            Some((frame, frames))
         });
-        let mut resp = Response::new(Body::from_stream(stream));
+        let stream = StreamBody::new(stream.map(|b| Ok(Frame::data(b))));
+        let mut resp = Response::new(crate::pipeline::body::boxed(stream));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),

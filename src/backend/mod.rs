@@ -12,7 +12,9 @@ mod openai_compat;
 pub mod probe;
 
 use arc_swap::ArcSwap;
-use http::HeaderValue;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 
 pub use client::{build_client, HttpClient};
@@ -21,6 +23,9 @@ pub use mock::MockBackend;
 pub use openai_compat::{adapt_request, LengthParams, OpenAiCompat};
 
 use crate::config::{BackendConfig, BackendType, CircuitBreakerConfig};
+use crate::error::ProxyError;
+use crate::pipeline::body::Response;
+use crate::pipeline::op::{Operation, Wire};
 use crate::resilience::{BackendState, CircuitBreaker};
 
 /// How a backend is spoken to.
@@ -119,6 +124,139 @@ impl Backend {
             state,
             name_hash,
         })
+    }
+
+    /// The wire this backend speaks for `op`; `None` when it does not serve it (selection
+    /// passes it over). The one table of what each backend type can do.
+    pub fn wire_for(&self, op: Operation) -> Option<Wire> {
+        use BackendType as T;
+        use Operation as O;
+        Some(match (self.config.kind, op) {
+            (T::Mock, O::Chat) => Wire::OpenAiChat,
+            (T::Anthropic, O::Chat) => Wire::AnthropicMessages,
+            (T::Anthropic, O::CountTokens) => Wire::AnthropicCountTokens,
+            (T::Gemini, O::Chat) => Wire::GeminiGenerate,
+            (T::Gemini, O::CountTokens) => Wire::GeminiCountTokens,
+            (T::Gemini, O::Embed) => Wire::GeminiEmbed,
+            (T::Ollama, O::Chat) => Wire::OllamaChat,
+            (T::Ollama, O::Embed) => Wire::OllamaEmbed,
+            (T::Tei, O::Embed) => Wire::OpenAiEmbeddings,
+            (T::Tei, O::Rerank) => Wire::TeiRerank,
+            (T::Tei, O::EmbedSparse) => Wire::TeiSparse,
+            (T::Tei | T::Anthropic | T::Gemini, _) => return None,
+            (T::Mock | T::Ollama, O::CountTokens) => Wire::LocalCount,
+            (T::Mock | T::Ollama, _) => return None,
+            // The OpenAI-compatible servers.
+            (_, O::Chat) => Wire::OpenAiChat,
+            (_, O::Completion) => Wire::OpenAiCompletions,
+            (_, O::Embed) => Wire::OpenAiEmbeddings,
+            (_, O::CountTokens) => Wire::LocalCount,
+            (T::Vllm | T::Llamacpp | T::Generic | T::Continuum | T::Localai, O::Rerank) => {
+                Wire::Rerank
+            }
+            (_, O::Rerank | O::EmbedSparse) => return None,
+        })
+    }
+
+    /// The request carrying `body` (in `wire`) to this backend, with its credentials and
+    /// the request id (`beta`: the client's `anthropic-beta`, for Anthropic's wires).
+    pub fn request(
+        &self,
+        wire: Wire,
+        model: &str,
+        stream: bool,
+        body: Bytes,
+        id: &HeaderValue,
+        beta: Option<&HeaderValue>,
+    ) -> Result<Request<Full<Bytes>>, ProxyError> {
+        let path = match wire {
+            Wire::OpenAiChat => "/v1/chat/completions".into(),
+            Wire::OpenAiCompletions => "/v1/completions".into(),
+            Wire::OpenAiEmbeddings => "/v1/embeddings".into(),
+            Wire::AnthropicMessages => "/v1/messages".into(),
+            Wire::AnthropicCountTokens => "/v1/messages/count_tokens".into(),
+            Wire::GeminiGenerate | Wire::GeminiCountTokens | Wire::GeminiEmbed => {
+                let model = gemini::bare_model_id(model)?;
+                let method = match wire {
+                    Wire::GeminiGenerate if stream => "streamGenerateContent?alt=sse",
+                    Wire::GeminiGenerate => "generateContent",
+                    Wire::GeminiCountTokens => "countTokens",
+                    _ => "batchEmbedContents",
+                };
+                format!("/v1beta/models/{model}:{method}")
+            }
+            Wire::OllamaChat => "/api/chat".into(),
+            Wire::OllamaEmbed => "/api/embed".into(),
+            Wire::Rerank => "/v1/rerank".into(),
+            Wire::TeiRerank => "/rerank".into(),
+            Wire::TeiSparse => "/embed_sparse".into(),
+            Wire::OpenAiSparse => "/v1/sparse-embeddings".into(),
+            Wire::LocalCount => "/count_tokens".into(),
+        };
+        let Some(endpoint) = self.endpoint().filter(|_| wire != Wire::LocalCount) else {
+            // Answered in-process: only the path and body matter.
+            let mut req = Request::new(Full::new(body));
+            *req.method_mut() = Method::POST;
+            *req.uri_mut() = path.parse::<Uri>().map_err(|e| ProxyError::BadUpstream {
+                backend: self.name().to_string(),
+                reason: e.to_string(),
+            })?;
+            return Ok(req);
+        };
+        let uri = endpoint
+            .uri(&path)
+            .map_err(|message| ProxyError::InvalidField {
+                param: "model",
+                message,
+            })?;
+        let mut req = endpoint.request(Method::POST, uri, body, id);
+        if let (Some(b), Wire::AnthropicMessages | Wire::AnthropicCountTokens) = (beta, wire) {
+            req.headers_mut().insert("anthropic-beta", b.clone());
+        }
+        Ok(req)
+    }
+
+    /// Sends a request prepared by [`Backend::request`]: over HTTP, or answered in-process
+    /// (the mock backend, the router's own token counts). Transport failures are named.
+    pub async fn send(
+        &self,
+        client: &HttpClient,
+        wire: Wire,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response, ProxyError> {
+        if wire == Wire::LocalCount {
+            return Ok(crate::tokens::answer_count(request.into_body()).await);
+        }
+        if let Adapter::Mock(mock) = &self.adapter {
+            return Ok(mock.serve(request).await);
+        }
+        let name = self.name();
+        match client.request(request).await {
+            Ok(resp) => Ok(resp.map(|incoming| {
+                let backend = name.to_string();
+                incoming
+                    .map_err(move |e| ProxyError::BadUpstream {
+                        backend: backend.clone(),
+                        reason: e.to_string(),
+                    })
+                    .boxed_unsync()
+            })),
+            Err(e) => {
+                let reason = crate::http::describe_client_error(&e);
+                Err(if e.is_connect() {
+                    ProxyError::Unreachable {
+                        backend: name.to_string(),
+                        url: self.endpoint().map_or_else(String::new, |e| e.url.clone()),
+                        reason,
+                    }
+                } else {
+                    ProxyError::BadUpstream {
+                        backend: name.to_string(),
+                        reason,
+                    }
+                })
+            }
+        }
     }
 
     /// The backend's name.

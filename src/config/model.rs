@@ -266,13 +266,16 @@ pub enum BackendType {
     Mlxcel,
     /// Another Continuum router (OpenAI-compatible).
     Continuum,
+    /// Hugging Face text-embeddings-inference: embeddings (`/v1/embeddings`), reranking
+    /// (`/rerank`) and sparse embeddings (`/embed_sparse`).
+    Tei,
     /// The built-in deterministic backend (no network).
     Mock,
 }
 
 impl BackendType {
     /// Every type with its config spelling.
-    pub const ALL: [(&'static str, BackendType); 12] = [
+    pub const ALL: [(&'static str, BackendType); 13] = [
         ("openai", BackendType::Openai),
         ("anthropic", BackendType::Anthropic),
         ("gemini", BackendType::Gemini),
@@ -284,6 +287,7 @@ impl BackendType {
         ("generic", BackendType::Generic),
         ("mlxcel", BackendType::Mlxcel),
         ("continuum", BackendType::Continuum),
+        ("tei", BackendType::Tei),
         ("mock", BackendType::Mock),
     ];
 
@@ -307,7 +311,10 @@ impl BackendType {
             BackendType::Localai => Some("http://localhost:8080"),
             BackendType::Lmstudio => Some("http://localhost:1234"),
             BackendType::Llamacpp => Some("http://localhost:8080"),
-            BackendType::Generic | BackendType::Mlxcel | BackendType::Continuum => None,
+            BackendType::Generic
+            | BackendType::Mlxcel
+            | BackendType::Continuum
+            | BackendType::Tei => None,
             BackendType::Mock => None,
         }
     }

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{Extensions, Method};
+use http::Extensions;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -16,6 +16,7 @@ use super::{request_id, AppState};
 use crate::auth::{presented_key, Caller, Need, Refusal};
 use crate::backend::X_REQUEST_ID;
 use crate::error::ProxyError;
+use crate::pipeline::op::{ErrorShape, RouteSpec};
 use crate::ratelimit::{AdmitError, KeyedCaller};
 
 /// Middleware: checks the presented API key for the endpoint, puts the [`Caller`] in the
@@ -45,13 +46,7 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
     let caller = match &state.keys {
         None => None,
         Some(keys) => {
-            let need = if req.method() == Method::GET {
-                Need::Read
-            } else if req.uri().path().ends_with("/embeddings") {
-                Need::Embeddings
-            } else {
-                Need::Chat
-            };
+            let need = route_of(&req).map_or(Need::Chat, |r| r.need);
             match keys.check(req.headers(), need, now) {
                 Ok(caller) => caller,
                 Err(refusal) => {
@@ -114,11 +109,18 @@ fn refuse(state: &AppState, req: &Request, err: &ProxyError) -> Response {
     if matches!(err, ProxyError::RateLimited { .. }) {
         state.metrics.rate_limited(state.shard);
     }
-    let anthropic = req.uri().path().contains("/messages");
+    let anthropic = route_of(req).is_some_and(|r| r.error_shape() == ErrorShape::Anthropic);
     let mut resp = error_response(err, anthropic);
     resp.headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id(req.headers()));
     resp
+}
+
+/// The route table's entry for the route axum matched (this middleware sits on the
+/// client API's routes, all of which are in the table).
+fn route_of(req: &Request) -> Option<&'static RouteSpec> {
+    let path = req.extensions().get::<MatchedPath>()?;
+    crate::pipeline::op::route(req.method(), path.as_str())
 }
 
 /// Refuses a model outside the caller's `allowed_models` (403).

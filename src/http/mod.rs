@@ -3,13 +3,10 @@
 mod access;
 mod admin;
 pub mod admission;
-mod anthropic;
 mod cached;
-mod continuation;
 mod cors;
 pub mod error;
-mod proxy;
-mod stream;
+mod serve;
 pub mod tap;
 mod trace;
 
@@ -23,11 +20,9 @@ use axum::Json;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use crate::backend::{build_client, HttpClient, X_REQUEST_ID};
+use crate::backend::X_REQUEST_ID;
 use crate::error::ProxyError;
-use crate::metrics::Metrics;
 use crate::routing::ListedModel;
-use crate::state::{Live, Snapshot};
 
 /// Marks a request that came over a Unix socket (no peer address; the socket file's mode
 /// decides who may connect).
@@ -39,81 +34,26 @@ pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuu
 /// Response header naming the model that answered.
 pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-model");
 
-/// Everything a request handler reads: the snapshot it is served with (fields of
-/// [`Snapshot`] are reached through `Deref`) and the worker's own parts. Each worker
-/// thread has its own instance; its upstream client (and so its connection pool) is the
-/// worker's own, so a request never leaves its thread.
-#[derive(Clone)]
-pub struct AppState {
-    /// The snapshot this request is served with (see [`AppState::current`]).
-    pub snap: Arc<Snapshot>,
-    /// The serving snapshot and the reload handle, shared by every worker.
-    pub live: Arc<Live>,
-    /// This worker's upstream client.
-    pub client: HttpClient,
-    /// The metrics registry (shared by every worker).
-    pub metrics: Arc<Metrics>,
-    /// This worker's shard of the registry.
-    pub shard: usize,
-    /// Admission control (`None`: `server.max_concurrent_requests: 0`).
-    pub admission: Option<Arc<admission::Admission>>,
-    /// The response cache (`None`: `cache` off).
-    pub cache: Option<Arc<crate::cache::ResponseCache>>,
-    /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
-    pub exporter: Option<Arc<crate::trace::Exporter>>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Snapshot;
-    fn deref(&self) -> &Snapshot {
-        &self.snap
-    }
-}
-
-impl AppState {
-    /// The same shared state with a new upstream client, for another worker thread. Must be
-    /// called on the thread (runtime) that will use it.
-    pub fn for_worker(&self) -> AppState {
-        AppState {
-            client: build_client(
-                self.config.server.connection_pool_size,
-                self.config.timeouts.connection,
-            ),
-            shard: self.metrics.assign_shard(),
-            ..self.clone()
-        }
-    }
-
-    /// This worker's state with the snapshot serving now: a handler takes it once, at the
-    /// start, and serves the whole request with it.
-    pub fn current(&self) -> AppState {
-        AppState {
-            snap: self.live.current.load_full(),
-            ..self.clone()
-        }
-    }
-}
+pub use crate::pipeline::Core as AppState;
 
 /// The axum router with every endpoint of this build.
 pub fn app(state: Arc<AppState>) -> axum::Router {
-    // The client API, behind the API-key check.
-    let api = axum::Router::new()
-        .route("/v1/chat/completions", post(proxy::chat_completions))
-        .route("/v1/completions", post(proxy::completions))
-        .route("/v1/embeddings", post(proxy::embeddings))
-        .route("/v1/messages", post(anthropic::messages))
-        .route("/anthropic/v1/messages", post(anthropic::messages))
-        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
-        .route(
-            "/anthropic/v1/messages/count_tokens",
-            post(anthropic::count_tokens),
-        )
-        .route("/v1/models", get(list_models))
-        .route("/v1/models/{*id}", get(get_model))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            access::admit,
-        ));
+    // The client API, behind the API-key check: every route of the one table.
+    let mut api = axum::Router::new();
+    for spec in crate::pipeline::op::ROUTES {
+        api = match spec.op {
+            Some(_) => api.route(
+                spec.path,
+                post(move |state, req| serve::handle(state, spec, req)),
+            ),
+            None if spec.path == "/v1/models" => api.route(spec.path, get(list_models)),
+            None => api.route(spec.path, get(get_model)),
+        };
+    }
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        access::admit,
+    ));
     let router = if state.config.metrics.enabled {
         api.route(&state.config.metrics.path, get(metrics))
     } else {

@@ -5,6 +5,9 @@
 
 use bytes::Bytes;
 use http::StatusCode;
+use serde::Serialize;
+
+use crate::error::ProxyError;
 use serde_json::{json, Value};
 
 /// What a provider's error means, whatever its wording.
@@ -199,6 +202,43 @@ impl ProviderError {
             json!({"type": "error", "error": {"type": kind, "message": self.message}}).to_string(),
         )
     }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+/// The OpenAI-shaped JSON for a router error.
+pub fn openai_error_json(err: &ProxyError) -> String {
+    let message = err.to_string();
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message: &message,
+            kind: err.openai_type(),
+            param: err.param(),
+            code: err.code(),
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_else(|_| {
+        String::from(
+            r#"{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}"#,
+        )
+    })
+}
+
+/// The SSE event that ends an OpenAI stream which broke after its first byte.
+pub fn openai_stream_error_event(err: &ProxyError) -> Bytes {
+    crate::protocol::sse::encode(None, openai_error_json(err).as_bytes())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod anthropic_backend;
+pub mod codec;
 pub mod errors;
 pub mod gemini;
 pub mod openai;

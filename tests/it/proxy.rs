@@ -415,7 +415,7 @@ async fn client_disconnect_cancels_the_upstream_stream() {
     let router = start_router(&format!("backends:\n{}", backend_yaml("inf", up, "[m]"))).await;
     let client = continuum::backend::build_client(1, Duration::from_secs(5));
     let mut req = http::Request::new(http_body_util::Full::new(Bytes::from_static(
-        br#"{"model":"m","stream":true}"#,
+        br#"{"model":"m","stream":true,"messages":[]}"#,
     )));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = format!("http://{}/v1/chat/completions", router.tcp_addr().unwrap())
@@ -494,7 +494,9 @@ async fn models_are_discovered_listed_and_refreshed() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.json()["error"]["code"], "model_not_found");
     assert_eq!(
-        chat(addr, r#"{"model":"second"}"#).await.status,
+        chat(addr, r#"{"model":"second","messages":[]}"#)
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
 
@@ -502,7 +504,7 @@ async fn models_are_discovered_listed_and_refreshed() {
     let mut routed = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let r = chat(addr, r#"{"model":"second"}"#).await;
+        let r = chat(addr, r#"{"model":"second","messages":[]}"#).await;
         if r.status == StatusCode::OK {
             assert_eq!(r.header("x-continuum-backend"), "disc");
             routed = true;

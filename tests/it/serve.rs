@@ -116,7 +116,7 @@ async fn sigterm_drains_an_open_stream_and_refuses_new_connections() {
     let addr = p.tcp_addr();
     let client = continuum::backend::build_client(1, Duration::from_secs(5));
     let mut req = http::Request::new(Full::new(Bytes::from_static(
-        br#"{"model":"m","stream":true}"#,
+        br#"{"model":"m","stream":true,"messages":[]}"#,
     )));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = format!("http://{addr}/v1/chat/completions")

@@ -11,19 +11,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use super::error::openai_stream_error_event;
 use crate::backend::Backend;
 use crate::error::ProxyError;
+use crate::protocol::codec::ChunkTranslator;
+use crate::protocol::errors::openai_stream_error_event;
 use crate::protocol::sse::SseFramer;
 use crate::resilience::InFlight;
 
 /// A backend's streamed body with deadlines.
 pub struct GuardedStream {
     first: Option<Frame<Bytes>>,
-    inner: Incoming,
+    inner: super::body::Body,
     timer: Pin<Box<Sleep>>,
     chunk_interval: Duration,
     last_chunk: Instant,
@@ -66,7 +66,7 @@ impl GuardedStream {
     /// Wraps `inner`, whose `first` frame was already read.
     pub fn new(
         first: Option<Frame<Bytes>>,
-        inner: Incoming,
+        inner: super::body::Body,
         limits: StreamLimits,
         backend: Arc<Backend>,
         in_flight: InFlight,
@@ -187,9 +187,13 @@ impl Body for GuardedStream {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    let reason = match e {
+                        ProxyError::BadUpstream { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
                     let err = ProxyError::BadUpstream {
                         backend: this.backend.name().to_string(),
-                        reason: format!("the stream broke off: {e}"),
+                        reason: format!("the stream broke off: {reason}"),
                     };
                     return this.fail(err);
                 }
@@ -234,61 +238,26 @@ impl Body for GuardedStream {
     }
 }
 
-/// A backend stream format translated into OpenAI chunks, incrementally.
-pub trait ChunkTranslator: Send + Unpin + 'static {
-    /// Feeds bytes; returns the OpenAI SSE text they complete, or an error the stream carried.
-    fn feed(&mut self, data: &[u8]) -> Result<String, String>;
-    /// Whether the backend's stream reached its proper end.
-    fn is_done(&self) -> bool;
-}
-
-impl ChunkTranslator for crate::backend::ollama::StreamTranslator {
-    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        crate::backend::ollama::StreamTranslator::feed(self, data)
-    }
-    fn is_done(&self) -> bool {
-        crate::backend::ollama::StreamTranslator::is_done(self)
-    }
-}
-
-impl ChunkTranslator for crate::protocol::gemini::StreamTranslator {
-    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        crate::protocol::gemini::StreamTranslator::feed(self, data)
-    }
-    fn is_done(&self) -> bool {
-        crate::protocol::gemini::StreamTranslator::is_done(self)
-    }
-}
-
-impl ChunkTranslator for crate::protocol::anthropic_backend::StreamTranslator {
-    fn feed(&mut self, data: &[u8]) -> Result<String, String> {
-        crate::protocol::anthropic_backend::StreamTranslator::feed(self, data)
-    }
-    fn is_done(&self) -> bool {
-        crate::protocol::anthropic_backend::StreamTranslator::is_done(self)
-    }
-}
-
 /// A backend's non-OpenAI stream (Ollama NDJSON, Anthropic events), translated to OpenAI
 /// chunks. The `GuardedStream` below yields its failures as errors; they end this stream
 /// with an error event, or are handed on as errors when a `mid_stream: continue` wrapper
 /// is above. A stream that ends before its proper end is a failure too.
-pub struct TranslatedSse<T: ChunkTranslator> {
+pub struct TranslatedSse {
     inner: GuardedStream,
-    translator: T,
+    translator: Box<dyn ChunkTranslator>,
     backend: String,
     pass_errors: bool,
     done: bool,
 }
 
-impl<T: ChunkTranslator> TranslatedSse<T> {
+impl TranslatedSse {
     /// Wraps `inner` (a guarded stream in continue-on-failure mode).
     pub fn new(
         inner: GuardedStream,
-        translator: T,
+        translator: Box<dyn ChunkTranslator>,
         backend: &str,
         pass_errors: bool,
-    ) -> TranslatedSse<T> {
+    ) -> TranslatedSse {
         TranslatedSse {
             inner,
             translator,
@@ -307,7 +276,7 @@ impl<T: ChunkTranslator> TranslatedSse<T> {
     }
 }
 
-impl<T: ChunkTranslator> Body for TranslatedSse<T> {
+impl Body for TranslatedSse {
     type Data = Bytes;
     type Error = ProxyError;
 

@@ -12,24 +12,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
-use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body::Frame;
 use serde_json::{json, Value};
 
-use super::error::openai_stream_error_event;
-use super::proxy::serve_continuation;
-use super::AppState;
+use super::body::{self, Body, Response};
+use super::serve_continuation;
+use super::Core;
 use crate::error::ProxyError;
+use crate::protocol::errors::openai_stream_error_event;
 
 type Pending = Pin<Box<dyn Future<Output = Result<Response, ProxyError>> + Send>>;
 
 /// Wraps a successful streamed response so a later break continues on `rest`.
 pub fn wrap(
     resp: Response,
-    state: &AppState,
+    state: &Core,
     body: &Bytes,
     model: &str,
     rest: &[String],
@@ -50,12 +49,12 @@ pub fn wrap(
         tool_calls_sent: false,
         done: false,
     };
-    Response::from_parts(parts, Body::new(stream))
+    Response::from_parts(parts, body::boxed(stream))
 }
 
 struct ContinuingStream {
     inner: Body,
-    state: AppState,
+    state: Core,
     body: Bytes,
     id: HeaderValue,
     model: String,
@@ -212,14 +211,7 @@ impl http_body::Body for ContinuingStream {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    let err = match e.into_inner().downcast::<ProxyError>() {
-                        Ok(p) => *p,
-                        Err(other) => ProxyError::BadUpstream {
-                            backend: this.model.clone(),
-                            reason: other.to_string(),
-                        },
-                    };
+                Poll::Ready(Some(Err(err))) => {
                     if !this.start_next(&err) {
                         return this.give_up(&err);
                     }

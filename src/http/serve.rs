@@ -1,0 +1,108 @@
+//! The one handler of every pipeline route: read the body, check the caller may use the
+//! model, serve through the response cache and the pipeline, and answer errors in the
+//! route's own error shape. What a route is comes from the route table
+//! (`pipeline::op::ROUTES`), never from its path.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue};
+use http_body_util::{BodyExt, Limited};
+
+use super::{request_id, AppState};
+use crate::backend::X_REQUEST_ID;
+use crate::error::ProxyError;
+use crate::pipeline::op::{ErrorShape, Operation, RouteSpec};
+use crate::pipeline::{self, Call};
+
+/// Reads the request body, refusing more than `limit` bytes with 413.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ProxyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(ProxyError::BodyRead(e.to_string())),
+    }
+}
+
+/// Handler of a pipeline route.
+pub async fn handle(
+    state: State<Arc<AppState>>,
+    spec: &'static RouteSpec,
+    req: Request,
+) -> Response {
+    let state = state.current();
+    let timer = super::start_timer(&state, spec.endpoint, req.extensions());
+    let id = request_id(req.headers());
+    let mut resp = match serve(&state, spec, req, &id).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            log_error(&err, &id);
+            super::error::error_response(&err, spec.error_shape() == ErrorShape::Anthropic)
+        }
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    super::tap::tap(resp, timer)
+}
+
+fn log_error(err: &ProxyError, id: &HeaderValue) {
+    let id = id.to_str().unwrap_or("");
+    if let ProxyError::Unreachable { url, .. } = err {
+        tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, url = %url, "request failed");
+    } else if err.status().is_server_error() {
+        tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, "request failed");
+    } else {
+        tracing::debug!(request_id = id, status = err.status().as_u16(), error = %err, "request rejected");
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    spec: &'static RouteSpec,
+    req: Request,
+    id: &HeaderValue,
+) -> Result<Response, ProxyError> {
+    let op = spec.op.ok_or_else(|| ProxyError::MethodNotAllowed {
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    })?;
+    let (parts, body) = req.into_parts();
+    let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
+    let call = Call::new(
+        op,
+        spec.client,
+        spec.endpoint,
+        body,
+        &parts.headers,
+        id.clone(),
+    )?;
+    super::access::check_model(&parts.extensions, call.model())?;
+    let answer = async {
+        let resp = pipeline::serve(state, &call).await?;
+        Ok(resp.map(Body::new))
+    };
+    if op == Operation::CountTokens {
+        return answer.await;
+    }
+    super::cached::serve_cached(
+        state,
+        spec.endpoint,
+        &parts.extensions,
+        &call.body,
+        call.stream(),
+        answer,
+    )
+    .await
+}

@@ -1,0 +1,186 @@
+//! One exchange with a backend: send, hold it to its deadlines (response headers, first
+//! chunk, whole reply), peek a stream's first chunk before committing the response (a
+//! failure before it is still a clean error, retried or fallen back), then pass the stream
+//! through guarded — translated when the backend's wire is not the one the pipeline goes on
+//! in — or read the whole reply and translate it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::time::{timeout_at, Instant};
+
+use super::body::{self, Response};
+use super::op::Wire;
+use super::stream::{GuardedStream, StreamLimits, StreamMode, TranslatedSse};
+use super::Core;
+use crate::backend::Backend;
+use crate::error::ProxyError;
+use crate::protocol::codec::Decode;
+
+/// What one exchange is held to and how its reply is read.
+pub struct Spec<'a> {
+    /// The model name the backend gets (picks per-model timeouts).
+    pub model: &'a str,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// Count prompt-cache usage (PrefixAwareHash routes).
+    pub count_cache: bool,
+    /// A broken stream is continued on a fallback model (`mid_stream: continue`).
+    pub continue_on_failure: bool,
+    /// How the reply is read back.
+    pub decode: Decode,
+    /// Id for translated replies.
+    pub id: &'a str,
+}
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::CONTENT_LENGTH,
+];
+
+/// Largest non-streamed backend response the router reads (it buffers those whole to turn a
+/// timeout into a clean 504); a larger one is a backend error.
+const MAX_UPSTREAM_BODY: usize = 256 << 20;
+
+/// Sends `request` to `backend` and reads its answer as `spec` says.
+pub async fn exchange(
+    core: &Core,
+    backend: &Arc<Backend>,
+    wire: Wire,
+    request: http::Request<Full<Bytes>>,
+    spec: Spec<'_>,
+) -> Result<Response, ProxyError> {
+    let Spec {
+        model,
+        stream,
+        count_cache,
+        continue_on_failure,
+        decode,
+        id,
+    } = spec;
+    let started = Instant::now();
+    let (standard, streaming) = core.config.timeouts.for_model(model);
+    let (first_byte, total) = if stream {
+        (streaming.first_byte, streaming.total)
+    } else {
+        (standard.first_byte, standard.total)
+    };
+    let total_deadline = started + total;
+    let first_deadline = (started + first_byte).min(total_deadline);
+    let name = || backend.name().to_string();
+    let in_flight = backend.state.start_request();
+
+    let upstream = match timeout_at(first_deadline, backend.send(&core.client, wire, request)).await
+    {
+        Err(_) => {
+            return Err(ProxyError::Timeout {
+                backend: name(),
+                what: "response headers",
+                after: first_byte,
+            })
+        }
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(resp)) => resp,
+    };
+    backend.state.record_latency(started.elapsed());
+    let (mut parts, mut incoming) = upstream.into_parts();
+    for h in &HOP_BY_HOP {
+        parts.headers.remove(h);
+    }
+    if stream && parts.status.is_success() {
+        // Peek the first chunk before committing: a failure before it is still a clean error.
+        let first = match timeout_at(first_deadline, incoming.frame()).await {
+            Err(_) => {
+                return Err(ProxyError::Timeout {
+                    backend: name(),
+                    what: "first chunk",
+                    after: first_byte,
+                })
+            }
+            Ok(Some(Err(e))) => {
+                return Err(ProxyError::BadUpstream {
+                    backend: name(),
+                    reason: format!("the stream broke off before its first chunk: {e}"),
+                })
+            }
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(None) => None,
+        };
+        let translator = decode.stream(model, id);
+        let guarded = GuardedStream::new(
+            first,
+            incoming,
+            StreamLimits {
+                chunk_interval: streaming.chunk_interval,
+                started,
+                total,
+            },
+            Arc::clone(backend),
+            in_flight,
+            StreamMode {
+                count_cache,
+                continue_on_failure: continue_on_failure || translator.is_some(),
+                sse: decode.sse(),
+                max_event: core.config.server.max_stream_event_size as usize,
+            },
+        );
+        let body = match translator {
+            None => body::boxed(guarded),
+            Some(translator) => {
+                parts.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                body::boxed(TranslatedSse::new(
+                    guarded,
+                    translator,
+                    backend.name(),
+                    continue_on_failure,
+                ))
+            }
+        };
+        return Ok(Response::from_parts(parts, body));
+    }
+    let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
+    let bytes = match timeout_at(total_deadline, limited.collect()).await {
+        Err(_) => {
+            return Err(ProxyError::Timeout {
+                backend: name(),
+                what: "complete response",
+                after: total,
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(ProxyError::BadUpstream {
+                backend: name(),
+                reason: format!("reading the response failed: {e}"),
+            })
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    if count_cache && parts.status.is_success() {
+        backend.state.cache.count_json(&bytes);
+    }
+    if !decode.translates() {
+        return Ok(Response::from_parts(parts, body::full(bytes)));
+    }
+    let (status, bytes) = decode
+        .whole(parts.status, bytes, model, id)
+        .map_err(|reason| ProxyError::BadUpstream {
+            backend: name(),
+            reason,
+        })?;
+    parts.status = status;
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Response::from_parts(parts, body::full(bytes)))
+}

@@ -1,0 +1,299 @@
+//! The request pipeline, with no web framework in it: used by the HTTP edge, the library's
+//! builder API and any other front end. A [`Call`] (operation, client wire, body) is served
+//! by [`serve`]: the fallback chain over models, each model served by the one attempt loop
+//! ([`attempt`]: select → permit → backoff → prepare → exchange → record), and the reply
+//! translated back into the client's wire when a backend answered in another.
+
+pub mod body;
+mod client_reply;
+mod continuation;
+mod exchange;
+pub mod fields;
+pub mod op;
+mod prepare;
+mod stream;
+pub mod usage;
+
+mod attempt;
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue};
+
+use crate::backend::{build_client, HttpClient};
+use crate::config::SelectionStrategy;
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
+use crate::protocol::codec;
+use crate::routing::strategy::{self, HashKey};
+use crate::state::{Live, Snapshot};
+
+pub use body::{Body, Response};
+use fields::{parse_routing, require_messages, Routing, PREFIX_BYTES};
+use op::{Operation, Wire};
+
+/// Everything a request is served with: the snapshot it is served with (fields of
+/// [`Snapshot`] are reached through `Deref`) and the worker's own parts. Each worker
+/// thread has its own instance; its upstream client (and so its connection pool) is the
+/// worker's own, so a request never leaves its thread.
+#[derive(Clone)]
+pub struct Core {
+    /// The snapshot this request is served with (see [`Core::current`]).
+    pub snap: Arc<Snapshot>,
+    /// The serving snapshot and the reload handle, shared by every worker.
+    pub live: Arc<Live>,
+    /// This worker's upstream client.
+    pub client: HttpClient,
+    /// The metrics registry (shared by every worker).
+    pub metrics: Arc<Metrics>,
+    /// This worker's shard of the registry.
+    pub shard: usize,
+    /// Admission control (`None`: `server.max_concurrent_requests: 0`).
+    pub admission: Option<Arc<crate::http::admission::Admission>>,
+    /// The response cache (`None`: `cache` off).
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
+    pub exporter: Option<Arc<crate::trace::Exporter>>,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.snap
+    }
+}
+
+impl Core {
+    /// The same shared state with a new upstream client, for another worker thread. Must be
+    /// called on the thread (runtime) that will use it.
+    pub fn for_worker(&self) -> Core {
+        Core {
+            client: build_client(
+                self.config.server.connection_pool_size,
+                self.config.timeouts.connection,
+            ),
+            shard: self.metrics.assign_shard(),
+            ..self.clone()
+        }
+    }
+
+    /// This worker's state with the snapshot serving now: a handler takes it once, at the
+    /// start, and serves the whole request with it.
+    pub fn current(&self) -> Core {
+        Core {
+            snap: self.live.current.load_full(),
+            ..self.clone()
+        }
+    }
+}
+
+/// One request on its way through the pipeline: what it asks for, in which wire, and the
+/// body as received (its pivot form made once, on first need).
+pub struct Call {
+    /// The operation.
+    pub op: Operation,
+    /// The wire the client speaks.
+    pub client: Wire,
+    /// Metrics label of the route it came by.
+    pub endpoint: &'static str,
+    /// The body as received.
+    pub body: Bytes,
+    /// Its routing fields.
+    pub routing: Routing,
+    /// The pivot form and its routing fields, when the client's wire is not the pivot.
+    pivot: OnceLock<(Bytes, Routing)>,
+    /// The client's `anthropic-beta` header (passed to Anthropic backends).
+    pub beta: Option<HeaderValue>,
+    /// `X-Session-ID`, else the client's credentials: ConsistentHash keys.
+    session: Option<HeaderValue>,
+    credentials: Option<HeaderValue>,
+    /// The request id, sent to backends.
+    pub id: HeaderValue,
+}
+
+impl Call {
+    /// A call from a request's body and headers; refuses bodies routing cannot read (400).
+    pub fn new(
+        op: Operation,
+        client: Wire,
+        endpoint: &'static str,
+        body: Bytes,
+        headers: &HeaderMap,
+        id: HeaderValue,
+    ) -> Result<Call, ProxyError> {
+        let routing = parse_routing(&body)?;
+        if matches!(op, Operation::Chat | Operation::CountTokens) {
+            require_messages(&body, &routing)?;
+        }
+        if !op.streams() && routing.stream && op != Operation::CountTokens {
+            return Err(ProxyError::InvalidField {
+                param: "stream",
+                message: format!("{endpoint} does not stream"),
+            });
+        }
+        Ok(Call {
+            op,
+            client,
+            endpoint,
+            body,
+            routing,
+            pivot: OnceLock::new(),
+            beta: headers.get("anthropic-beta").cloned(),
+            session: headers.get("x-session-id").cloned(),
+            credentials: headers
+                .get(header::AUTHORIZATION)
+                .or_else(|| headers.get("x-api-key"))
+                .cloned(),
+            id,
+        })
+    }
+
+    /// The model the client asked for.
+    pub fn model(&self) -> &str {
+        &self.routing.model
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn stream(&self) -> bool {
+        self.routing.stream && self.op.streams()
+    }
+
+    /// The request in the operation's pivot wire, with its routing fields.
+    fn pivot(&self) -> Result<(&Bytes, &Routing), ProxyError> {
+        if self.client == codec::pivot(self.op) {
+            return Ok((&self.body, &self.routing));
+        }
+        if let Some((b, r)) = self.pivot.get() {
+            return Ok((b, r));
+        }
+        let made = codec::to_pivot(self.client, &self.body)?;
+        let (b, r) = self.pivot.get_or_init(|| made);
+        Ok((b, r))
+    }
+
+    /// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
+    /// credentials (ConsistentHash); the prompt's first bytes (PrefixAwareHash).
+    fn hash_key(&self, strategy: SelectionStrategy) -> HashKey {
+        let r = &self.routing;
+        match strategy {
+            SelectionStrategy::ConsistentHash => {
+                let user = r.user_span.map(|(a, b)| &self.body[a..b]);
+                self.session
+                    .as_ref()
+                    .map(HeaderValue::as_bytes)
+                    .or(user)
+                    .or(self.credentials.as_ref().map(HeaderValue::as_bytes))
+                    .map(strategy::hash_key)
+            }
+            SelectionStrategy::PrefixAwareHash => r.messages_span.map(|(a, b)| {
+                let end = b.min(a + PREFIX_BYTES);
+                strategy::hash_key(&self.body[a..end])
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Serves a call: the fallback chain over the requested model and its fallbacks, each
+/// served by the attempt loop; the reply comes back in the client's wire.
+pub async fn serve(core: &Core, call: &Call) -> Result<Response, ProxyError> {
+    let resp = serve_chain(core, call).await?;
+    client_reply::to_client(resp, call).await
+}
+
+async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {
+    let routing = &call.routing;
+    let index = core.index.load();
+    let fallback = &core.config.fallback;
+    let chain: &[String] = if fallback.enabled {
+        let chain = fallback
+            .chains
+            .iter()
+            .find(|(m, _)| *m == routing.model)
+            .map_or(&[][..], |(_, c)| &c[..]);
+        &chain[..chain.len().min(fallback.max_fallback_attempts as usize)]
+    } else {
+        &[]
+    };
+    let models = std::iter::once(routing.model.as_str()).chain(chain.iter().map(String::as_str));
+    let mut last: Option<Result<Response, ProxyError>> = None;
+    for (i, model) in models.enumerate() {
+        if i > 0 {
+            core.metrics.fallback(core.shard);
+            tracing::info!(request_id = call.id.to_str().unwrap_or(""), from = %routing.model, to = model, "falling back");
+        }
+        // Models after this one, for continuing a stream that breaks mid-way.
+        let rest = &chain[i.min(chain.len())..];
+        let continues = fallback.mid_stream_continue
+            && call.stream()
+            && !rest.is_empty()
+            && call.client == Wire::OpenAiChat;
+        let outcome = match index.resolve(model) {
+            Ok(route) => {
+                let strategy = route.strategy.unwrap_or(core.config.selection_strategy);
+                let plan = attempt::ModelPlan {
+                    route,
+                    strategy,
+                    key: call.hash_key(strategy),
+                    continues,
+                };
+                attempt::serve_model(core, plan, call).await
+            }
+            Err(e) => Err(e),
+        };
+        let triggers = &fallback.triggers;
+        let fall_back = match &outcome {
+            Ok(resp) => triggers.error_codes.contains(&resp.status().as_u16()),
+            Err(ProxyError::Timeout { .. }) => triggers.timeout,
+            Err(ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. }) => {
+                triggers.connection_error
+            }
+            Err(ProxyError::NoHealthyBackend(_)) => triggers.circuit_breaker_open,
+            Err(ProxyError::ModelNotFound(_)) => triggers.model_not_found || i > 0,
+            Err(_) => false,
+        };
+        if !fall_back {
+            return match outcome {
+                Ok(resp) if continues && resp.status().is_success() => Ok(continuation::wrap(
+                    resp, core, &call.body, model, rest, &call.id,
+                )),
+                other => other,
+            };
+        }
+        // The first model's failure is what the client sees if no fallback answers.
+        if last.is_none() {
+            last = Some(outcome);
+        }
+    }
+    last.unwrap_or_else(|| Err(ProxyError::ModelNotFound(routing.model.clone())))
+}
+
+/// Serves `model` for a continued stream: its route, strategy and retries as for any
+/// request (the body already names `model` and carries the prefill).
+async fn serve_continuation(
+    core: Core,
+    body: Bytes,
+    model: String,
+    id: HeaderValue,
+    continues: bool,
+) -> Result<Response, ProxyError> {
+    let call = Call::new(
+        Operation::Chat,
+        Wire::OpenAiChat,
+        "/v1/chat/completions",
+        body,
+        &HeaderMap::new(),
+        id,
+    )?;
+    let index = core.index.load_full();
+    let route = index.resolve(&model)?;
+    let strategy = route.strategy.unwrap_or(core.config.selection_strategy);
+    let plan = attempt::ModelPlan {
+        route,
+        strategy,
+        key: call.hash_key(strategy),
+        continues,
+    };
+    attempt::serve_model(&core, plan, &call).await
+}

@@ -1,0 +1,243 @@
+//! What a request asks for, named once: the operation, the wire format the client speaks,
+//! and the one route table (method, path, operation, client wire, scope, error shape) that
+//! the HTTP edge mounts and that access control, metrics and stats read. Nothing else in
+//! the router looks at a request's path to decide what it is.
+
+use http::Method;
+
+use crate::auth::Need;
+
+/// An operation the pipeline routes to a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// A chat turn (OpenAI chat completions, Anthropic messages).
+    Chat,
+    /// A legacy text completion.
+    Completion,
+    /// Counting a prompt's tokens (Anthropic `count_tokens`).
+    CountTokens,
+    /// Dense embeddings.
+    Embed,
+    /// Sparse embeddings.
+    EmbedSparse,
+    /// Reranking documents against a query.
+    Rerank,
+}
+
+impl Operation {
+    /// The API-key scope the operation needs.
+    pub const fn need(self) -> Need {
+        match self {
+            Operation::Chat | Operation::Completion | Operation::CountTokens => Need::Chat,
+            Operation::Embed | Operation::EmbedSparse | Operation::Rerank => Need::Embeddings,
+        }
+    }
+
+    /// Whether the request may ask for a stream.
+    pub fn streams(self) -> bool {
+        matches!(self, Operation::Chat | Operation::Completion)
+    }
+}
+
+/// A wire format: the shape of one API's requests, replies, streams and errors. Clients
+/// speak one; each backend speaks one per operation (see `Backend::wire_for`). Translation
+/// goes client wire → the operation's pivot → backend wire, and back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// OpenAI `POST /v1/chat/completions` (the chat pivot).
+    OpenAiChat,
+    /// OpenAI `POST /v1/completions`.
+    OpenAiCompletions,
+    /// OpenAI `POST /v1/embeddings` (the embeddings pivot).
+    OpenAiEmbeddings,
+    /// Anthropic `POST /v1/messages`.
+    AnthropicMessages,
+    /// Anthropic `POST /v1/messages/count_tokens` (the count pivot).
+    AnthropicCountTokens,
+    /// Gemini `generateContent` / `streamGenerateContent?alt=sse`.
+    GeminiGenerate,
+    /// Gemini `countTokens`.
+    GeminiCountTokens,
+    /// Gemini `batchEmbedContents`.
+    GeminiEmbed,
+    /// Ollama `POST /api/chat` (NDJSON streams).
+    OllamaChat,
+    /// Ollama `POST /api/embed`.
+    OllamaEmbed,
+    /// Cohere/Jina-shaped `POST /v1/rerank` (vLLM, llama.cpp, Jina; the rerank pivot).
+    Rerank,
+    /// text-embeddings-inference `POST /rerank`.
+    TeiRerank,
+    /// text-embeddings-inference `POST /embed_sparse` (the sparse pivot).
+    TeiSparse,
+    /// The router's OpenAI-style `POST /v1/sparse-embeddings`.
+    OpenAiSparse,
+    /// Counted by the router itself (tokenizer tiers), for backends that cannot count.
+    LocalCount,
+}
+
+impl Wire {
+    /// Errors in this wire are Anthropic-shaped.
+    pub fn error_shape(self) -> ErrorShape {
+        match self {
+            Wire::AnthropicMessages | Wire::AnthropicCountTokens => ErrorShape::Anthropic,
+            _ => ErrorShape::OpenAi,
+        }
+    }
+}
+
+/// The shape of the error bodies a client expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+}
+
+/// One route of the client API.
+#[derive(Debug)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path as mounted (also the metrics' `endpoint` label).
+    pub path: &'static str,
+    /// What it does; `None` for routes the pipeline does not serve (`/v1/models`).
+    pub op: Option<Operation>,
+    /// The wire the client speaks there.
+    pub client: Wire,
+    /// The API-key scope it needs.
+    pub need: Need,
+    /// Label for metrics and stats (aliases share their canonical path's).
+    pub endpoint: &'static str,
+}
+
+impl RouteSpec {
+    /// The error shape of this route's client.
+    pub fn error_shape(&self) -> ErrorShape {
+        self.client.error_shape()
+    }
+}
+
+const fn post(
+    path: &'static str,
+    op: Operation,
+    client: Wire,
+    endpoint: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method: Method::POST,
+        path,
+        op: Some(op),
+        client,
+        need: op.need(),
+        endpoint,
+    }
+}
+
+const fn get(path: &'static str) -> RouteSpec {
+    RouteSpec {
+        method: Method::GET,
+        path,
+        op: None,
+        client: Wire::OpenAiChat,
+        need: Need::Read,
+        endpoint: path,
+    }
+}
+
+/// Every client route, in one table.
+pub static ROUTES: &[RouteSpec] = &[
+    post(
+        "/v1/chat/completions",
+        Operation::Chat,
+        Wire::OpenAiChat,
+        "/v1/chat/completions",
+    ),
+    post(
+        "/v1/completions",
+        Operation::Completion,
+        Wire::OpenAiCompletions,
+        "/v1/completions",
+    ),
+    post(
+        "/v1/embeddings",
+        Operation::Embed,
+        Wire::OpenAiEmbeddings,
+        "/v1/embeddings",
+    ),
+    post(
+        "/v1/messages",
+        Operation::Chat,
+        Wire::AnthropicMessages,
+        "/v1/messages",
+    ),
+    post(
+        "/anthropic/v1/messages",
+        Operation::Chat,
+        Wire::AnthropicMessages,
+        "/v1/messages",
+    ),
+    post(
+        "/v1/messages/count_tokens",
+        Operation::CountTokens,
+        Wire::AnthropicCountTokens,
+        "/v1/messages/count_tokens",
+    ),
+    post(
+        "/anthropic/v1/messages/count_tokens",
+        Operation::CountTokens,
+        Wire::AnthropicCountTokens,
+        "/v1/messages/count_tokens",
+    ),
+    post("/v1/rerank", Operation::Rerank, Wire::Rerank, "/v1/rerank"),
+    post("/rerank", Operation::Rerank, Wire::Rerank, "/v1/rerank"),
+    post(
+        "/v1/sparse-embeddings",
+        Operation::EmbedSparse,
+        Wire::OpenAiSparse,
+        "/v1/sparse-embeddings",
+    ),
+    post(
+        "/embed_sparse",
+        Operation::EmbedSparse,
+        Wire::TeiSparse,
+        "/embed_sparse",
+    ),
+    get("/v1/models"),
+    get("/v1/models/{*id}"),
+];
+
+/// The route mounted at `path` (as axum matched it) for `method`.
+pub fn route(method: &Method, path: &str) -> Option<&'static RouteSpec> {
+    ROUTES.iter().find(|r| r.path == path && r.method == method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_unique_and_found() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(
+                ROUTES[..i]
+                    .iter()
+                    .all(|o| o.path != r.path || o.method != r.method),
+                "{} twice",
+                r.path
+            );
+            assert!(std::ptr::eq(route(&r.method, r.path).unwrap(), r));
+            if let Some(op) = r.op {
+                assert_eq!(op.need(), r.need);
+            }
+        }
+        assert_eq!(
+            route(&Method::POST, "/anthropic/v1/messages")
+                .unwrap()
+                .error_shape(),
+            ErrorShape::Anthropic
+        );
+        assert!(route(&Method::GET, "/v1/chat/completions").is_none());
+    }
+}

@@ -1,0 +1,191 @@
+//! The body one attempt sends, for the backend it picked: passed through in the client's
+//! own wire when the backend speaks it (model name spliced, global prompt added), else the
+//! pivot form with the backend's model, reasoning level and global prompt, encoded into
+//! the backend's wire.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+
+use super::attempt::EffortNote;
+use super::fields::splice_model;
+use super::op::{Operation, Wire};
+use super::usage::UsageFix;
+use super::{Call, Core};
+use crate::backend::Backend;
+use crate::config::SelectionStrategy;
+use crate::error::ProxyError;
+use crate::protocol::codec::{self, Decode, EncodeCtx, UsageNeed};
+use crate::routing::Target;
+
+/// Marks the wire a pipeline response is in.
+#[derive(Debug, Clone, Copy)]
+pub struct Replied(pub Wire);
+
+/// What the exchange needs.
+pub struct ForExchange {
+    /// The request to send.
+    pub request: http::Request<http_body_util::Full<Bytes>>,
+    /// The wire it is in.
+    pub wire: Wire,
+    /// How its reply is read back.
+    pub decode: Decode,
+    /// A usage fix for its OpenAI-shaped reply.
+    pub usage: Option<UsageFix>,
+    /// Count prompt-cache usage in its reply (PrefixAwareHash routes).
+    pub count_cache: bool,
+}
+
+/// One attempt's request and what to do with its reply.
+pub struct Prepared {
+    /// For the exchange.
+    pub exchange: ForExchange,
+    /// A reasoning level changed for the backend.
+    pub effort: Option<EffortNote>,
+    /// Headers for the client's response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The wire the reply will be in.
+    pub replies_in: Replied,
+}
+
+static TOKEN_COUNT: HeaderName = HeaderName::from_static("x-continuum-token-count");
+
+/// Prepares the request for `backend` (which speaks the call's operation: selection
+/// passes over backends that do not).
+pub fn prepare(
+    core: &Core,
+    call: &Call,
+    backend: &Backend,
+    target: &Target,
+    strategy: SelectionStrategy,
+) -> Result<Prepared, ProxyError> {
+    let wire = backend
+        .wire_for(call.op)
+        .ok_or_else(|| ProxyError::BadUpstream {
+            backend: backend.name().to_string(),
+            reason: format!("does not serve {}", call.endpoint),
+        })?;
+    let model = &target.upstream_model;
+    let prompts = &core.config.global_prompts;
+    let injection = (call.op == Operation::Chat && prompts.enabled)
+        .then(|| prompts.prompt_for([&call.routing.model, model], backend.name()))
+        .flatten()
+        .map(|prompt| crate::prompts::Injection {
+            prompt,
+            merge: prompts.merge_strategy,
+            separator: &prompts.separator,
+        });
+    let mut headers = Vec::new();
+    if let Some(source) = codec::count_source(wire) {
+        headers.push((TOKEN_COUNT.clone(), HeaderValue::from_static(source)));
+    }
+    if wire == call.client && wire != codec::pivot(call.op) {
+        // The backend speaks the client's own wire: the bytes go through.
+        let body = if **model == call.routing.model {
+            call.body.clone()
+        } else {
+            splice_model(&call.body, call.routing.model_span, model)
+        };
+        let body = match injection {
+            Some(inj) => codec::apply_prompt(wire, body, inj),
+            None => body,
+        };
+        let request = backend.request(
+            wire,
+            model,
+            call.stream(),
+            body,
+            &call.id,
+            call.beta.as_ref(),
+        )?;
+        return Ok(Prepared {
+            exchange: ForExchange {
+                request,
+                wire,
+                decode: Decode::Pass,
+                usage: None,
+                count_cache: false,
+            },
+            effort: None,
+            headers,
+            replies_in: Replied(wire),
+        });
+    }
+    let (pivot, routing) = call.pivot()?;
+    let body = if **model == routing.model {
+        pivot.clone()
+    } else {
+        splice_model(pivot, routing.model_span, model)
+    };
+    let (body, effort) = if routing.wants_reasoning {
+        normalise_reasoning(backend, model, body)
+    } else {
+        (body, None)
+    };
+    let body = match injection {
+        Some(inj) => codec::apply_prompt(codec::pivot(call.op), body, inj),
+        None => body,
+    };
+    let id = call.id.to_str().unwrap_or("continuum");
+    let ctx = EncodeCtx {
+        model,
+        stream: call.stream(),
+        kind: backend.config.kind,
+        routing,
+        id,
+    };
+    let encoded = codec::encode(wire, body, &ctx)?;
+    let usage = encoded.usage.map(|need| match need {
+        UsageNeed::Strip => UsageFix::Strip,
+        UsageNeed::Fill => UsageFix::Fill {
+            model: model.clone(),
+            request: encoded.body.clone(),
+        },
+    });
+    let request = backend.request(
+        wire,
+        model,
+        call.stream(),
+        encoded.body,
+        &call.id,
+        call.beta.as_ref(),
+    )?;
+    Ok(Prepared {
+        exchange: ForExchange {
+            request,
+            wire,
+            decode: encoded.decode,
+            usage,
+            count_cache: strategy == SelectionStrategy::PrefixAwareHash && wire == Wire::OpenAiChat,
+        },
+        effort,
+        headers,
+        replies_in: Replied(encoded.replies_in),
+    })
+}
+
+/// Rewrites the request's reasoning level for `backend`/`model` (see
+/// `protocol::reasoning`); returns the body and, when the level changed, a note of it.
+fn normalise_reasoning(backend: &Backend, model: &str, body: Bytes) -> (Bytes, Option<EffortNote>) {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(&body)
+    else {
+        return (body, None);
+    };
+    let Some(done) = crate::protocol::reasoning::normalise(backend.config.kind, model, &mut map)
+    else {
+        return (body, None);
+    };
+    let header = done
+        .header
+        .and_then(|h| HeaderValue::from_str(&h).ok())
+        .map(|header| EffortNote {
+            header,
+            requested: done.requested.as_str(),
+            applied: done
+                .applied
+                .map_or("none", crate::protocol::reasoning::Effort::as_str),
+        });
+    match serde_json::to_vec(&map) {
+        Ok(b) => (Bytes::from(b), header),
+        Err(_) => (body, None),
+    }
+}
