@@ -3,10 +3,13 @@
 
 pub mod anthropic;
 pub mod anthropic_backend;
+pub mod embeddings;
 pub mod errors;
 pub mod gemini;
 pub mod openai;
 pub mod reasoning;
+pub mod rerank;
+pub mod sparse;
 
 use serde_json::{Map, Value};
 
