@@ -4,10 +4,13 @@
 pub mod anthropic;
 pub mod anthropic_backend;
 pub mod codec;
+pub mod embeddings;
 pub mod errors;
 pub mod gemini;
 pub mod openai;
 pub mod reasoning;
+pub mod rerank;
+pub mod sparse;
 pub mod sse;
 
 use serde_json::{Map, Value};
