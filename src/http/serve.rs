@@ -81,6 +81,7 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
     let call = Call::new(
+        state,
         op,
         spec.client,
         spec.endpoint,

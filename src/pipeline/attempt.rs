@@ -201,6 +201,7 @@ pub async fn serve_model(
         }
         tracing::debug!(request_id = call.id.to_str().unwrap_or(""), model = %call.routing.model, backend = backend.name(), attempt, "routing");
         let prepared = prepare::prepare(core, call, backend, target, plan.strategy)?;
+        let replies_in = prepared.replies_in;
         let outcome = exchange_once(core, call, backend, target, &plan, prepared.exchange).await;
         let ok = match &outcome {
             Ok(resp) => !resp.status().is_server_error(),
@@ -262,6 +263,7 @@ pub async fn serve_model(
             }
         }
         previous = Some(outcome.map(|mut resp| {
+            resp.extensions_mut().insert(replies_in);
             if core.config.server.expose_backend_header {
                 resp.headers_mut()
                     .insert(X_CONTINUUM_BACKEND.clone(), backend.name_header.clone());

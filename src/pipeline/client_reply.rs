@@ -31,11 +31,44 @@ pub async fn to_client(resp: Response, call: &Call) -> Result<Response, ProxyErr
     match (from, call.client) {
         (from, client) if from == client => Ok(resp),
         (Wire::OpenAiChat, Wire::AnthropicMessages) => to_anthropic(resp, call).await,
-        (from, client) => Err(ProxyError::BadUpstream {
+        (from, client) => whole(resp, from, client, call).await,
+    }
+}
+
+/// A whole reply translated by `codec::client_reply`.
+async fn whole(
+    resp: Response,
+    from: Wire,
+    client: Wire,
+    call: &Call,
+) -> Result<Response, ProxyError> {
+    let (mut parts, rbody) = resp.into_parts();
+    let bytes = Limited::new(rbody, MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| ProxyError::BadUpstream {
+            backend: call.model().to_string(),
+            reason: format!("reading the reply failed: {e}"),
+        })?
+        .to_bytes();
+    let Some(translated) = codec::client_reply(from, client, parts.status, &bytes, call.model())
+    else {
+        return Err(ProxyError::BadUpstream {
             backend: "router".into(),
             reason: format!("no translation of {from:?} replies for {client:?} clients"),
-        }),
-    }
+        });
+    };
+    let (status, out) = translated.map_err(|reason| ProxyError::BadUpstream {
+        backend: call.model().to_string(),
+        reason,
+    })?;
+    parts.status = status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Response::from_parts(parts, body::full(out)))
 }
 
 /// An OpenAI chat reply (or stream, or error) told in Anthropic's form.

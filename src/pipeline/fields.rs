@@ -44,6 +44,8 @@ struct StreamOptions {
 pub struct Routing {
     pub model: String,
     pub model_span: (usize, usize),
+    /// `model` is in the body (a TEI-shaped body names none; the router picks one).
+    pub model_in_body: bool,
     pub stream: bool,
     pub user_span: Option<(usize, usize)>,
     pub messages_span: Option<(usize, usize)>,
@@ -89,6 +91,7 @@ pub fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
     Ok(Routing {
         model: model.into_owned(),
         model_span: span(raw),
+        model_in_body: true,
         stream: fields.stream.unwrap_or(false),
         user_span: fields.user.filter(|u| u.get() != "null").map(span),
         messages_span: fields.messages.map(span),
@@ -101,6 +104,23 @@ pub fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
             .stream_options
             .map(|o| o.include_usage.unwrap_or(false)),
     })
+}
+
+impl Routing {
+    /// Routing fields for a body that names no model (TEI's shapes): the router's choice.
+    pub fn named(model: String) -> Routing {
+        Routing {
+            model,
+            model_span: (0, 0),
+            model_in_body: false,
+            stream: false,
+            user_span: None,
+            messages_span: None,
+            limits: crate::backend::LengthParams::default(),
+            wants_reasoning: false,
+            stream_options: None,
+        }
+    }
 }
 
 /// The body with the `model` value replaced, every other byte kept.

@@ -115,6 +115,7 @@ pub struct Call {
 impl Call {
     /// A call from a request's body and headers; refuses bodies routing cannot read (400).
     pub fn new(
+        core: &Core,
         op: Operation,
         client: Wire,
         endpoint: &'static str,
@@ -122,16 +123,17 @@ impl Call {
         headers: &HeaderMap,
         id: HeaderValue,
     ) -> Result<Call, ProxyError> {
-        let routing = parse_routing(&body)?;
+        let routing = match parse_routing(&body) {
+            Err(ProxyError::MissingModel) if client == Wire::TeiSparse => {
+                codec::check_request(client, &body)?;
+                Routing::named(sole_model(core, op, endpoint)?)
+            }
+            other => other?,
+        };
         if matches!(op, Operation::Chat | Operation::CountTokens) {
             require_messages(&body, &routing)?;
         }
-        if !op.streams() && routing.stream && op != Operation::CountTokens {
-            return Err(ProxyError::InvalidField {
-                param: "stream",
-                message: format!("{endpoint} does not stream"),
-            });
-        }
+        codec::check_request(client, &body)?;
         Ok(Call {
             op,
             client,
@@ -192,6 +194,33 @@ impl Call {
             }),
             _ => None,
         }
+    }
+}
+
+/// The one model served for `op` when a request names none (TEI's shapes carry no
+/// `model`): a 400 naming the choices when there are several.
+fn sole_model(core: &Core, op: Operation, endpoint: &str) -> Result<String, ProxyError> {
+    let mut models: Vec<String> = Vec::new();
+    for b in core.backends.iter().filter(|b| b.wire_for(op).is_some()) {
+        for m in b.models().iter() {
+            if !models.contains(m) {
+                models.push(m.clone());
+            }
+        }
+    }
+    match models.len() {
+        1 => Ok(models.remove(0)),
+        0 => Err(ProxyError::InvalidField {
+            param: "model",
+            message: format!("no backend serves {endpoint} (a backend of type tei does)"),
+        }),
+        _ => Err(ProxyError::InvalidField {
+            param: "model",
+            message: format!(
+                "several models serve {endpoint} ({}): name one with a 'model' field",
+                models.join(", ")
+            ),
+        }),
     }
 }
 
@@ -279,6 +308,7 @@ async fn serve_continuation(
     continues: bool,
 ) -> Result<Response, ProxyError> {
     let call = Call::new(
+        &core,
         Operation::Chat,
         Wire::OpenAiChat,
         "/v1/chat/completions",

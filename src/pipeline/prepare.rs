@@ -80,7 +80,7 @@ pub fn prepare(
     }
     if wire == call.client && wire != codec::pivot(call.op) {
         // The backend speaks the client's own wire: the bytes go through.
-        let body = if **model == call.routing.model {
+        let body = if **model == call.routing.model || !call.routing.model_in_body {
             call.body.clone()
         } else {
             splice_model(&call.body, call.routing.model_span, model)
@@ -111,7 +111,7 @@ pub fn prepare(
         });
     }
     let (pivot, routing) = call.pivot()?;
-    let body = if **model == routing.model {
+    let body = if **model == routing.model || !routing.model_in_body {
         pivot.clone()
     } else {
         splice_model(pivot, routing.model_span, model)

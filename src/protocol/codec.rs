@@ -7,8 +7,9 @@
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 
+use super::embeddings::{self, EmbeddingParams, EncodingFormat};
 use super::errors::ProviderError;
-use super::{anthropic, anthropic_backend, gemini};
+use super::{anthropic, anthropic_backend, gemini, rerank, sparse};
 use crate::backend::ollama;
 use crate::config::BackendType;
 use crate::error::ProxyError;
@@ -41,10 +42,52 @@ pub fn to_pivot(client: Wire, body: &Bytes) -> Result<(Bytes, Routing), ProxyErr
             }
             anthropic::to_openai_request(v.to_string().as_bytes())?.0
         }
+        Wire::OpenAiSparse => sparse::request_to_tei(body).map_err(invalid("input"))?,
         _ => body.clone(),
     };
-    let routing = parse_routing(&pivot)?;
+    let mut routing = parse_routing(&pivot).or_else(|e| match e {
+        // TEI's shape names no model: the client's routing fields stand.
+        ProxyError::MissingModel if client == Wire::OpenAiSparse => parse_routing(body),
+        e => Err(e),
+    })?;
+    if client == Wire::OpenAiSparse {
+        routing.model_in_body = false;
+    }
     Ok((pivot, routing))
+}
+
+/// A client-input error from a codec's message, naming `param`.
+fn invalid(param: &'static str) -> impl Fn(String) -> ProxyError {
+    move |message| ProxyError::InvalidField { param, message }
+}
+
+/// Checks a client's request body for what its operation needs beyond routing fields (the
+/// shape of a rerank request, of embedding parameters), so bad input is a 400 before any
+/// backend is called.
+pub fn check_request(client: Wire, body: &[u8]) -> Result<(), ProxyError> {
+    match client {
+        Wire::Rerank => rerank::RerankRequest::parse(body)
+            .map(drop)
+            .map_err(invalid("documents")),
+        Wire::OpenAiEmbeddings => EmbeddingParams::read(body)
+            .map(drop)
+            .map_err(invalid("encoding_format")),
+        Wire::TeiSparse => sparse::check_tei_request(body).map_err(invalid("inputs")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether an OpenAI-compatible server of this type returns base64 embeddings itself;
+/// for the others the router asks for floats and encodes them.
+fn native_base64(kind: BackendType) -> bool {
+    matches!(
+        kind,
+        BackendType::Openai
+            | BackendType::Vllm
+            | BackendType::Llamacpp
+            | BackendType::Tei
+            | BackendType::Continuum
+    )
 }
 
 /// What one attempt needs to encode the pivot for its backend.
@@ -136,9 +179,61 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
             }
         }
         Wire::LocalCount => plain(pivot_body, Wire::AnthropicCountTokens),
+        Wire::OpenAiEmbeddings => {
+            let format = embedding_format(&pivot_body)?;
+            if format == EncodingFormat::Base64 && !native_base64(ctx.kind) {
+                Encoded {
+                    decode: Decode::Base64,
+                    ..plain(embeddings::without_base64(&pivot_body), wire)
+                }
+            } else {
+                plain(pivot_body, wire)
+            }
+        }
+        Wire::GeminiEmbed => {
+            let format = embedding_format(&pivot_body)?;
+            let model = crate::backend::gemini::bare_model_id(ctx.model)?;
+            let body = embeddings::to_gemini_batch(&pivot_body, model).map_err(invalid("input"))?;
+            Encoded {
+                decode: Decode::GeminiEmbed { format },
+                ..plain(body, Wire::OpenAiEmbeddings)
+            }
+        }
+        Wire::OllamaEmbed => {
+            let format = embedding_format(&pivot_body)?;
+            let body =
+                embeddings::to_ollama_embed(&pivot_body, ctx.model).map_err(invalid("input"))?;
+            Encoded {
+                decode: Decode::OllamaEmbed { format },
+                ..plain(body, Wire::OpenAiEmbeddings)
+            }
+        }
+        Wire::Rerank => Encoded {
+            decode: Decode::Rerank {
+                request: pivot_body.clone(),
+            },
+            ..plain(pivot_body, Wire::Rerank)
+        },
+        Wire::TeiRerank => {
+            let request =
+                rerank::RerankRequest::parse(&pivot_body).map_err(invalid("documents"))?;
+            let body = rerank::to_tei(&request).map_err(invalid("documents"))?;
+            Encoded {
+                decode: Decode::TeiRerank {
+                    request: pivot_body,
+                },
+                ..plain(body, Wire::Rerank)
+            }
+        }
         // Pivots, and wires only ever passed through.
         _ => plain(pivot_body, wire),
     })
+}
+
+fn embedding_format(body: &[u8]) -> Result<EncodingFormat, ProxyError> {
+    EmbeddingParams::read(body)
+        .map(|p| p.encoding_format)
+        .map_err(invalid("encoding_format"))
 }
 
 /// Asks backends that stream usage when asked (OpenAI, vLLM, llama.cpp) for it on every
@@ -167,7 +262,7 @@ fn usage_request(kind: BackendType, body: Bytes, routing: &Routing) -> (Bytes, O
 }
 
 /// How a backend's reply is read back into the wire the pipeline continues in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Decode {
     /// Already in that wire: bytes pass through.
     Pass,
@@ -188,6 +283,29 @@ pub enum Decode {
     },
     /// Gemini `countTokens` → Anthropic's count answer.
     GeminiCount,
+    /// Gemini `batchEmbedContents` → OpenAI embeddings.
+    GeminiEmbed {
+        /// The client's `encoding_format`.
+        format: EncodingFormat,
+    },
+    /// Ollama `/api/embed` → OpenAI embeddings.
+    OllamaEmbed {
+        /// The client's `encoding_format`.
+        format: EncodingFormat,
+    },
+    /// OpenAI float embeddings → base64, for servers that cannot encode.
+    Base64,
+    /// A Cohere/Jina-shaped rerank reply: sorted, `top_n` and documents as the request
+    /// (the pivot body) asks.
+    Rerank {
+        /// The rerank request.
+        request: Bytes,
+    },
+    /// text-embeddings-inference's rerank reply → the Cohere/Jina shape.
+    TeiRerank {
+        /// The rerank request.
+        request: Bytes,
+    },
 }
 
 /// A backend stream format translated incrementally.
@@ -217,14 +335,13 @@ chunk_translator!(anthropic_backend::StreamTranslator);
 
 impl Decode {
     /// Whether the backend's stream is SSE (Ollama's is NDJSON).
-    pub fn sse(self) -> bool {
+    pub fn sse(&self) -> bool {
         !matches!(self, Decode::Ollama { .. })
     }
 
     /// The translator of the backend's stream; `None` when bytes pass through.
-    pub fn stream(self, model: &str, id: &str) -> Option<Box<dyn ChunkTranslator>> {
-        match self {
-            Decode::Pass | Decode::GeminiCount => None,
+    pub fn stream(&self, model: &str, id: &str) -> Option<Box<dyn ChunkTranslator>> {
+        match *self {
             Decode::Anthropic { include_usage } => Some(Box::new(
                 anthropic_backend::StreamTranslator::new(include_usage),
             )),
@@ -238,20 +355,49 @@ impl Decode {
                 id,
                 include_usage,
             ))),
+            _ => None,
         }
     }
 
     /// Translates a whole reply (any status); `Err` names what was unreadable.
     pub fn whole(
-        self,
+        &self,
         status: StatusCode,
         bytes: Bytes,
         model: &str,
         id: &str,
     ) -> Result<(StatusCode, Bytes), String> {
         let ok = status.is_success();
+        let rerank_request = |body: &Bytes| {
+            rerank::RerankRequest::parse(body).map_err(|e| format!("rerank request: {e}"))
+        };
         Ok(match self {
             Decode::Pass => (status, bytes),
+            Decode::GeminiEmbed { format } if ok => (
+                status,
+                embeddings::from_gemini_batch(&bytes, model, *format)?,
+            ),
+            Decode::OllamaEmbed { format } if ok => (
+                status,
+                embeddings::from_ollama_embed(&bytes, model, *format)?,
+            ),
+            Decode::Base64 if ok => (status, embeddings::encode_base64(&bytes)?),
+            Decode::Rerank { request } if ok => (
+                status,
+                rerank::normalise_reply(&bytes, &rerank_request(request)?)?,
+            ),
+            Decode::TeiRerank { request } if ok => {
+                (status, rerank::from_tei(&bytes, &rerank_request(request)?)?)
+            }
+            Decode::GeminiEmbed { .. } => {
+                openai_error(ProviderError::from_gemini(status, &bytes), status)
+            }
+            Decode::OllamaEmbed { .. }
+            | Decode::Base64
+            | Decode::Rerank { .. }
+            | Decode::TeiRerank { .. } => {
+                openai_error(ProviderError::from_openai(status, &bytes), status)
+            }
             Decode::Anthropic { .. } if ok => {
                 (status, anthropic_backend::to_openai_response(&bytes)?)
             }
@@ -280,7 +426,7 @@ impl Decode {
     }
 
     /// Whether the reply's body is rewritten (its content type becomes the pivot's).
-    pub fn translates(self) -> bool {
+    pub fn translates(&self) -> bool {
         !matches!(self, Decode::Pass)
     }
 }
@@ -295,6 +441,27 @@ pub fn count_source(wire: Wire) -> Option<&'static str> {
     match wire {
         Wire::AnthropicCountTokens => Some("provider=anthropic"),
         Wire::GeminiCountTokens => Some("provider=gemini"),
+        _ => None,
+    }
+}
+
+/// A whole reply in `from` (a pivot) told in the client's wire, for the pairs translated
+/// whole; `None` when `from` replies need no translation for `client` here.
+pub fn client_reply(
+    from: Wire,
+    client: Wire,
+    status: StatusCode,
+    bytes: &[u8],
+    model: &str,
+) -> Option<Result<(StatusCode, Bytes), String>> {
+    match (from, client) {
+        (Wire::TeiSparse, Wire::OpenAiSparse) if status.is_success() => {
+            Some(sparse::reply_from_tei(bytes, model).map(|b| (status, b)))
+        }
+        (Wire::TeiSparse, Wire::OpenAiSparse) => {
+            let e = ProviderError::from_openai(status, bytes);
+            Some(Ok((e.openai_status(status), e.openai_body())))
+        }
         _ => None,
     }
 }
