@@ -26,7 +26,7 @@ pub async fn layer(State(state): State<Arc<AppState>>, mut req: Request, next: N
     let snapshot = state.live.current.load_full();
     let t = &snapshot.config.tracing;
     if !t.enabled {
-        return next.run(req).await;
+        return propagate_only(req, next).await;
     }
     let usable = |v: &HeaderValue| !v.is_empty() && v.len() <= 256 && v.to_str().is_ok();
     // One request id for every layer: the configured header's, else X-Request-ID's, else new.
@@ -121,6 +121,37 @@ pub async fn layer(State(state): State<Arc<AppState>>, mut req: Request, next: N
             pending: Some((exporter, record)),
         })
     })
+}
+
+/// Without a `tracing` section a client's W3C trace context is still passed on: backends
+/// get a `traceparent` in the caller's trace naming a new child span (and the caller's
+/// `tracestate`), so a distributed trace is not broken by the router. Nothing is logged or
+/// exported; a request without a valid `traceparent` costs one header lookup.
+async fn propagate_only(req: Request, next: Next) -> Response {
+    let incoming = req
+        .headers()
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace::parse_traceparent);
+    let Some((trace_id, parent, flags)) = incoming else {
+        return next.run(req).await;
+    };
+    let span_id = trace::random_id::<8>();
+    let Ok(traceparent) =
+        HeaderValue::from_str(&trace::format_traceparent(&trace_id, &span_id, flags))
+    else {
+        return next.run(req).await;
+    };
+    let ctx = Arc::new(TraceContext {
+        trace_id,
+        parent: Some(parent),
+        span_id,
+        flags,
+        traceparent,
+        tracestate: req.headers().get(&TRACESTATE).cloned(),
+        correlation: None,
+    });
+    trace::scope(ctx, next.run(req)).await
 }
 
 /// The response body, ending the request's span when it is dropped (sent whole, or the

@@ -215,3 +215,36 @@ fn json_logs_carry_the_request_and_trace_ids() {
     p.terminate();
     assert_eq!(p.wait_exit(Duration::from_secs(10)), 0);
 }
+
+#[tokio::test]
+async fn traceparent_is_propagated_as_a_child_span_without_a_tracing_section() {
+    let seen: Seen = Default::default();
+    let up = spawn_upstream(upstream(seen.clone())).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: up, type: vllm, url: \"http://{up}\", models: [m]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = chat_with(addr, &[("traceparent", PARENT), ("tracestate", "vendor=1")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let sent = seen.lock().unwrap().pop().unwrap();
+    let tp: Vec<&str> = header(&sent, "traceparent").split('-').collect();
+    assert_eq!(tp.len(), 4, "{sent:?}");
+    assert_eq!(tp[0], "00");
+    assert_eq!(
+        tp[1], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace"
+    );
+    assert_ne!(tp[2], "00f067aa0ba902b7", "a child span, not the caller's");
+    assert_eq!(tp[2].len(), 16);
+    assert_eq!(tp[3], "01");
+    assert_eq!(header(&sent, "tracestate"), "vendor=1");
+
+    // Without a traceparent nothing is invented.
+    let r = chat_with(addr, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        header(&seen.lock().unwrap().pop().unwrap(), "traceparent"),
+        ""
+    );
+}
