@@ -5,6 +5,8 @@ pub mod anthropic;
 pub mod anthropic_backend;
 pub mod errors;
 pub mod gemini;
+#[cfg(test)]
+mod golden;
 pub mod openai;
 pub mod reasoning;
 
