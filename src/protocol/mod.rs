@@ -7,6 +7,8 @@ pub mod codec;
 pub mod embeddings;
 pub mod errors;
 pub mod gemini;
+#[cfg(test)]
+mod golden;
 pub mod openai;
 pub mod reasoning;
 pub mod rerank;
