@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use continuum::backend::ollama;
-use continuum::protocol::{anthropic, anthropic_backend, gemini};
+use continuum::protocol::anthropic_client as anthropic;
+use continuum::protocol::{anthropic_backend, gemini, ollama};
 use serde_json::json;
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {

@@ -29,7 +29,7 @@ pub fn error_response(err: &ProxyError, anthropic: bool) -> Response {
         return resp;
     }
     let status = err.status();
-    let mut resp = Response::new(Body::from(crate::protocol::anthropic::error_body(
+    let mut resp = Response::new(Body::from(crate::protocol::anthropic_client::error_body(
         status.as_u16(),
         &err.to_string(),
     )));

@@ -15,7 +15,7 @@ use super::op::Wire;
 use super::prepare::Replied;
 use super::Call;
 use crate::error::ProxyError;
-use crate::protocol::anthropic::{self, StreamTranslator};
+use crate::protocol::anthropic_client::{self as anthropic, StreamTranslator};
 use crate::protocol::codec;
 use crate::protocol::errors::ProviderError;
 

@@ -7,10 +7,11 @@
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 
+use super::anthropic_client as anthropic;
 use super::embeddings::{self, EmbeddingParams, EncodingFormat};
 use super::errors::ProviderError;
-use super::{anthropic, anthropic_backend, gemini, rerank, sparse};
-use crate::backend::ollama;
+use super::ollama;
+use super::{anthropic_backend, gemini, rerank, sparse};
 use crate::config::BackendType;
 use crate::error::ProxyError;
 use crate::pipeline::fields::{parse_routing, Routing};

@@ -29,10 +29,11 @@ use std::path::{Path, PathBuf};
 use http::StatusCode;
 use serde_json::{json, Value};
 
+use super::anthropic_client as anthropic;
 use super::errors::ProviderError;
-use super::{anthropic, anthropic_backend, gemini};
-use crate::backend::ollama;
+use super::{anthropic_backend, gemini};
 use crate::error::ProxyError;
+use crate::protocol::ollama;
 
 /// Set to `1` to write actual outputs into the expected files.
 const UPDATE_VAR: &str = "CONTINUUM_UPDATE_GOLDEN";

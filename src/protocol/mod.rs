@@ -1,14 +1,15 @@
 //! Wire formats of the APIs clients speak to the router, and pure translations between
 //! them and OpenAI's chat format (which every backend adapter takes).
 
-pub mod anthropic;
 pub mod anthropic_backend;
+pub mod anthropic_client;
 pub mod codec;
 pub mod embeddings;
 pub mod errors;
 pub mod gemini;
 #[cfg(test)]
 mod golden;
+pub mod ollama;
 pub mod openai;
 pub mod reasoning;
 pub mod rerank;
@@ -50,7 +51,8 @@ mod roundtrip_tests {
 
     use serde_json::{json, Value};
 
-    use super::{anthropic, anthropic_backend, gemini};
+    use super::anthropic_client as anthropic;
+    use super::{anthropic_backend, gemini};
 
     fn word(rng: &mut fastrand::Rng) -> String {
         const WORDS: &[&str] = &[
