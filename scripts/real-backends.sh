@@ -8,6 +8,9 @@
 #   scripts/real-backends.sh check                exit 0 when llama-server can run here, else say why
 #   scripts/real-backends.sh paths                print LLAMA_SERVER=… and SMOLLM2_GGUF=…
 #   scripts/real-backends.sh start-llama PORT     start llama-server on 127.0.0.1:PORT (returns at once)
+#   scripts/real-backends.sh start-llama PORT --reranking
+#                                                 the same serving /v1/rerank (SmolLM2 is no trained
+#                                                 reranker: scores are real model output, not meaningful)
 #   scripts/real-backends.sh wait-llama PORT      wait until its /health answers 200
 #   scripts/real-backends.sh stop-llama PORT      stop it (by its PID file)
 #   scripts/real-backends.sh start-redis PORT     start redis-server on 127.0.0.1:PORT
@@ -62,10 +65,12 @@ check() {
 
 start_llama() {
     local port="${1:?port}"
+    local mode=(--embeddings --pooling mean)
+    [ "${2:-}" = "--reranking" ] && mode=(--reranking)
     mkdir -p "$run"
     LD_LIBRARY_PATH="$bin_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" nohup "$llama" \
         -m "$model" --alias smollm2 --host 127.0.0.1 --port "$port" \
-        -c 4096 -np 2 --embeddings --pooling mean --metrics \
+        -c 4096 -np 2 "${mode[@]}" --metrics \
         >"$run/llama-$port.log" 2>&1 </dev/null &
     echo $! >"$run/llama-$port.pid"
     echo "real-backends: llama-server starting on 127.0.0.1:$port (pid $!, log $run/llama-$port.log)"
@@ -116,7 +121,7 @@ case "${1:-}" in
     install) install ;;
     check) check ;;
     paths) echo "LLAMA_SERVER=$llama"; echo "SMOLLM2_GGUF=$model" ;;
-    start-llama) start_llama "${2:-}" ;;
+    start-llama) start_llama "${2:-}" "${3:-}" ;;
     wait-llama) wait_llama "${2:-}" ;;
     stop-llama) stop_pidfile "$run/llama-${2:?port}.pid" ;;
     start-redis) start_redis "${2:-}" ;;

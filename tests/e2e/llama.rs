@@ -386,3 +386,96 @@ async fn legacy_completions_and_embeddings_through_the_router() {
     );
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{v}");
 }
+
+/// Claude Code's per-request billing block (`x-anthropic-billing-header: …; cch=…;`) first
+/// in `system` would defeat llama-server's prompt cache for everything after it; the router
+/// drops it for non-Anthropic backends, so the second turn's cached prompt tokens cover the
+/// whole system prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_billing_block_does_not_defeat_the_prompt_cache() {
+    if !available("claude_code_billing_block_does_not_defeat_the_prompt_cache") {
+        return;
+    }
+    let llama = Llama::ready();
+    let p = serve(&format!("backends:\n{}", llama_backend("llama", &llama)));
+    let addr = p.tcp_addr();
+    let system = ["You are a careful coding assistant that answers briefly."; 30].join(" ");
+    let turn = |cch: &str, question: &str| {
+        serde_json::json!({
+            "model": "smollm2", "max_tokens": 4,
+            "system": [
+                {"type": "text", "text": format!("x-anthropic-billing-header: cc_version=2.1.37.fbe; cc_entrypoint=cli; cch={cch};")},
+                {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}},
+            ],
+            "messages": [{"role": "user", "content": question}],
+        })
+        .to_string()
+    };
+    let first = post(addr, "/v1/messages", &turn("a1b2c", "hi")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    let second = post(addr, "/v1/messages", &turn("9f8e7", "hello")).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    let usage = &second.json()["usage"];
+    let cached = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+    let uncached = usage["input_tokens"].as_u64().unwrap();
+    // The system prompt is ~300 tokens; only the differing user turn is left to prefill.
+    assert!(
+        cached >= 250 && uncached < 40,
+        "the billing block defeated the cache: {usage}"
+    );
+}
+
+/// `POST /v1/rerank` (Cohere/Jina shape) through the router to a llama-server started with
+/// `--reranking`: results for every document, sorted by score, with their original indices,
+/// `top_n` and `return_documents` applied. (SmolLM2 is not a trained reranker — no small
+/// reranker GGUF can be had from the package registries — so the scores are checked for
+/// order, not meaning.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerank_through_the_router_to_llama_server() {
+    if !available("rerank_through_the_router_to_llama_server") {
+        return;
+    }
+    let llama = Llama::reranker();
+    let p = serve(&format!("backends:\n{}", llama_backend("ranker", &llama)));
+    let addr = p.tcp_addr();
+    let docs =
+        r#"["hi","The giant panda is a bear species endemic to China.","pandas eat bamboo"]"#;
+    let r = post(
+        addr,
+        "/v1/rerank",
+        &format!(r#"{{"model":"smollm2","query":"what is a panda?","documents":{docs}}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("x-continuum-backend"), "ranker");
+    let v = r.json();
+    let results = v["results"].as_array().unwrap();
+    let mut indices: Vec<u64> = results
+        .iter()
+        .map(|x| x["index"].as_u64().unwrap())
+        .collect();
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|x| x["relevance_score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted: {v}");
+    assert!(results.iter().all(|x| x.get("document").is_none()), "{v}");
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2], "{v}");
+
+    let r = post(
+        addr,
+        "/rerank",
+        &format!(r#"{{"model":"smollm2","query":"what is a panda?","documents":{docs},"top_n":2,"return_documents":true}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    let texts: Vec<&str> = serde_json::from_str::<Vec<&str>>(docs).unwrap();
+    for x in results {
+        let i = x["index"].as_u64().unwrap() as usize;
+        assert_eq!(x["document"]["text"], texts[i], "{v}");
+    }
+}

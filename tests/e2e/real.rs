@@ -56,6 +56,20 @@ impl Llama {
         Llama { port }
     }
 
+    /// Starts one serving `/v1/rerank` (`--reranking`) and waits until it is healthy.
+    pub fn reranker() -> Llama {
+        let port = free_port();
+        let ok = script()
+            .args(["start-llama", &port.to_string(), "--reranking"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "llama-server did not start");
+        let l = Llama { port };
+        l.wait();
+        l
+    }
+
     /// Starts one and waits until it is healthy.
     pub fn ready() -> Llama {
         let l = Llama::start();
