@@ -28,6 +28,7 @@ mod reload;
 mod resilience;
 mod sdk;
 mod serve;
+mod streams;
 mod toolkit;
 mod tracing;
 mod usage;
