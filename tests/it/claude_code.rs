@@ -370,3 +370,31 @@ async fn claude_code_system_messages_and_billing_block_reach_anthropic_backends_
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].1, body.as_bytes(), "byte-faithful passthrough");
 }
+
+/// PrefixAwareHash keeps one Claude Code conversation on one backend although its billing
+/// block changes on every request: the block is not part of the key.
+#[tokio::test]
+async fn the_billing_block_does_not_move_a_conversation_under_prefix_aware_hash() {
+    let mut backends = String::new();
+    let mut logs = Vec::new();
+    for i in 0..4 {
+        let log: Log = Default::default();
+        let up = spawn_upstream(upstream("openai", log.clone())).await;
+        logs.push(log);
+        backends.push_str(&format!(
+            "  - {{name: b{i}, type: vllm, url: \"http://{up}\", models: [cc-model]}}\n"
+        ));
+    }
+    let router = start_router(&format!(
+        "selection_strategy: PrefixAwareHash\nbackends:\n{backends}"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let mut chosen = std::collections::HashSet::new();
+    for n in 0..12 {
+        let body = with_system_messages().replace("cch=a112b", &format!("cch={n:05x}"));
+        let r = send_with_session_headers(addr, &body).await;
+        chosen.insert(r.header("x-continuum-backend").to_string());
+    }
+    assert_eq!(chosen.len(), 1, "one conversation, one backend: {chosen:?}");
+}
