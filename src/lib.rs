@@ -25,6 +25,7 @@ pub mod routing;
 mod server;
 pub mod state;
 pub mod stats;
+pub mod store;
 pub mod telemetry;
 pub mod tokens;
 pub mod trace;

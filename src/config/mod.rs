@@ -12,6 +12,7 @@ pub mod prompts;
 mod reader;
 mod resilience;
 pub mod sample;
+pub mod store;
 pub mod types;
 mod validate;
 
@@ -276,6 +277,7 @@ pub fn load(
     if let Some(p) = &mut config.admin.stats.persistence {
         p.path = resolve_path(&p.path, from_file_dir, env);
     }
+    config.store.path = resolve_path(&config.store.path, from_file_dir, env);
     if let Some((meta, base)) = metadata_file {
         let path = resolve_path(&meta, base, env);
         config.model_metadata_file = Some(path.clone());

@@ -44,6 +44,10 @@ pub struct Config {
     pub admin: super::operations::AdminConfig,
     /// Answers reused for identical deterministic requests.
     pub cache: super::operations::CacheConfig,
+    /// The embedded database (`store:`).
+    pub store: super::store::StoreConfig,
+    /// Responses API state (`responses:`).
+    pub responses: super::store::ResponsesConfig,
     /// Request ids, W3C trace context, OTLP export.
     pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
@@ -566,6 +570,8 @@ impl Default for Config {
             global_prompts: Default::default(),
             tracing: Default::default(),
             cache: Default::default(),
+            store: Default::default(),
+            responses: Default::default(),
             source: serde_json::Value::Null,
         }
     }

@@ -36,6 +36,8 @@ const TOP: Keys = Keys {
         "global_prompts",
         "tracing",
         "cache",
+        "store",
+        "responses",
     ],
     unsupported: &["files", "webui", "acp", "web_search"],
 };
@@ -232,6 +234,8 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let global_prompts = super::prompts::read_global_prompts(top.get("global_prompts"), r);
     let tracing = super::operations::read_tracing(top.get("tracing"), r);
     let cache = super::operations::read_cache(top.get("cache"), r);
+    let store = super::store::read_store(top.get("store"), r);
+    let responses = super::store::read_responses(top.get("responses"), r);
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -265,6 +269,8 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         global_prompts,
         tracing,
         cache,
+        store,
+        responses,
         source: root.clone(),
     })
 }

@@ -44,20 +44,39 @@ async fn an_oversized_event_ends_the_stream_with_an_error_event() {
     .await;
     let addr = router.tcp_addr().unwrap();
 
-    let r = send(Method::POST, format!("http://{addr}/v1/chat/completions"), CHAT, &[]).await;
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/chat/completions"),
+        CHAT,
+        &[],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.text();
-    assert!(text.starts_with("data: {\"id\":\"c\""), "{}", &text[..200.min(text.len())]);
+    assert!(
+        text.starts_with("data: {\"id\":\"c\""),
+        "{}",
+        &text[..200.min(text.len())]
+    );
     let last = text.trim_end().lines().last().unwrap();
     assert!(
         last.starts_with("data: {\"error\"") && last.contains("max_stream_event_size"),
         "{last}"
     );
     assert!(!text.contains("[DONE]"));
-    assert!(text.len() < 64 << 10, "the oversized event was not passed on");
+    assert!(
+        text.len() < 64 << 10,
+        "the oversized event was not passed on"
+    );
 
     // An Anthropic client on the same backend gets Anthropic's error event.
-    let r = send(Method::POST, format!("http://{addr}/v1/messages"), MESSAGES, &[]).await;
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        MESSAGES,
+        &[],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.text();
     assert!(text.contains("event: error"), "{text}");
@@ -74,7 +93,13 @@ async fn a_large_event_under_the_limit_passes_byte_for_byte() {
     ))
     .await;
     let addr = router.tcp_addr().unwrap();
-    let r = send(Method::POST, format!("http://{addr}/v1/chat/completions"), CHAT, &[]).await;
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/chat/completions"),
+        CHAT,
+        &[],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.text();
     let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
@@ -87,8 +112,18 @@ async fn a_large_event_under_the_limit_passes_byte_for_byte() {
     assert_eq!(events[2], "data: [DONE]");
 
     // Translated for an Anthropic client: the text arrives whole.
-    let r = send(Method::POST, format!("http://{addr}/v1/messages"), MESSAGES, &[]).await;
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        MESSAGES,
+        &[],
+    )
+    .await;
     let text = r.text();
-    assert!(text.contains("event: message_stop"), "{}", &text[text.len().saturating_sub(300)..]);
+    assert!(
+        text.contains("event: message_stop"),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
     assert!(text.len() > size);
 }

@@ -1,0 +1,88 @@
+//! The router's embedded database: a redb file (ACID transactions, crash-safe commits, no
+//! server) holding stored Responses — and, as they land, files' metadata and agent
+//! sessions. It is opened on first use, so a router that never stores anything writes no
+//! file, and it survives restarts, reloads and `kill -9`.
+//!
+//! redb calls block, so every operation here is run on tokio's blocking pool.
+
+mod responses;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use responses::{ResponseRecord, ResponseRef};
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("the store at {path} could not be opened: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A read or write failed.
+    #[error("the store failed: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    fn io(e: impl std::fmt::Display) -> StoreError {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// The database, opened on first use and shared by every worker.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    db: Mutex<Option<Arc<redb::Database>>>,
+}
+
+impl Store {
+    /// A store at `path` (nothing is opened or created yet).
+    pub fn new(path: &Path) -> Store {
+        Store {
+            path: path.to_path_buf(),
+            db: Mutex::new(None),
+        }
+    }
+
+    /// Where it lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open database, opening (and creating) it on first use.
+    fn db(&self) -> Result<Arc<redb::Database>, StoreError> {
+        let mut slot = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = slot.as_ref() {
+            return Ok(db.clone());
+        }
+        let open_error = |reason: String| StoreError::Open {
+            path: self.path.clone(),
+            reason,
+        };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+        }
+        let db = redb::Database::create(&self.path).map_err(|e| open_error(e.to_string()))?;
+        let db = Arc::new(db);
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    /// Runs `f` with the database on the blocking pool.
+    async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&*this.db()?))
+            .await
+            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
+    }
+}
