@@ -19,6 +19,7 @@ mod migrate;
 mod models;
 mod oauth;
 mod ollama;
+mod operations;
 mod pairs;
 mod prompts;
 mod proxy;

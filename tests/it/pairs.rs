@@ -874,3 +874,258 @@ async fn anthropic_only_blocks_pass_to_anthropic_and_are_refused_elsewhere() {
     );
     assert!(log.lock().unwrap().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Embeddings, reranking and sparse embeddings × every backend type. The test upstream of
+// `operations.rs` answers each provider's documented wire format by path; each type that
+// serves an operation must be sent it in its own wire (passed through, or translated) and
+// its reply must reach the client exactly; each type that does not must be refused by name
+// with nothing sent upstream.
+
+/// Where a backend type takes each operation (`None`: it does not serve it).
+struct Serves {
+    embed: Option<&'static str>,
+    rerank: Option<&'static str>,
+    sparse: Option<&'static str>,
+    /// The server encodes `encoding_format: base64` itself (else the router does).
+    native_base64: bool,
+}
+
+fn serves(kind: &str) -> Serves {
+    let openai_compatible = matches!(
+        kind,
+        "openai"
+            | "vllm"
+            | "localai"
+            | "lmstudio"
+            | "llamacpp"
+            | "generic"
+            | "mlxcel"
+            | "continuum"
+            | "tei"
+    );
+    Serves {
+        embed: match kind {
+            "gemini" => Some("/v1beta/models/m:batchEmbedContents"),
+            "ollama" => Some("/api/embed"),
+            _ if openai_compatible => Some("/v1/embeddings"),
+            _ => None,
+        },
+        rerank: match kind {
+            "vllm" | "llamacpp" | "generic" | "continuum" | "localai" => Some("/v1/rerank"),
+            "tei" => Some("/rerank"),
+            _ => None,
+        },
+        sparse: (kind == "tei").then_some("/embed_sparse"),
+        native_base64: matches!(kind, "openai" | "vllm" | "llamacpp" | "tei" | "continuum"),
+    }
+}
+
+/// The OpenAI float reply the client must get for two texts from a backend of `kind`.
+fn expected_float_embeddings(kind: &str) -> Value {
+    use crate::operations::{fixture_json, with_model};
+    match kind {
+        "gemini" => {
+            let mut v = with_model(fixture_json("embeddings/openai_from_gemini.json"), "m");
+            v["data"].as_array_mut().unwrap().truncate(2);
+            v
+        }
+        "ollama" => with_model(fixture_json("embeddings/openai_from_ollama.json"), "m"),
+        // Passed through: the backend's own reply.
+        _ => fixture_json("embeddings/openai_float_reply.json"),
+    }
+}
+
+async fn run_operations(kind: &'static str) {
+    use crate::operations::{
+        as_f32, decode_f32, error_message, fixture_json, post_to, with_model, without_generated_id,
+        Upstream,
+    };
+    let up = Upstream::start().await;
+    let backend = if kind == "mock" {
+        "{name: b, type: mock, models: [m], mock: {first_token_latency: 0ms}}".to_string()
+    } else {
+        format!(
+            "{{name: b, type: {kind}, url: \"{}\", api_key: k, models: [m]}}",
+            up.url()
+        )
+    };
+    let router = start_router(&format!("backends:\n  - {backend}\n")).await;
+    let addr = router.tcp_addr().unwrap();
+    let s = serves(kind);
+    let refused = |r: &Reply, endpoint: &str, case: &str| {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{case}: {}", r.text());
+        let expected = format!("backend 'b' (type {kind}) does not serve {endpoint}");
+        assert!(
+            error_message(r).contains(&expected),
+            "{case}: expected \"{expected}\" in {}",
+            r.text()
+        );
+    };
+
+    // Dense embeddings, as floats and as base64.
+    let texts = ["Why is the sky blue?", "Why is the grass green?"];
+    for base64 in [false, true] {
+        let case = format!("{kind} backend, /v1/embeddings, base64={base64}");
+        let mut request = json!({"model": "m", "input": texts});
+        if base64 {
+            request["encoding_format"] = json!("base64");
+        }
+        let r = post_to(addr, "/v1/embeddings", &request).await;
+        let Some(path) = s.embed else {
+            refused(&r, "/v1/embeddings", &case);
+            continue;
+        };
+        assert_eq!(r.status, StatusCode::OK, "{case}: {}", r.text());
+        assert_eq!(r.header("x-continuum-backend"), "b", "{case}");
+        let seen = up.take_one();
+        assert_eq!(seen.path, path, "{case}");
+        let sent = match kind {
+            "gemini" => {
+                json!({"requests": texts.map(|t| json!({"model": "models/m", "content": {"parts": [{"text": t}]}}))})
+            }
+            "ollama" => json!({"model": "m", "input": texts}),
+            _ if base64 && !s.native_base64 => json!({"model": "m", "input": texts}),
+            _ => request.clone(),
+        };
+        assert_eq!(seen.body, sent, "{case}");
+        let expected = expected_float_embeddings(kind);
+        if !base64 {
+            if seen.path == "/v1/embeddings" {
+                assert_eq!(
+                    r.text(),
+                    fixture("embeddings/openai_float_reply.json"),
+                    "{case}"
+                );
+            }
+            assert_eq!(r.json(), expected, "{case}");
+            continue;
+        }
+        // base64 (from the backend or encoded by the router): the same f32s, the rest as is.
+        let mut got = r.json();
+        for (i, item) in got["data"].as_array_mut().unwrap().iter_mut().enumerate() {
+            let b64 = item["embedding"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{case}: not base64: {item}"));
+            assert_eq!(
+                decode_f32(b64),
+                as_f32(&expected["data"][i]["embedding"]),
+                "{case}: embedding {i}"
+            );
+            item["embedding"] = expected["data"][i]["embedding"].clone();
+        }
+        assert_eq!(got, expected, "{case}");
+        if seen.path == "/v1/embeddings" {
+            assert_eq!(
+                r.json(),
+                fixture_json("embeddings/openai_base64_reply.json"),
+                "{case}"
+            );
+        }
+    }
+
+    // Rerank (Cohere/Jina shape).
+    let case = format!("{kind} backend, /v1/rerank");
+    let request = with_model(fixture_json("rerank/cohere_v2_request.json"), "m");
+    let r = post_to(addr, "/v1/rerank", &request).await;
+    match s.rerank {
+        None => refused(&r, "/v1/rerank", &case),
+        Some(path) => {
+            assert_eq!(r.status, StatusCode::OK, "{case}: {}", r.text());
+            assert_eq!(r.header("x-continuum-backend"), "b", "{case}");
+            let seen = up.take_one();
+            assert_eq!(seen.path, path, "{case}");
+            if path == "/rerank" {
+                assert_eq!(seen.body, fixture_json("rerank/tei_request.json"), "{case}");
+                assert_eq!(
+                    without_generated_id(r.json()),
+                    with_model(fixture_json("rerank/tei_normalised.json"), "m"),
+                    "{case}"
+                );
+            } else {
+                assert_eq!(seen.body, request, "{case}");
+                assert_eq!(
+                    r.json(),
+                    with_model(fixture_json("rerank/cohere_v2_normalised.json"), "m"),
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    // Sparse embeddings, in the router's envelope and in TEI's own shape (no model).
+    let case = format!("{kind} backend, /v1/sparse-embeddings");
+    let r = post_to(
+        addr,
+        "/v1/sparse-embeddings",
+        with_model(fixture_json("sparse/envelope_request.json"), "m"),
+    )
+    .await;
+    match s.sparse {
+        None => refused(&r, "/v1/sparse-embeddings", &case),
+        Some(path) => {
+            assert_eq!(r.status, StatusCode::OK, "{case}: {}", r.text());
+            let seen = up.take_one();
+            assert_eq!(seen.path, path, "{case}");
+            assert_eq!(seen.body, fixture_json("sparse/tei_request.json"), "{case}");
+            assert_eq!(
+                r.json(),
+                with_model(fixture_json("sparse/envelope_reply.json"), "m"),
+                "{case}"
+            );
+        }
+    }
+    let case = format!("{kind} backend, /embed_sparse");
+    let r = post_to(addr, "/embed_sparse", fixture("sparse/tei_request.json")).await;
+    match s.sparse {
+        None => {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{case}: {}", r.text());
+            assert_eq!(
+                error_message(&r),
+                "no backend serves /embed_sparse (a backend of type tei does)",
+                "{case}"
+            );
+        }
+        Some(path) => {
+            assert_eq!(r.status, StatusCode::OK, "{case}: {}", r.text());
+            assert_eq!(r.header("x-continuum-model"), "m", "{case}");
+            let seen = up.take_one();
+            assert_eq!(seen.path, path, "{case}");
+            assert_eq!(seen.body, fixture_json("sparse/tei_request.json"), "{case}");
+            assert_eq!(r.json(), fixture_json("sparse/tei_reply.json"), "{case}");
+        }
+    }
+    assert!(
+        up.seen().is_empty(),
+        "{kind}: nothing else reaches the backend: {:?}",
+        up.seen()
+    );
+}
+
+/// One test per backend type, so a failure names its type.
+macro_rules! operations {
+    ($($name:ident: $kind:literal;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                run_operations($kind).await;
+            }
+        )*
+    };
+}
+
+operations! {
+    operations_on_openai: "openai";
+    operations_on_anthropic: "anthropic";
+    operations_on_gemini: "gemini";
+    operations_on_ollama: "ollama";
+    operations_on_vllm: "vllm";
+    operations_on_localai: "localai";
+    operations_on_lmstudio: "lmstudio";
+    operations_on_llamacpp: "llamacpp";
+    operations_on_generic: "generic";
+    operations_on_mlxcel: "mlxcel";
+    operations_on_continuum: "continuum";
+    operations_on_tei: "tei";
+    operations_on_mock: "mock";
+}

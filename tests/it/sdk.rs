@@ -125,3 +125,80 @@ async fn openai_sdk_streams_a_tool_use_conversation_on_an_anthropic_backend() {
     let up = spawn_upstream(anthropic_tool_backend()).await;
     run_tool_use("openai", format!("backends:\n  - {{name: claude, type: anthropic, url: \"http://{up}\", api_key: k, models: [claude-x]}}\n"), "claude-x").await;
 }
+
+/// `client.embeddings.create` (base64 by default, and floats with `dimensions`) through a
+/// generic OpenAI-compatible backend (the router encodes base64) and a Gemini backend
+/// (translated), and Cohere-shaped rerank over plain HTTP to a TEI backend, from Python.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_embeds_and_reranks_through_the_router() {
+    use crate::operations::{fixture_json, Upstream};
+    use serde_json::json;
+
+    let generic = Upstream::start().await;
+    let gemini = Upstream::start().await;
+    let tei = Upstream::start().await;
+    let router = start_router(&format!(
+        "api_keys:\n  api_keys:\n    - {{key: sk-emb, id: emb, scopes: [embeddings]}}\nbackends:\n  - {{name: gen, type: generic, url: \"{}\", models: [text-embedding-ada-002]}}\n  - {{name: gem, type: gemini, url: \"{}\", api_key: gk-sdk, models: [gemini-embedding-001]}}\n  - {{name: tei, type: tei, url: \"{}\", models: [rerank-v4.0-pro]}}\n",
+        generic.url(),
+        gemini.url(),
+        tei.url()
+    ))
+    .await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    assert!(
+        run_sdk_script("openai", "embeddings_rerank.py", vec![url, "sk-emb".into()])
+            .await
+            .contains("embeddings and rerank ok")
+    );
+
+    // The generic backend was asked for floats both times (the SDK's default base64 is the
+    // router's to encode), with dimensions when the client gave them.
+    let texts = json!(["The food was delicious", "and the waiter"]);
+    let seen: Vec<(String, serde_json::Value)> = generic
+        .seen()
+        .into_iter()
+        .map(|s| (s.path, s.body))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "/v1/embeddings".to_string(),
+                json!({"model": "text-embedding-ada-002", "input": texts})
+            ),
+            (
+                "/v1/embeddings".to_string(),
+                json!({"model": "text-embedding-ada-002", "input": texts, "dimensions": 3, "encoding_format": "float"})
+            ),
+        ]
+    );
+
+    // Gemini got batchEmbedContents, outputDimensionality only when dimensions was given,
+    // and nothing for the refused int8 request.
+    let gemini_seen = gemini.seen();
+    assert_eq!(gemini_seen.len(), 2, "{gemini_seen:?}");
+    let mut without_dims = fixture_json("embeddings/gemini_batch_request.json");
+    for r in without_dims["requests"].as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("outputDimensionality");
+    }
+    assert_eq!(gemini_seen[0].body, without_dims);
+    assert_eq!(
+        gemini_seen[1].body,
+        fixture_json("embeddings/gemini_batch_request.json")
+    );
+    for s in &gemini_seen {
+        assert_eq!(
+            s.path,
+            "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+        assert_eq!(s.headers["x-goog-api-key"], "gk-sdk");
+    }
+
+    // TEI got {query, texts} twice; the bad request never reached it.
+    let tei_seen = tei.seen();
+    assert_eq!(tei_seen.len(), 2, "{tei_seen:?}");
+    for s in &tei_seen {
+        assert_eq!(s.path, "/rerank");
+        assert_eq!(s.body, fixture_json("rerank/tei_request.json"));
+    }
+}
