@@ -193,126 +193,20 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything recorded, with backend gauges.
     pub fn render(&self, backends: &[Arc<Backend>]) -> String {
-        let mut requests: BTreeMap<(String, String, String, u16), RequestSeries> = BTreeMap::new();
-        let mut tokens: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-        let mut reasoning: BTreeMap<(String, String, &str, &str), u64> = BTreeMap::new();
-        let (mut retries, mut fallbacks, mut rate_limited) = (0, 0, 0);
-        let (mut fail_open, mut fail_closed) = (0, 0);
-        let labels = |served: &Option<(BackendKey, Arc<str>)>| match served {
-            Some((b, m)) => (m.to_string(), b.0.name().to_string()),
-            None => (String::new(), String::new()),
-        };
-        for shard in self.shards.iter() {
-            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, v) in &s.requests {
-                let (model, backend) = labels(&k.served);
-                let e = requests
-                    .entry((k.endpoint.to_string(), model, backend, k.status))
-                    .or_default();
-                e.duration.merge(&v.duration);
-                e.ttft.merge(&v.ttft);
-            }
-            for ((b, m), (i, o)) in &s.tokens {
-                let e = tokens
-                    .entry((m.to_string(), b.0.name().to_string()))
-                    .or_default();
-                e.0 += i;
-                e.1 += o;
-            }
-            for ((b, m, req, app), n) in &s.reasoning {
-                *reasoning
-                    .entry((b.0.name().to_string(), m.to_string(), req, app))
-                    .or_default() += n;
-            }
-            retries += s.retries;
-            fallbacks += s.fallbacks;
-            rate_limited += s.rate_limited;
-            fail_open += s.store_fail_open;
-            fail_closed += s.store_fail_closed;
-        }
+        let Totals {
+            requests,
+            tokens,
+            reasoning,
+            retries,
+            fallbacks,
+            rate_limited,
+            fail_open,
+            fail_closed,
+        } = self.totals();
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP continuum_requests_total Requests answered, by endpoint, model, backend and HTTP status.\n# TYPE continuum_requests_total counter\n");
-        for ((endpoint, model, backend, status), s) in &requests {
-            let _ = writeln!(
-                out,
-                "continuum_requests_total{{endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"}} {}",
-                escape(endpoint),
-                escape(model),
-                escape(backend),
-                s.duration.count
-            );
-        }
-        out.push_str("# HELP continuum_request_duration_seconds Time from request to the last byte of the response.\n# TYPE continuum_request_duration_seconds histogram\n");
-        for ((endpoint, model, backend, status), s) in &requests {
-            let labels = format!(
-                "endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"",
-                escape(endpoint),
-                escape(model),
-                escape(backend)
-            );
-            histogram(
-                &mut out,
-                "continuum_request_duration_seconds",
-                &labels,
-                &s.duration,
-            );
-        }
-        let mut ttft: BTreeMap<(&str, &str, &str), Histogram> = BTreeMap::new();
-        for ((endpoint, model, backend, _), s) in &requests {
-            if s.ttft.count > 0 {
-                ttft.entry((endpoint, model, backend))
-                    .or_default()
-                    .merge(&s.ttft);
-            }
-        }
-        out.push_str("# HELP continuum_time_to_first_token_seconds Time from request to the first byte of the response body.\n# TYPE continuum_time_to_first_token_seconds histogram\n");
-        for ((endpoint, model, backend), h) in &ttft {
-            let labels = format!(
-                "endpoint=\"{}\",model=\"{}\",backend=\"{}\"",
-                escape(endpoint),
-                escape(model),
-                escape(backend)
-            );
-            histogram(
-                &mut out,
-                "continuum_time_to_first_token_seconds",
-                &labels,
-                h,
-            );
-        }
-        out.push_str("# HELP continuum_tokens_total Tokens reported in responses' usage, by direction (in: prompt, out: completion).\n# TYPE continuum_tokens_total counter\n");
-        for ((model, backend), (i, o)) in &tokens {
-            for (dir, n) in [("in", i), ("out", o)] {
-                let _ = writeln!(
-                    out,
-                    "continuum_tokens_total{{model=\"{}\",backend=\"{}\",direction=\"{dir}\"}} {n}",
-                    escape(model),
-                    escape(backend)
-                );
-            }
-        }
-        out.push_str("# HELP continuum_backend_healthy Whether a backend is healthy (1) or not (0).\n# TYPE continuum_backend_healthy gauge\n");
-        for b in backends {
-            let _ = writeln!(
-                out,
-                "continuum_backend_healthy{{backend=\"{}\"}} {}",
-                escape(b.name()),
-                u8::from(b.state.health.is_healthy())
-            );
-        }
-        out.push_str("# HELP continuum_circuit_state A backend's circuit breaker: 0 closed, 1 half-open, 2 open.\n# TYPE continuum_circuit_state gauge\n");
-        for b in backends {
-            let _ = writeln!(
-                out,
-                "continuum_circuit_state{{backend=\"{}\"}} {}",
-                escape(b.name()),
-                match b.state.breaker.state(tokio::time::Instant::now()) {
-                    crate::resilience::breaker::CircuitState::Closed => 0,
-                    crate::resilience::breaker::CircuitState::HalfOpen => 1,
-                    crate::resilience::breaker::CircuitState::Open => 2,
-                }
-            );
-        }
+        render_requests(&mut out, &requests);
+        render_tokens(&mut out, &tokens);
+        render_backends(&mut out, backends);
         let _ = write!(
             out,
             "# HELP continuum_retries_total Attempts retried after a failure.\n# TYPE continuum_retries_total counter\ncontinuum_retries_total {retries}\n\
@@ -332,6 +226,153 @@ impl Metrics {
             );
         }
         out
+    }
+
+    /// Every shard's records, merged.
+    fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        let labels = |served: &Option<(BackendKey, Arc<str>)>| match served {
+            Some((b, m)) => (m.to_string(), b.0.name().to_string()),
+            None => (String::new(), String::new()),
+        };
+        for shard in self.shards.iter() {
+            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in &s.requests {
+                let (model, backend) = labels(&k.served);
+                let e = t
+                    .requests
+                    .entry((k.endpoint.to_string(), model, backend, k.status))
+                    .or_default();
+                e.duration.merge(&v.duration);
+                e.ttft.merge(&v.ttft);
+            }
+            for ((b, m), (i, o)) in &s.tokens {
+                let e = t
+                    .tokens
+                    .entry((m.to_string(), b.0.name().to_string()))
+                    .or_default();
+                e.0 += i;
+                e.1 += o;
+            }
+            for ((b, m, req, app), n) in &s.reasoning {
+                *t.reasoning
+                    .entry((b.0.name().to_string(), m.to_string(), req, app))
+                    .or_default() += n;
+            }
+            t.retries += s.retries;
+            t.fallbacks += s.fallbacks;
+            t.rate_limited += s.rate_limited;
+            t.fail_open += s.store_fail_open;
+            t.fail_closed += s.store_fail_closed;
+        }
+        t
+    }
+}
+
+/// Request series by endpoint, model, backend and status.
+type RequestTotals = BTreeMap<(String, String, String, u16), RequestSeries>;
+
+/// What the shards recorded, summed, with labels read from the backends.
+#[derive(Default)]
+struct Totals {
+    requests: RequestTotals,
+    /// By model and backend: prompt and completion tokens.
+    tokens: BTreeMap<(String, String), (u64, u64)>,
+    /// By backend, model, requested and applied level.
+    reasoning: BTreeMap<(String, String, &'static str, &'static str), u64>,
+    retries: u64,
+    fallbacks: u64,
+    rate_limited: u64,
+    fail_open: u64,
+    fail_closed: u64,
+}
+
+/// The request counters and the duration and time-to-first-token histograms.
+fn render_requests(out: &mut String, requests: &RequestTotals) {
+    out.push_str("# HELP continuum_requests_total Requests answered, by endpoint, model, backend and HTTP status.\n# TYPE continuum_requests_total counter\n");
+    for ((endpoint, model, backend, status), s) in requests {
+        let _ = writeln!(
+            out,
+            "continuum_requests_total{{endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"}} {}",
+            escape(endpoint),
+            escape(model),
+            escape(backend),
+            s.duration.count
+        );
+    }
+    out.push_str("# HELP continuum_request_duration_seconds Time from request to the last byte of the response.\n# TYPE continuum_request_duration_seconds histogram\n");
+    for ((endpoint, model, backend, status), s) in requests {
+        let labels = format!(
+            "endpoint=\"{}\",model=\"{}\",backend=\"{}\",status=\"{status}\"",
+            escape(endpoint),
+            escape(model),
+            escape(backend)
+        );
+        histogram(
+            out,
+            "continuum_request_duration_seconds",
+            &labels,
+            &s.duration,
+        );
+    }
+    let mut ttft: BTreeMap<(&str, &str, &str), Histogram> = BTreeMap::new();
+    for ((endpoint, model, backend, _), s) in requests {
+        if s.ttft.count > 0 {
+            ttft.entry((endpoint, model, backend))
+                .or_default()
+                .merge(&s.ttft);
+        }
+    }
+    out.push_str("# HELP continuum_time_to_first_token_seconds Time from request to the first byte of the response body.\n# TYPE continuum_time_to_first_token_seconds histogram\n");
+    for ((endpoint, model, backend), h) in &ttft {
+        let labels = format!(
+            "endpoint=\"{}\",model=\"{}\",backend=\"{}\"",
+            escape(endpoint),
+            escape(model),
+            escape(backend)
+        );
+        histogram(out, "continuum_time_to_first_token_seconds", &labels, h);
+    }
+}
+
+/// The token counters.
+fn render_tokens(out: &mut String, tokens: &BTreeMap<(String, String), (u64, u64)>) {
+    out.push_str("# HELP continuum_tokens_total Tokens reported in responses' usage, by direction (in: prompt, out: completion).\n# TYPE continuum_tokens_total counter\n");
+    for ((model, backend), (i, o)) in tokens {
+        for (dir, n) in [("in", i), ("out", o)] {
+            let _ = writeln!(
+                out,
+                "continuum_tokens_total{{model=\"{}\",backend=\"{}\",direction=\"{dir}\"}} {n}",
+                escape(model),
+                escape(backend)
+            );
+        }
+    }
+}
+
+/// The backends' health and circuit state gauges, read now.
+fn render_backends(out: &mut String, backends: &[Arc<Backend>]) {
+    out.push_str("# HELP continuum_backend_healthy Whether a backend is healthy (1) or not (0).\n# TYPE continuum_backend_healthy gauge\n");
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "continuum_backend_healthy{{backend=\"{}\"}} {}",
+            escape(b.name()),
+            u8::from(b.state.health.is_healthy())
+        );
+    }
+    out.push_str("# HELP continuum_circuit_state A backend's circuit breaker: 0 closed, 1 half-open, 2 open.\n# TYPE continuum_circuit_state gauge\n");
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "continuum_circuit_state{{backend=\"{}\"}} {}",
+            escape(b.name()),
+            match b.state.breaker.state(tokio::time::Instant::now()) {
+                crate::resilience::breaker::CircuitState::Closed => 0,
+                crate::resilience::breaker::CircuitState::HalfOpen => 1,
+                crate::resilience::breaker::CircuitState::Open => 2,
+            }
+        );
     }
 }
 

@@ -264,25 +264,8 @@ mod yaml {
 
             // Top-level keys that move: remember their block.
             if column == 0 && (key == "bind_address" || key == "backend_urls") {
-                let start = out.len();
-                out.push(raw.to_string());
-                i += 1;
-                while i < lines.len() {
-                    let next = lines[i];
-                    let t = next.trim_start();
-                    let indented = next.starts_with(' ') || next.starts_with("- ") || next == "-";
-                    if t.is_empty() || indented || (t.starts_with('#') && next.starts_with(' ')) {
-                        out.push(next.to_string());
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                // Trailing blank lines stay where they are.
-                let mut end = out.len();
-                while end > start + 1 && out[end - 1].trim().is_empty() {
-                    end -= 1;
-                }
+                let (next, start, end) = copy_block(&lines, i, &mut out);
+                i = next;
                 moved.push((key.to_string(), start, end));
                 stack.clear();
                 continue;
@@ -299,22 +282,7 @@ mod yaml {
                 path.pop();
                 path.push(new_key.clone());
             }
-            let mut new_value = value.to_string();
-            if !value.is_empty()
-                && value.chars().all(|c| c.is_ascii_digit())
-                && any_match(DURATION_KEYS, &path)
-            {
-                changes.push(format!("{}: {value} → \"{value}s\"", path.join(".")));
-                new_value = format!("\"{value}s\"");
-            } else if any_match(STRATEGY_KEYS, &path) {
-                let bare = value.trim_matches(['"', '\'']);
-                if let Some(name) = strategy_name(bare) {
-                    changes.push(format!("{}: {bare} → {name}", path.join(".")));
-                    new_value = name.to_string();
-                }
-            } else if value.starts_with('{') {
-                new_value = edit_flow(value, &path, &mut changes);
-            }
+            let new_value = edit_value(value, &path, &mut changes);
             if new_key != key || new_value != value {
                 let space = if new_value.is_empty() { "" } else { " " };
                 out.push(format!("{prefix}{new_key}:{space}{new_value}{comment}"));
@@ -333,6 +301,54 @@ mod yaml {
             text: lines.join("\n"),
             changes,
         })
+    }
+
+    /// Copies the top-level block starting at line `i` (that line, then the indented,
+    /// blank and indented comment lines after it) into `out`. Returns the index of the
+    /// line after the block and the block's range in `out`, trailing blank lines left out.
+    fn copy_block(lines: &[&str], mut i: usize, out: &mut Vec<String>) -> (usize, usize, usize) {
+        let start = out.len();
+        out.push(lines[i].to_string());
+        i += 1;
+        while i < lines.len() {
+            let next = lines[i];
+            let t = next.trim_start();
+            let indented = next.starts_with(' ') || next.starts_with("- ") || next == "-";
+            if t.is_empty() || indented || (t.starts_with('#') && next.starts_with(' ')) {
+                out.push(next.to_string());
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        // Trailing blank lines stay where they are.
+        let mut end = out.len();
+        while end > start + 1 && out[end - 1].trim().is_empty() {
+            end -= 1;
+        }
+        (i, start, end)
+    }
+
+    /// The value of the key at `path`, migrated: a bare number of seconds as a duration
+    /// string, an old strategy name as the new one, a flow mapping edited inside.
+    fn edit_value(value: &str, path: &[String], changes: &mut Vec<String>) -> String {
+        let mut new_value = value.to_string();
+        if !value.is_empty()
+            && value.chars().all(|c| c.is_ascii_digit())
+            && any_match(DURATION_KEYS, path)
+        {
+            changes.push(format!("{}: {value} → \"{value}s\"", path.join(".")));
+            new_value = format!("\"{value}s\"");
+        } else if any_match(STRATEGY_KEYS, path) {
+            let bare = value.trim_matches(['"', '\'']);
+            if let Some(name) = strategy_name(bare) {
+                changes.push(format!("{}: {bare} → {name}", path.join(".")));
+                new_value = name.to_string();
+            }
+        } else if value.starts_with('{') {
+            new_value = edit_flow(value, path, changes);
+        }
+        new_value
     }
 
     /// The index of top-level `key:`'s line in `out`.

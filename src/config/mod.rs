@@ -3,6 +3,7 @@
 //! (command line > environment > file > defaults).
 
 pub mod access;
+mod backends;
 mod interpolate;
 pub mod metadata;
 pub mod migrate;
@@ -18,11 +19,12 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use backends::normalize_url;
 pub use interpolate::{EnvSource, ProcessEnv};
 pub use model::*;
 pub use reader::Problem;
 pub use types::{BindAddr, Secret};
-pub use validate::{normalize_url, parse_log_format, parse_log_level};
+pub use validate::{parse_log_format, parse_log_level};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::access::IpNet;
 use super::reader::{child, Keys, Reader};
@@ -131,118 +131,132 @@ pub fn read_admin(v: Option<&Value>, r: &mut Reader) -> AdminConfig {
         .get("auth")
         .and_then(|v| r.section(v, "admin.auth", &ADMIN_AUTH))
     {
-        let ap = "admin.auth";
-        let secret = |r: &mut Reader, key: &str| r.string(a, ap, key).filter(|s| !s.is_empty());
-        let Some(method) = r.string(a, ap, "method") else {
-            r.missing(
-                child(ap, "method"),
-                "method (none, bearer, bearer_token, basic, ip_whitelist or api_key)",
-            );
+        let Some(auth) = read_admin_auth(a, r) else {
             return c;
         };
-        c.auth = match method.as_str() {
-            "none" => AdminAuth::None,
-            "bearer" | "bearer_token" => {
-                match secret(r, "token").or_else(|| secret(r, "bearer_token")) {
-                    Some(t) => AdminAuth::Bearer(Secret::new(t)),
-                    None => {
-                        let key = if a.contains_key("bearer_token") {
-                            "bearer_token"
-                        } else {
-                            "token"
-                        };
-                        r.missing(child(ap, key), "the admin token (token or bearer_token)");
-                        AdminAuth::None
-                    }
-                }
-            }
-            "basic" => {
-                let username = r.string(a, ap, "username");
-                let password = secret(r, "password");
-                if username.as_deref().is_none_or(str::is_empty) {
-                    r.missing(child(ap, "username"), "username (method: basic)");
-                }
-                if password.is_none() {
-                    r.missing(child(ap, "password"), "password (method: basic)");
-                }
-                AdminAuth::Basic {
-                    username: username.unwrap_or_default(),
-                    password: Secret::new(password.unwrap_or_default()),
-                }
-            }
-            "ip_whitelist" => {
-                let list = r.string_list(a, ap, "allowed_ips").unwrap_or_default();
-                if list.is_empty() {
-                    r.error(
-                        child(ap, "allowed_ips"),
-                        "list the client networks (CIDR) that may use the admin API",
-                    );
-                }
-                let mut nets = Vec::new();
-                for (i, net) in list.iter().enumerate() {
-                    match IpNet::parse(net) {
-                        Some(n) => nets.push(n),
-                        None => r.error(
-                            format!("{ap}.allowed_ips[{i}]"),
-                            format!("'{net}' is not an IP address or CIDR network"),
-                        ),
-                    }
-                }
-                AdminAuth::IpWhitelist(nets)
-            }
-            "api_key" => AdminAuth::ApiKey,
-            other => {
-                r.error(
-                    child(ap, "method"),
-                    format!("'{other}' is not one of: none, bearer, bearer_token, basic, ip_whitelist, api_key"),
-                );
-                AdminAuth::None
-            }
-        };
+        c.auth = auth;
     }
     if let Some(s) = m
         .get("stats")
         .and_then(|v| r.section(v, "admin.stats", &STATS))
     {
-        let sp = "admin.stats";
-        c.stats.enabled = r.boolean(s, sp, "enabled").unwrap_or(true);
-        if let Some(d) = r.duration(s, sp, "retention_window") {
-            if d < Duration::from_secs(60) || d > MAX_RETENTION {
-                r.error(
-                    child(sp, "retention_window"),
-                    "must be between 1m and 7d (one-minute buckets are kept)",
-                );
-            }
-            c.stats.retention_window = d;
-        }
-        c.stats.token_tracking = r.boolean(s, sp, "token_tracking").unwrap_or(true);
-        let pp = "admin.stats.persistence";
-        if let Some(ps) = s
-            .get("persistence")
-            .and_then(|v| r.section(v, pp, &PERSISTENCE))
-        {
-            if r.boolean(ps, pp, "enabled").unwrap_or(true) {
-                let path = r.string(ps, pp, "path").filter(|s| !s.is_empty());
-                if path.is_none() {
-                    r.missing(child(pp, "path"), "the snapshot file's path");
-                }
-                let snapshot_interval = r
-                    .duration(ps, pp, "snapshot_interval")
-                    .unwrap_or(Duration::from_secs(300));
-                if snapshot_interval < Duration::from_secs(1) {
-                    r.error(child(pp, "snapshot_interval"), "must be at least 1s");
-                }
-                c.stats.persistence = Some(StatsPersistence {
-                    path: PathBuf::from(path.unwrap_or_default()),
-                    snapshot_interval,
-                    max_age: r
-                        .duration(ps, pp, "max_age")
-                        .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
-                });
-            }
-        }
+        read_stats(s, &mut c.stats, r);
     }
     c
+}
+
+/// Reads `admin.auth`; None when it names no `method` (the rest of `admin` is then not
+/// read).
+fn read_admin_auth(a: &Map<String, Value>, r: &mut Reader) -> Option<AdminAuth> {
+    let ap = "admin.auth";
+    let secret = |r: &mut Reader, key: &str| r.string(a, ap, key).filter(|s| !s.is_empty());
+    let Some(method) = r.string(a, ap, "method") else {
+        r.missing(
+            child(ap, "method"),
+            "method (none, bearer, bearer_token, basic, ip_whitelist or api_key)",
+        );
+        return None;
+    };
+    Some(match method.as_str() {
+        "none" => AdminAuth::None,
+        "bearer" | "bearer_token" => {
+            match secret(r, "token").or_else(|| secret(r, "bearer_token")) {
+                Some(t) => AdminAuth::Bearer(Secret::new(t)),
+                None => {
+                    let key = if a.contains_key("bearer_token") {
+                        "bearer_token"
+                    } else {
+                        "token"
+                    };
+                    r.missing(child(ap, key), "the admin token (token or bearer_token)");
+                    AdminAuth::None
+                }
+            }
+        }
+        "basic" => {
+            let username = r.string(a, ap, "username");
+            let password = secret(r, "password");
+            if username.as_deref().is_none_or(str::is_empty) {
+                r.missing(child(ap, "username"), "username (method: basic)");
+            }
+            if password.is_none() {
+                r.missing(child(ap, "password"), "password (method: basic)");
+            }
+            AdminAuth::Basic {
+                username: username.unwrap_or_default(),
+                password: Secret::new(password.unwrap_or_default()),
+            }
+        }
+        "ip_whitelist" => {
+            let list = r.string_list(a, ap, "allowed_ips").unwrap_or_default();
+            if list.is_empty() {
+                r.error(
+                    child(ap, "allowed_ips"),
+                    "list the client networks (CIDR) that may use the admin API",
+                );
+            }
+            let mut nets = Vec::new();
+            for (i, net) in list.iter().enumerate() {
+                match IpNet::parse(net) {
+                    Some(n) => nets.push(n),
+                    None => r.error(
+                        format!("{ap}.allowed_ips[{i}]"),
+                        format!("'{net}' is not an IP address or CIDR network"),
+                    ),
+                }
+            }
+            AdminAuth::IpWhitelist(nets)
+        }
+        "api_key" => AdminAuth::ApiKey,
+        other => {
+            r.error(
+                child(ap, "method"),
+                format!("'{other}' is not one of: none, bearer, bearer_token, basic, ip_whitelist, api_key"),
+            );
+            AdminAuth::None
+        }
+    })
+}
+
+/// Reads `admin.stats` into `stats`.
+fn read_stats(s: &Map<String, Value>, stats: &mut StatsConfig, r: &mut Reader) {
+    let sp = "admin.stats";
+    stats.enabled = r.boolean(s, sp, "enabled").unwrap_or(true);
+    if let Some(d) = r.duration(s, sp, "retention_window") {
+        if d < Duration::from_secs(60) || d > MAX_RETENTION {
+            r.error(
+                child(sp, "retention_window"),
+                "must be between 1m and 7d (one-minute buckets are kept)",
+            );
+        }
+        stats.retention_window = d;
+    }
+    stats.token_tracking = r.boolean(s, sp, "token_tracking").unwrap_or(true);
+    let pp = "admin.stats.persistence";
+    if let Some(ps) = s
+        .get("persistence")
+        .and_then(|v| r.section(v, pp, &PERSISTENCE))
+    {
+        if r.boolean(ps, pp, "enabled").unwrap_or(true) {
+            let path = r.string(ps, pp, "path").filter(|s| !s.is_empty());
+            if path.is_none() {
+                r.missing(child(pp, "path"), "the snapshot file's path");
+            }
+            let snapshot_interval = r
+                .duration(ps, pp, "snapshot_interval")
+                .unwrap_or(Duration::from_secs(300));
+            if snapshot_interval < Duration::from_secs(1) {
+                r.error(child(pp, "snapshot_interval"), "must be at least 1s");
+            }
+            stats.persistence = Some(StatsPersistence {
+                path: PathBuf::from(path.unwrap_or_default()),
+                snapshot_interval,
+                max_age: r
+                    .duration(ps, pp, "max_age")
+                    .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+            });
+        }
+    }
 }
 
 /// `hot_reload:` section.

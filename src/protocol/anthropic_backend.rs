@@ -2,7 +2,7 @@
 //! reply, stream and errors translated between OpenAI's chat format and Anthropic's.
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::openai::{self, text_of};
 use super::reasoning::Effort;
@@ -48,57 +48,7 @@ pub fn from_openai_request(
     stream: bool,
 ) -> Result<(Bytes, bool), ProxyError> {
     let req = openai::parse_request(body)?;
-    let input = openai::messages(&req);
-    let mut system = Vec::new();
-    let mut messages: Vec<Value> = Vec::new();
-    for m in input {
-        match m["role"].as_str() {
-            Some("system") | Some("developer") => system.push(text_of(&m["content"])),
-            Some("user") => push_turn(
-                &mut messages,
-                "user",
-                "content",
-                user_blocks(&m["content"])?,
-            ),
-            Some("assistant") => {
-                let mut blocks = Vec::new();
-                let text = text_of(&m["content"]);
-                if !text.is_empty() {
-                    blocks.push(json!({"type": "text", "text": text}));
-                }
-                for c in m["tool_calls"].as_array().into_iter().flatten() {
-                    let input: Value = c["function"]["arguments"]
-                        .as_str()
-                        .filter(|a| !a.trim().is_empty())
-                        .map(serde_json::from_str)
-                        .transpose()
-                        .map_err(|_| invalid("tool call arguments must be a JSON object"))?
-                        .unwrap_or_else(|| json!({}));
-                    blocks.push(object([
-                        ("type", "tool_use".into()),
-                        ("id", c["id"].clone()),
-                        ("name", c["function"]["name"].clone()),
-                        ("input", input),
-                    ]));
-                }
-                messages.push(object([
-                    ("role", "assistant".into()),
-                    ("content", Value::Array(blocks)),
-                ]));
-            }
-            Some("tool") => {
-                let block = json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])});
-                // Consecutive tool results go into one user turn, as Anthropic wants.
-                push_turn(&mut messages, "user", "content", vec![block]);
-            }
-            other => {
-                return Err(invalid(format!(
-                    "role {} is not supported",
-                    other.unwrap_or("(none)")
-                )))
-            }
-        }
-    }
+    let (system, messages) = turns(openai::messages(&req))?;
     let max_tokens = req
         .get("max_completion_tokens")
         .or_else(|| req.get("max_tokens"))
@@ -142,6 +92,74 @@ pub fn from_openai_request(
     if let Some(user) = req.get("user").filter(|u| u.is_string()) {
         out["metadata"] = json!({"user_id": user});
     }
+    copy_tools(&req, &mut out);
+    let include_usage = openai::include_usage(&req);
+    serde_json::to_vec(&out)
+        .map(|b| (Bytes::from(b), include_usage))
+        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
+}
+
+/// The OpenAI messages as Anthropic's system texts and `messages` turns.
+fn turns(input: &[Value]) -> Result<(Vec<String>, Vec<Value>), ProxyError> {
+    let mut system = Vec::new();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in input {
+        match m["role"].as_str() {
+            Some("system") | Some("developer") => system.push(text_of(&m["content"])),
+            Some("user") => push_turn(
+                &mut messages,
+                "user",
+                "content",
+                user_blocks(&m["content"])?,
+            ),
+            Some("assistant") => messages.push(assistant_turn(m)?),
+            Some("tool") => {
+                let block = json!({"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": text_of(&m["content"])});
+                // Consecutive tool results go into one user turn, as Anthropic wants.
+                push_turn(&mut messages, "user", "content", vec![block]);
+            }
+            other => {
+                return Err(invalid(format!(
+                    "role {} is not supported",
+                    other.unwrap_or("(none)")
+                )))
+            }
+        }
+    }
+    Ok((system, messages))
+}
+
+/// An assistant message as an `assistant` turn: its text and its tool calls as `tool_use`
+/// blocks.
+fn assistant_turn(m: &Value) -> Result<Value, ProxyError> {
+    let mut blocks = Vec::new();
+    let text = text_of(&m["content"]);
+    if !text.is_empty() {
+        blocks.push(json!({"type": "text", "text": text}));
+    }
+    for c in m["tool_calls"].as_array().into_iter().flatten() {
+        let input: Value = c["function"]["arguments"]
+            .as_str()
+            .filter(|a| !a.trim().is_empty())
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| invalid("tool call arguments must be a JSON object"))?
+            .unwrap_or_else(|| json!({}));
+        blocks.push(object([
+            ("type", "tool_use".into()),
+            ("id", c["id"].clone()),
+            ("name", c["function"]["name"].clone()),
+            ("input", input),
+        ]));
+    }
+    Ok(object([
+        ("role", "assistant".into()),
+        ("content", Value::Array(blocks)),
+    ]))
+}
+
+/// `tools` as Anthropic tools, and `tool_choice`.
+fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
     if let Some(tools) = req.get("tools").and_then(Value::as_array) {
         out["tools"] = Value::Array(
             tools
@@ -165,10 +183,6 @@ pub fn from_openai_request(
             };
         }
     }
-    let include_usage = openai::include_usage(&req);
-    serde_json::to_vec(&out)
-        .map(|b| (Bytes::from(b), include_usage))
-        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
 }
 
 fn finish_reason(stop: Option<&str>) -> &'static str {

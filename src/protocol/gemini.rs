@@ -122,7 +122,24 @@ pub fn parse_count_tokens(body: &[u8]) -> Option<u64> {
 /// whether the client asked for a usage chunk.
 pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), ProxyError> {
     let req = openai::parse_request(body)?;
-    let input = openai::messages(&req);
+    let (system, contents) = turns(openai::messages(&req))?;
+    let mut out = object([("contents", Value::Array(contents))]);
+    if !system.is_empty() {
+        out["systemInstruction"] = object([("parts", Value::Array(system))]);
+    }
+    let config = generation_config(&req, model);
+    if !config.is_empty() {
+        out["generationConfig"] = Value::Object(config);
+    }
+    copy_tools(&req, &mut out);
+    let include_usage = openai::include_usage(&req);
+    serde_json::to_vec(&out)
+        .map(|b| (Bytes::from(b), include_usage))
+        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
+}
+
+/// The OpenAI messages as Gemini's system instruction parts and `contents` turns.
+fn turns(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), ProxyError> {
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // Gemini answers a function call by its name; OpenAI by the call's id.
@@ -133,57 +150,9 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
                 system.push(json!({"text": text_of(&m["content"])}))
             }
             Some("user") => push_turn(&mut contents, "user", "parts", user_parts(&m["content"])?),
-            Some("assistant") => {
-                let mut parts = Vec::new();
-                let text = text_of(&m["content"]);
-                if !text.is_empty() {
-                    parts.push(json!({"text": text}));
-                }
-                for c in m["tool_calls"].as_array().into_iter().flatten() {
-                    let name = c["function"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    if let Some(id) = c["id"].as_str() {
-                        call_names.insert(id.to_string(), name.clone());
-                    }
-                    let args: Value = c["function"]["arguments"]
-                        .as_str()
-                        .filter(|a| !a.trim().is_empty())
-                        .map(serde_json::from_str)
-                        .transpose()
-                        .map_err(|_| invalid("tool call arguments must be a JSON object"))?
-                        .unwrap_or_else(|| json!({}));
-                    let mut part = object([(
-                        "functionCall",
-                        object([("name", name.into()), ("args", args)]),
-                    )]);
-                    if let Some(sig) = c["id"].as_str().and_then(signature_of_call_id) {
-                        part["thoughtSignature"] = Value::String(sig);
-                    }
-                    parts.push(part);
-                }
-                contents.push(object([
-                    ("role", "model".into()),
-                    ("parts", Value::Array(parts)),
-                ]));
-            }
+            Some("assistant") => contents.push(model_turn(m, &mut call_names)?),
             Some("tool") => {
-                let id = m["tool_call_id"].as_str().unwrap_or_default();
-                let name = call_names
-                    .get(id)
-                    .cloned()
-                    .or_else(|| m["name"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                let text = text_of(&m["content"]);
-                let response = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({"result": text}));
-                let part = object([(
-                    "functionResponse",
-                    object([("name", name.into()), ("response", response)]),
-                )]);
+                let part = function_response(m, &call_names);
                 push_turn(&mut contents, "user", "parts", vec![part]);
             }
             other => {
@@ -194,13 +163,71 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
             }
         }
     }
-    let mut out = object([("contents", Value::Array(contents))]);
-    if !system.is_empty() {
-        out["systemInstruction"] = object([("parts", Value::Array(system))]);
+    Ok((system, contents))
+}
+
+/// An assistant message as a `model` turn: its text and its tool calls as function calls
+/// (each call's name noted in `call_names` under its id).
+fn model_turn(m: &Value, call_names: &mut HashMap<String, String>) -> Result<Value, ProxyError> {
+    let mut parts = Vec::new();
+    let text = text_of(&m["content"]);
+    if !text.is_empty() {
+        parts.push(json!({"text": text}));
     }
+    for c in m["tool_calls"].as_array().into_iter().flatten() {
+        let name = c["function"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(id) = c["id"].as_str() {
+            call_names.insert(id.to_string(), name.clone());
+        }
+        let args: Value = c["function"]["arguments"]
+            .as_str()
+            .filter(|a| !a.trim().is_empty())
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| invalid("tool call arguments must be a JSON object"))?
+            .unwrap_or_else(|| json!({}));
+        let mut part = object([(
+            "functionCall",
+            object([("name", name.into()), ("args", args)]),
+        )]);
+        if let Some(sig) = c["id"].as_str().and_then(signature_of_call_id) {
+            part["thoughtSignature"] = Value::String(sig);
+        }
+        parts.push(part);
+    }
+    Ok(object([
+        ("role", "model".into()),
+        ("parts", Value::Array(parts)),
+    ]))
+}
+
+/// A `tool` message as a `functionResponse` part, named after the call it answers.
+fn function_response(m: &Value, call_names: &HashMap<String, String>) -> Value {
+    let id = m["tool_call_id"].as_str().unwrap_or_default();
+    let name = call_names
+        .get(id)
+        .cloned()
+        .or_else(|| m["name"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let text = text_of(&m["content"]);
+    let response = serde_json::from_str::<Value>(&text)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"result": text}));
+    object([(
+        "functionResponse",
+        object([("name", name.into()), ("response", response)]),
+    )])
+}
+
+/// `generationConfig`: sampling, stop sequences, response format and thinking.
+fn generation_config(req: &Map<String, Value>, model: &str) -> Map<String, Value> {
     let mut config = Map::new();
     openai::copy_renamed(
-        &req,
+        req,
         &[
             ("temperature", "temperature"),
             ("top_p", "topP"),
@@ -212,7 +239,7 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
         ],
         &mut config,
     );
-    if let Some(stop) = openai::stop_list(&req) {
+    if let Some(stop) = openai::stop_list(req) {
         config.insert("stopSequences".into(), stop);
     }
     if let Some(rf) = req.get("response_format") {
@@ -241,9 +268,11 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
         };
         config.insert("thinkingConfig".into(), thinking);
     }
-    if !config.is_empty() {
-        out["generationConfig"] = Value::Object(config);
-    }
+    config
+}
+
+/// `tools` as `functionDeclarations`, and `tool_choice` as `toolConfig`.
+fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
     if let Some(tools) = req.get("tools").and_then(Value::as_array) {
         let decls: Vec<Value> = tools
             .iter()
@@ -275,10 +304,6 @@ pub fn from_openai_request(body: &[u8], model: &str) -> Result<(Bytes, bool), Pr
             };
         }
     }
-    let include_usage = openai::include_usage(&req);
-    serde_json::to_vec(&out)
-        .map(|b| (Bytes::from(b), include_usage))
-        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
 }
 
 fn finish_reason(reason: Option<&str>, has_calls: bool) -> &'static str {

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod gemini;
 #[cfg(test)]
 mod golden;
+mod input;
 pub mod ollama;
 pub mod openai;
 pub mod reasoning;

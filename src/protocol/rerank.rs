@@ -22,7 +22,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::embeddings::{is_number, named, parse_reply, parse_request, to_bytes};
+use super::input::{is_number, named, parse_reply, parse_request, to_bytes};
 
 /// The path of text-embeddings-inference's rerank endpoint, relative to its base URL.
 pub const TEI_PATH: &str = "/rerank";

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::embeddings::{is_number, named, parse_reply, parse_request, to_bytes, Input};
+use super::input::{is_number, named, parse_reply, parse_request, to_bytes, Input};
 
 /// The path of text-embeddings-inference's sparse embeddings endpoint.
 pub const TEI_PATH: &str = "/embed_sparse";

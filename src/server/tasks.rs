@@ -1,0 +1,129 @@
+//! The router's background work: model discovery, health probes, OAuth token refreshes
+//! and usage statistics snapshots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::backend::{discovery, Backend, HttpClient};
+use crate::config::{Config, HealthChecksConfig};
+use crate::metrics::Metrics;
+use crate::state::{Live, Snapshot};
+
+/// Keeps an OAuth backend's token fresh while it is configured.
+pub(super) async fn oauth_loop(
+    client: HttpClient,
+    backend: Arc<Backend>,
+    mut shutdown: watch::Receiver<bool>,
+    first_wait: Duration,
+) {
+    let mut wait = first_wait;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => wait = crate::oauth::keep_fresh(&client, &backend).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Writes the usage statistics snapshot (`admin.stats.persistence`).
+pub(super) fn save_stats(metrics: &Metrics, path: &std::path::Path) {
+    if let Some(stats) = &metrics.stats {
+        if let Err(e) = stats.save(path) {
+            tracing::warn!("cannot write the usage statistics snapshot: {e}");
+        }
+    }
+}
+
+/// Asks every discovering backend for its models (concurrently), then rebuilds the
+/// snapshot's model index.
+pub(super) async fn refresh_models(client: &HttpClient, snapshot: &Snapshot) {
+    let t = &snapshot.config.timeouts;
+    let timeout = t.connection + t.standard.first_byte;
+    let jobs = snapshot
+        .backends
+        .iter()
+        .filter(|b| b.discovers_models())
+        .map(|b| async move {
+            match discovery::fetch_models(client, b, timeout).await {
+                Ok(models) => {
+                    if **b.discovered.load() != models {
+                        tracing::info!(backend = b.name(), models = ?models, "discovered models");
+                        b.discovered.store(Arc::new(models));
+                    }
+                }
+                Err(e) => tracing::warn!("model discovery: {e}; keeping its last known models"),
+            }
+        });
+    futures_util::future::join_all(jobs).await;
+    snapshot.rebuild_index();
+}
+
+/// Sets the tokens of the given OAuth backends (before they serve); each one's wait
+/// before its next look.
+pub(super) async fn oauth_all(
+    client: &HttpClient,
+    backends: &[Arc<Backend>],
+) -> Vec<(Arc<Backend>, Duration)> {
+    let jobs = backends
+        .iter()
+        .filter(|b| b.config.oauth.is_some())
+        .map(|b| async move { (Arc::clone(b), crate::oauth::keep_fresh(client, b).await) });
+    futures_util::future::join_all(jobs).await
+}
+
+/// Probes the given backends once, concurrently (at start and for backends a reload
+/// adds, so `/health/ready` is right at once).
+pub(super) async fn probe_all(client: &HttpClient, backends: &[Arc<Backend>], config: &Config) {
+    if !config.health_checks.enabled {
+        return;
+    }
+    let jobs = backends
+        .iter()
+        .map(|b| probe_once(client, &config.health_checks, b));
+    futures_util::future::join_all(jobs).await;
+}
+
+/// Probes one backend, applies the result; returns the wait before the next probe.
+async fn probe_once(client: &HttpClient, cfg: &HealthChecksConfig, b: &Backend) -> Duration {
+    let result = crate::backend::probe::probe(client, b, cfg).await;
+    let (changed, next) = b
+        .state
+        .health
+        .on_probe(result, tokio::time::Instant::now(), cfg);
+    if let Some(status) = changed {
+        match status {
+            crate::resilience::HealthStatus::Healthy => {
+                tracing::info!(backend = b.name(), "backend is healthy")
+            }
+            s => tracing::warn!(
+                backend = b.name(),
+                status = s.as_str(),
+                "backend is not taking traffic"
+            ),
+        }
+    }
+    next
+}
+
+/// Probes a backend while it is configured, at the interval its state calls for, with
+/// the health-check settings of the snapshot serving at each probe.
+pub(super) async fn probe_loop(
+    client: HttpClient,
+    live: Arc<Live>,
+    backend: Arc<Backend>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let cfg = |live: &Live| live.current.load().config.health_checks.clone();
+    let mut wait = cfg(&live).interval;
+    if backend.state.health.status() == crate::resilience::HealthStatus::WarmingUp {
+        wait = cfg(&live).warmup_check_interval;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => wait = probe_once(&client, &cfg(&live), &backend).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+}
