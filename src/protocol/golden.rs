@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 
 use super::anthropic_client as anthropic;
 use super::errors::ProviderError;
+use super::responses::{self, ResponseCtx};
 use super::{anthropic_backend, gemini};
 use crate::error::ProxyError;
 use crate::protocol::ollama;
@@ -96,6 +97,12 @@ const TRANSLATIONS: &[(&str, Runner)] = &[
     ("ollama_reply_to_openai", ollama_reply_to_openai),
     ("ollama_stream_to_openai", ollama_stream_to_openai),
     ("provider_errors", provider_errors),
+    ("responses_to_chat", responses_to_chat),
+    ("chat_reply_to_responses", chat_reply_to_responses),
+    ("chat_stream_to_responses", chat_stream_to_responses),
+    ("chat_to_responses", chat_to_responses),
+    ("responses_reply_to_chat", responses_reply_to_chat),
+    ("responses_stream_to_chat", responses_stream_to_chat),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -350,6 +357,18 @@ fn feed_stream<T>(
     feed: impl Fn(&mut T, &[u8]) -> Result<String, String>,
     done: impl Fn(&T, &Fed) -> Result<(), String>,
 ) -> Outputs {
+    feed_stream_ending(input, make, feed, |_| Ok(String::new()), done)
+}
+
+/// [`feed_stream`] for translators told when their input ends: `end` runs after the last
+/// piece (unless a piece failed), and what it returns is part of the output.
+fn feed_stream_ending<T>(
+    input: &[u8],
+    make: impl Fn() -> T,
+    feed: impl Fn(&mut T, &[u8]) -> Result<String, String>,
+    end: impl Fn(&mut T) -> Result<String, String>,
+    done: impl Fn(&T, &Fed) -> Result<(), String>,
+) -> Outputs {
     let mut outputs = Outputs::default();
     let mut results: Vec<(&str, Fed)> = Vec::new();
     for (how, pieces) in splits(input) {
@@ -365,6 +384,12 @@ fn feed_stream<T>(
                     fed.error = Some(e);
                     break;
                 }
+            }
+        }
+        if fed.error.is_none() {
+            match end(&mut t) {
+                Ok(out) => fed.text.push_str(&out),
+                Err(e) => fed.error = Some(e),
             }
         }
         if let Err(e) = done(&t, &fed) {
@@ -633,6 +658,121 @@ fn provider_errors(case: &Path, args: &Value) -> Outputs {
     Outputs::json(v)
 }
 
+/// The context of a reply translation from `args.json`: `id`, `created_at`, and the
+/// Responses `request` it answers (its echoed fields), or only its `model`.
+fn responses_ctx(args: &Value) -> ResponseCtx {
+    let (id, created_at) = (arg(args, "id"), args["created_at"].as_u64().unwrap_or(0));
+    match args.get("request") {
+        Some(request) => responses::to_chat_request(request.to_string().as_bytes(), &[])
+            .unwrap_or_else(|e| panic!("args.json's request is refused: {e}"))
+            .ctx(id, created_at),
+        None => ResponseCtx::new(id, created_at, arg(args, "model")),
+    }
+}
+
+/// `args.json`: `history` (the earlier turns' items) when the request continues a
+/// response. The output is every part of the translation: the chat body, the hosted
+/// tools, the echoed fields…
+fn responses_to_chat(case: &Path, args: &Value) -> Outputs {
+    let history = args["history"].as_array().cloned().unwrap_or_default();
+    let v = match responses::to_chat_request(&input(case), &history) {
+        Ok(r) => json!({
+            "body": parse(&r.body, "the chat body"),
+            "model": r.model,
+            "stream": r.stream,
+            "hosted_tools": r.hosted_tools,
+            "tool_choice_auto": r.tool_choice_auto,
+            "store": r.store,
+            "previous_response_id": r.previous_response_id,
+            "input_items": r.input_items,
+            "echo": r.echo,
+        }),
+        Err(e) => proxy_error(&e),
+    };
+    Outputs::json(v)
+}
+
+fn chat_reply_to_responses(case: &Path, args: &Value) -> Outputs {
+    let v = match responses::from_chat_response(&input(case), &responses_ctx(args)) {
+        Ok(v) => v,
+        Err(e) => json!({"error": e}),
+    };
+    Outputs::json(v)
+}
+
+/// Checks a Responses event stream: every event's `type` is its `event:` name, its
+/// `sequence_number` its position, and the last one ends the response. Returns the
+/// response the last event carries.
+fn check_responses_events(text: &str) -> Result<Value, String> {
+    let mut d = super::sse::SseDecoder::default();
+    d.push(text.as_bytes()).map_err(|e| e.to_string())?;
+    let mut last = Value::Null;
+    let mut n = 0;
+    while let Some(e) = d.next_event() {
+        let v = parse(&e.data, "an event");
+        if v["type"] != e.name_str() || v["sequence_number"] != n {
+            return Err(format!(
+                "event {n} is named {:?} with data {v}",
+                e.name_str()
+            ));
+        }
+        last = v;
+        n += 1;
+    }
+    match last["type"].as_str() {
+        Some("response.completed" | "response.incomplete" | "response.failed") => {
+            Ok(last["response"].take())
+        }
+        other => Err(format!("the stream ends with {other:?}")),
+    }
+}
+
+/// `args.json` as for `chat_reply_to_responses`. The input ends as the backend's stream
+/// did: `finish()` is called after the last piece.
+fn chat_stream_to_responses(case: &Path, args: &Value) -> Outputs {
+    let ctx = responses_ctx(args);
+    feed_stream_ending(
+        &input(case),
+        || responses::StreamTranslator::new(ctx.clone()),
+        |t, piece| Ok(t.feed(piece)),
+        |t| Ok(t.finish()),
+        |t, fed| {
+            let last = check_responses_events(&fed.text)?;
+            if t.response() != Some(&last) || !t.is_done() {
+                return Err("response() is not the response of the terminal event".into());
+            }
+            Ok(())
+        },
+    )
+}
+
+fn chat_to_responses(case: &Path, _: &Value) -> Outputs {
+    let input = input(case);
+    let result = responses::from_chat_request(&input);
+    request_with_usage_flag(&input, result)
+}
+
+fn responses_reply_to_chat(case: &Path, args: &Value) -> Outputs {
+    reply(responses::to_chat_response(
+        &input(case),
+        arg(args, "model"),
+    ))
+}
+
+/// An error that arrives with chunks in the same bytes comes with the next call: the
+/// input's end is one more (empty) `feed`.
+fn responses_stream_to_chat(case: &Path, args: &Value) -> Outputs {
+    let (model, id) = (arg(args, "model"), arg(args, "id"));
+    let include_usage = flag(args, "include_usage");
+    feed_stream_ending(
+        &input(case),
+        || responses::ChatStreamTranslator::new(model, id, include_usage),
+        |t, piece| t.feed(piece),
+        |t| t.feed(b""),
+        |t, fed| done_at_done_marker(t.is_done(), fed),
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests: one per translation, so a failure names it.
 
@@ -714,6 +854,36 @@ fn golden_ollama_stream_to_openai() {
 #[test]
 fn golden_provider_errors() {
     run("provider_errors");
+}
+
+#[test]
+fn golden_responses_to_chat() {
+    run("responses_to_chat");
+}
+
+#[test]
+fn golden_chat_reply_to_responses() {
+    run("chat_reply_to_responses");
+}
+
+#[test]
+fn golden_chat_stream_to_responses() {
+    run("chat_stream_to_responses");
+}
+
+#[test]
+fn golden_chat_to_responses() {
+    run("chat_to_responses");
+}
+
+#[test]
+fn golden_responses_reply_to_chat() {
+    run("responses_reply_to_chat");
+}
+
+#[test]
+fn golden_responses_stream_to_chat() {
+    run("responses_stream_to_chat");
 }
 
 /// Every directory is a known translation, and each translation's README names each of
