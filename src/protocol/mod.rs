@@ -14,6 +14,7 @@ pub mod ollama;
 pub mod openai;
 pub mod reasoning;
 pub mod rerank;
+pub mod responses;
 pub mod sparse;
 pub mod sse;
 

@@ -261,6 +261,18 @@ pub(super) fn feed_stream<T>(
     feed: impl Fn(&mut T, &[u8]) -> Result<String, String>,
     done: impl Fn(&T, &Fed) -> Result<(), String>,
 ) -> Outputs {
+    feed_stream_ending(input, make, feed, |_| Ok(String::new()), done)
+}
+
+/// [`feed_stream`] for translators told when their input ends: `end` runs after the last
+/// piece (unless a piece failed), and what it returns is part of the output.
+pub(super) fn feed_stream_ending<T>(
+    input: &[u8],
+    make: impl Fn() -> T,
+    feed: impl Fn(&mut T, &[u8]) -> Result<String, String>,
+    end: impl Fn(&mut T) -> Result<String, String>,
+    done: impl Fn(&T, &Fed) -> Result<(), String>,
+) -> Outputs {
     let mut outputs = Outputs::default();
     let mut results: Vec<(&str, Fed)> = Vec::new();
     for (how, pieces) in splits(input) {
@@ -276,6 +288,12 @@ pub(super) fn feed_stream<T>(
                     fed.error = Some(e);
                     break;
                 }
+            }
+        }
+        if fed.error.is_none() {
+            match end(&mut t) {
+                Ok(out) => fed.text.push_str(&out),
+                Err(e) => fed.error = Some(e),
             }
         }
         if let Err(e) = done(&t, &fed) {

@@ -23,6 +23,7 @@
 //! and fails once one of them passes (then move it next to the others).
 
 mod harness;
+mod responses;
 mod translations;
 
 use std::fs;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use harness::{args, case_dirs, normalise, normalise_json, run, runner, settle};
+use responses::*;
 use translations::*;
 
 /// Set to `1` to write actual outputs into the expected files.
@@ -94,6 +96,12 @@ const TRANSLATIONS: &[(&str, Runner)] = &[
     ("ollama_reply_to_openai", ollama_reply_to_openai),
     ("ollama_stream_to_openai", ollama_stream_to_openai),
     ("provider_errors", provider_errors),
+    ("responses_to_chat", responses_to_chat),
+    ("chat_reply_to_responses", chat_reply_to_responses),
+    ("chat_stream_to_responses", chat_stream_to_responses),
+    ("chat_to_responses", chat_to_responses),
+    ("responses_reply_to_chat", responses_reply_to_chat),
+    ("responses_stream_to_chat", responses_stream_to_chat),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -178,6 +186,39 @@ fn golden_ollama_stream_to_openai() {
 fn golden_provider_errors() {
     run("provider_errors");
 }
+
+#[test]
+fn golden_responses_to_chat() {
+    run("responses_to_chat");
+}
+
+#[test]
+fn golden_chat_reply_to_responses() {
+    run("chat_reply_to_responses");
+}
+
+#[test]
+fn golden_chat_stream_to_responses() {
+    run("chat_stream_to_responses");
+}
+
+#[test]
+fn golden_chat_to_responses() {
+    run("chat_to_responses");
+}
+
+#[test]
+fn golden_responses_reply_to_chat() {
+    run("responses_reply_to_chat");
+}
+
+#[test]
+fn golden_responses_stream_to_chat() {
+    run("responses_stream_to_chat");
+}
+
+/// Every directory is a known translation, and each translation's README names each of
+/// its cases (with the documentation page it is modelled on).
 
 /// Every directory is a known translation, and each translation's README names each of
 /// its cases (with the documentation page it is modelled on).

@@ -17,7 +17,7 @@ use crate::protocol::{anthropic_backend, gemini, ollama};
 // Result shapes
 
 /// A request translation's error: its status, field and message.
-fn proxy_error(e: &ProxyError) -> Value {
+pub(super) fn proxy_error(e: &ProxyError) -> Value {
     let param = match e {
         ProxyError::InvalidField { param, .. } => Value::from(*param),
         _ => Value::Null,
@@ -26,7 +26,7 @@ fn proxy_error(e: &ProxyError) -> Value {
 }
 
 /// A reply translation's result: the body, or `{"error": message}`.
-fn reply(result: Result<bytes::Bytes, String>) -> Outputs {
+pub(super) fn reply(result: Result<bytes::Bytes, String>) -> Outputs {
     let v = match result {
         Ok(body) => parse(&body, "the translated reply"),
         Err(e) => json!({"error": e}),
@@ -36,7 +36,7 @@ fn reply(result: Result<bytes::Bytes, String>) -> Outputs {
 
 /// A request translation's result; `include_usage` must mirror the request's
 /// `stream_options.include_usage`.
-fn request_with_usage_flag(
+pub(super) fn request_with_usage_flag(
     input: &[u8],
     result: Result<(bytes::Bytes, bool), ProxyError>,
 ) -> Outputs {
