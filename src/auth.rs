@@ -50,6 +50,21 @@ impl ApiKey {
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<ApiKey>);
 
+impl Caller {
+    /// Who owns what this caller stores (responses, files): the key's `user_id`, else its id.
+    pub fn owner(&self) -> &str {
+        self.0.config.user_id.as_deref().unwrap_or(self.0.id())
+    }
+}
+
+/// The owner of what a request stores: its key's (see [`Caller::owner`]), or `""` for
+/// requests without an API key.
+pub fn owner_of(extensions: &http::Extensions) -> String {
+    extensions
+        .get::<Caller>()
+        .map_or_else(String::new, |c| c.owner().to_string())
+}
+
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

@@ -106,6 +106,19 @@ pub enum ProxyError {
     #[error("rate limits cannot be checked right now ({0}); try again shortly")]
     RateLimitStoreDown(String),
 
+    /// A stored object (a response) that does not exist or is not the caller's.
+    #[error("no {kind} found with id '{id}'")]
+    NotFound {
+        /// What was looked for ("response").
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+
+    /// The embedded store failed.
+    #[error("{0}")]
+    Store(String),
+
     /// A rate limit was hit.
     #[error("rate limit exceeded for {subject}; retry after {}s", retry_after_secs(.decision))]
     RateLimited {
@@ -140,7 +153,10 @@ impl ProxyError {
             | ProxyError::InvalidJson(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::MissingModel => StatusCode::BAD_REQUEST,
-            ProxyError::ModelNotFound(_) | ProxyError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::ModelNotFound(_)
+            | ProxyError::UnknownRoute { .. }
+            | ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. } => {
                 StatusCode::BAD_GATEWAY
@@ -210,6 +226,8 @@ impl ProxyError {
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
             ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
             ProxyError::Overloaded(_) => Some("server_overloaded"),
+            ProxyError::NotFound { .. } => Some("not_found"),
+            ProxyError::Store(_) => Some("store_error"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }
             | ProxyError::UnknownRoute { .. }

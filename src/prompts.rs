@@ -112,6 +112,20 @@ pub fn apply_anthropic(body: &Bytes, inj: Injection<'_>) -> Bytes {
     write(map, body)
 }
 
+/// An OpenAI Responses body with the prompt merged into `instructions`.
+pub fn apply_responses(body: &Bytes, inj: Injection<'_>) -> Bytes {
+    let Some(mut map) = object(body) else {
+        return body.clone();
+    };
+    match map.get_mut("instructions") {
+        Some(Value::String(s)) if !s.is_empty() => *s = inj.merge_text(s),
+        _ => {
+            map.insert("instructions".into(), Value::String(inj.prompt.to_string()));
+        }
+    }
+    write(map, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +137,18 @@ mod tests {
             merge,
             separator: "\n--\n",
         }
+    }
+
+    #[test]
+    fn responses_instructions() {
+        let body = Bytes::from(json!({"model": "m", "instructions": "Be brief."}).to_string());
+        let out: Value =
+            serde_json::from_slice(&apply_responses(&body, inj(MergeStrategy::Prepend))).unwrap();
+        assert_eq!(out["instructions"], "POLICY\n--\nBe brief.");
+        let body = Bytes::from(json!({"model": "m", "input": "hi"}).to_string());
+        let out: Value =
+            serde_json::from_slice(&apply_responses(&body, inj(MergeStrategy::Append))).unwrap();
+        assert_eq!(out["instructions"], "POLICY");
     }
 
     fn openai(body: Value, merge: MergeStrategy) -> Value {

@@ -209,9 +209,9 @@ impl Live {
 }
 
 /// Sections a reload cannot change: listeners, workers and pools, the metrics route, the
-/// log format, the connect timeout, the stats ring, the cache and the span exporter are set
-/// up once at start. Shown by `/admin/config/full`.
-pub const RESTART_ONLY: [&str; 8] = [
+/// log format, the connect timeout, the stats ring, the cache, the span exporter and the
+/// embedded store are set up once at start. Shown by `/admin/config/full`.
+pub const RESTART_ONLY: [&str; 9] = [
     "server.bind_address",
     "server",
     "metrics",
@@ -220,6 +220,7 @@ pub const RESTART_ONLY: [&str; 8] = [
     "admin.stats",
     "cache",
     "tracing.otlp_endpoint",
+    "store",
 ];
 
 /// Which of [`RESTART_ONLY`] changed between `old` and `new`.
@@ -240,6 +241,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         old.cache != new.cache,
         old.tracing.otlp_endpoint != new.tracing.otlp_endpoint
             || old.tracing.service_name != new.tracing.service_name,
+        old.store != new.store,
     ];
     RESTART_ONLY
         .iter()

@@ -128,9 +128,17 @@ impl Backend {
 
     /// The wire this backend speaks for `op`; `None` when it does not serve it (selection
     /// passes it over). The one table of what each backend type can do.
-    pub fn wire_for(&self, op: Operation) -> Option<Wire> {
+    pub fn wire_for(&self, op: Operation, model: &str) -> Option<Wire> {
         use BackendType as T;
         use Operation as O;
+        let responses_only = || self.config.responses_only_models.iter().any(|m| m == model);
+        match op {
+            // Passed through where the server takes it, else translated onto chat.
+            O::Responses if self.config.responses_api => return Some(Wire::OpenAiResponses),
+            O::Responses => return self.wire_for(O::Chat, model),
+            O::Chat if responses_only() => return Some(Wire::OpenAiResponses),
+            _ => {}
+        }
         Some(match (self.config.kind, op) {
             (T::Mock, O::Chat) => Wire::OpenAiChat,
             (T::Anthropic, O::Chat) => Wire::AnthropicMessages,
@@ -154,7 +162,7 @@ impl Backend {
             (T::Vllm | T::Llamacpp | T::Generic | T::Continuum | T::Localai, O::Rerank) => {
                 Wire::Rerank
             }
-            (_, O::Rerank | O::EmbedSparse) => return None,
+            (_, O::Rerank | O::EmbedSparse | O::Responses) => return None,
         })
     }
 
@@ -172,6 +180,7 @@ impl Backend {
         let path = match wire {
             Wire::OpenAiChat => "/v1/chat/completions".into(),
             Wire::OpenAiCompletions => "/v1/completions".into(),
+            Wire::OpenAiResponses => "/v1/responses".into(),
             Wire::OpenAiEmbeddings => "/v1/embeddings".into(),
             Wire::AnthropicMessages => "/v1/messages".into(),
             Wire::AnthropicCountTokens => "/v1/messages/count_tokens".into(),

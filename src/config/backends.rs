@@ -26,6 +26,8 @@ const BACKEND: Keys = Keys {
         "retry_override",
         "model_configs",
         "max_concurrent",
+        "responses_api",
+        "responses_only_models",
         "auth",
     ],
     unsupported: &[],
@@ -100,6 +102,18 @@ fn read_backend(
         }
         n => n.map(|n| n as usize),
     };
+    if let Some(on) = r.boolean(m, p, "responses_api") {
+        b.responses_api = on;
+    }
+    b.responses_only_models = r
+        .string_list(m, p, "responses_only_models")
+        .unwrap_or_default();
+    if !b.responses_only_models.is_empty() && !b.responses_api {
+        r.error(
+            child(p, "responses_only_models"),
+            "needs responses_api: true (the backend must take /v1/responses)",
+        );
+    }
     read_backend_models(m, p, &mut b, r);
     read_backend_headers(m, p, &mut b, r);
     read_backend_mock(m, p, &mut b, r);

@@ -360,6 +360,13 @@ pub struct BackendConfig {
     pub max_concurrent: Option<usize>,
     /// `auth: {type: oauth, ...}`: a bearer token from the OAuth device flow.
     pub oauth: Option<super::operations::OAuthConfig>,
+    /// The server takes OpenAI's Responses API (`/v1/responses`) itself, so Responses
+    /// requests are passed through (`responses_api`; on by default for `openai` and
+    /// `mlxcel`, and vLLM serves it too).
+    pub responses_api: bool,
+    /// Models this backend serves only through the Responses API: chat and messages
+    /// clients' requests for them are translated to Responses and back.
+    pub responses_only_models: Vec<String>,
 }
 
 /// Settings of the built-in `mock` backend.
@@ -530,6 +537,8 @@ impl BackendConfig {
             retry_override: None,
             model_configs: Vec::new(),
             max_concurrent: None,
+            responses_api: matches!(kind, BackendType::Openai | BackendType::Mlxcel),
+            responses_only_models: Vec::new(),
             oauth: None,
         }
     }

@@ -6,6 +6,7 @@ pub mod admission;
 mod cached;
 mod cors;
 pub mod error;
+mod responses;
 mod serve;
 pub mod tap;
 mod trace;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Json;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
@@ -41,14 +42,17 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     // The client API, behind the API-key check: every route of the one table.
     let mut api = axum::Router::new();
     for spec in crate::pipeline::op::ROUTES {
-        api = match spec.op {
-            Some(_) => api.route(
-                spec.path,
-                post(move |state, req| serve::handle(state, spec, req)),
-            ),
-            None if spec.path == "/v1/models" => api.route(spec.path, get(list_models)),
-            None => api.route(spec.path, get(get_model)),
+        use crate::pipeline::op::Handler;
+        let route = match spec.handler {
+            Handler::Op(_) => post(move |state, req| serve::handle(state, spec, req)),
+            Handler::ListModels => get(list_models),
+            Handler::GetModel => get(get_model),
+            Handler::GetResponse => get(responses::get),
+            Handler::DeleteResponse => delete(responses::delete),
+            Handler::ListInputItems => get(responses::input_items),
         };
+        // Methods of one path (GET and DELETE of a stored response) merge into one route.
+        api = api.route(spec.path, route);
     }
     let api = api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -74,13 +74,13 @@ async fn serve(
     req: Request,
     id: &HeaderValue,
 ) -> Result<Response, ProxyError> {
-    let op = spec.op.ok_or_else(|| ProxyError::MethodNotAllowed {
+    let op = spec.op().ok_or_else(|| ProxyError::MethodNotAllowed {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
     })?;
     let (parts, body) = req.into_parts();
     let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
-    let call = Call::new(
+    let mut call = Call::new(
         state,
         op,
         spec.client,
@@ -90,19 +90,23 @@ async fn serve(
         id.clone(),
     )?;
     super::access::check_model(&parts.extensions, call.model())?;
+    call.owner = crate::auth::owner_of(&parts.extensions);
+    // Counts are never cached; nor are Responses (each is a new, stored response).
+    if matches!(op, Operation::CountTokens | Operation::Responses) {
+        let resp = pipeline::serve(state, &mut call).await?;
+        return Ok(resp.map(Body::new));
+    }
+    let (body, stream) = (call.body.clone(), call.stream());
     let answer = async {
-        let resp = pipeline::serve(state, &call).await?;
+        let resp = pipeline::serve(state, &mut call).await?;
         Ok(resp.map(Body::new))
     };
-    if op == Operation::CountTokens {
-        return answer.await;
-    }
     super::cached::serve_cached(
         state,
         spec.endpoint,
         &parts.extensions,
-        &call.body,
-        call.stream(),
+        &body,
+        stream,
         answer,
     )
     .await

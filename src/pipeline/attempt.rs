@@ -90,7 +90,10 @@ fn select<'r>(
     let mut permit = None;
     let mut usable = |t: &Target| {
         let b = &backends[t.backend];
-        if b.wire_for(call.op).is_none() {
+        if call.pinned().is_some_and(|p| p != b.name()) {
+            return false;
+        }
+        if b.wire_for(call.op, &t.upstream_model).is_none() {
             passed.incompatible = Some(t.backend);
             return false;
         }

@@ -23,12 +23,22 @@ use crate::protocol::errors::ProviderError;
 const MAX_REPLY: usize = 256 << 20;
 
 /// Turns a pipeline response into the client's wire.
-pub async fn to_client(resp: Response, call: &Call) -> Result<Response, ProxyError> {
+pub async fn to_client(
+    core: &super::Core,
+    resp: Response,
+    call: &Call,
+) -> Result<Response, ProxyError> {
     let from = resp
         .extensions()
         .get::<Replied>()
         .map_or(codec::pivot(call.op), |r| r.0);
     match (from, call.client) {
+        (Wire::OpenAiResponses, Wire::OpenAiResponses) => {
+            super::responses::finish(core, call, resp, false).await
+        }
+        (Wire::OpenAiChat, Wire::OpenAiResponses) => {
+            super::responses::finish(core, call, resp, true).await
+        }
         (from, client) if from == client => Ok(resp),
         (Wire::OpenAiChat, Wire::AnthropicMessages) => to_anthropic(resp, call).await,
         (from, client) => whole(resp, from, client, call).await,

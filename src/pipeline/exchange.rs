@@ -90,64 +90,140 @@ pub async fn exchange(
         Ok(Ok(resp)) => resp,
     };
     backend.state.record_latency(started.elapsed());
-    let (mut parts, mut incoming) = upstream.into_parts();
+    let (mut parts, incoming) = upstream.into_parts();
     for h in &HOP_BY_HOP {
         parts.headers.remove(h);
     }
+    let held = Held {
+        backend,
+        started,
+        total,
+        first_deadline,
+        first_byte,
+    };
     if stream && parts.status.is_success() {
-        // Peek the first chunk before committing: a failure before it is still a clean error.
-        let first = match timeout_at(first_deadline, incoming.frame()).await {
-            Err(_) => {
-                return Err(ProxyError::Timeout {
-                    backend: name(),
-                    what: "first chunk",
-                    after: first_byte,
-                })
-            }
-            Ok(Some(Err(e))) => {
-                return Err(ProxyError::BadUpstream {
-                    backend: name(),
-                    reason: format!("the stream broke off before its first chunk: {e}"),
-                })
-            }
-            Ok(Some(Ok(frame))) => Some(frame),
-            Ok(None) => None,
+        let mode = StreamMode {
+            count_cache,
+            continue_on_failure,
+            sse: decode.sse(),
+            max_event: core.config.server.max_stream_event_size as usize,
         };
-        let translator = decode.stream(model, id);
-        let guarded = GuardedStream::new(
-            first,
+        let chunk_interval = streaming.chunk_interval;
+        return stream_reply(
+            held,
+            parts,
             incoming,
-            StreamLimits {
-                chunk_interval: streaming.chunk_interval,
-                started,
-                total,
-            },
-            Arc::clone(backend),
             in_flight,
-            StreamMode {
-                count_cache,
-                continue_on_failure: continue_on_failure || translator.is_some(),
-                sse: decode.sse(),
-                max_event: core.config.server.max_stream_event_size as usize,
-            },
-        );
-        let body = match translator {
-            None => body::boxed(guarded),
-            Some(translator) => {
-                parts.headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                );
-                body::boxed(TranslatedSse::new(
-                    guarded,
-                    translator,
-                    backend.name(),
-                    continue_on_failure,
-                ))
-            }
-        };
-        return Ok(Response::from_parts(parts, body));
+            chunk_interval,
+            mode,
+            decode.stream(model, id),
+        )
+        .await;
     }
+    let reply = whole_reply(held, parts, incoming, count_cache, &decode, model, id).await;
+    // The backend's request counts as in flight until its whole reply is read.
+    drop(in_flight);
+    reply
+}
+
+/// An exchange's deadlines and backend.
+struct Held<'a> {
+    backend: &'a Arc<Backend>,
+    started: Instant,
+    total: std::time::Duration,
+    first_deadline: Instant,
+    first_byte: std::time::Duration,
+}
+
+/// A streamed reply: the first chunk peeked, the rest guarded (and translated when the
+/// backend's wire is not the one the pipeline goes on in).
+async fn stream_reply(
+    held: Held<'_>,
+    mut parts: http::response::Parts,
+    mut incoming: body::Body,
+    in_flight: crate::resilience::InFlight,
+    chunk_interval: std::time::Duration,
+    mode: StreamMode,
+    translator: Option<Box<dyn crate::protocol::codec::ChunkTranslator>>,
+) -> Result<Response, ProxyError> {
+    let Held {
+        backend,
+        started,
+        total,
+        first_deadline,
+        first_byte,
+    } = held;
+    let name = || backend.name().to_string();
+    // Peek the first chunk before committing: a failure before it is still a clean error.
+    let first = match timeout_at(first_deadline, incoming.frame()).await {
+        Err(_) => {
+            return Err(ProxyError::Timeout {
+                backend: name(),
+                what: "first chunk",
+                after: first_byte,
+            })
+        }
+        Ok(Some(Err(e))) => {
+            return Err(ProxyError::BadUpstream {
+                backend: name(),
+                reason: format!("the stream broke off before its first chunk: {e}"),
+            })
+        }
+        Ok(Some(Ok(frame))) => Some(frame),
+        Ok(None) => None,
+    };
+    let pass_errors = mode.continue_on_failure;
+    let guarded = GuardedStream::new(
+        first,
+        incoming,
+        StreamLimits {
+            chunk_interval,
+            started,
+            total,
+        },
+        Arc::clone(backend),
+        in_flight,
+        StreamMode {
+            continue_on_failure: pass_errors || translator.is_some(),
+            ..mode
+        },
+    );
+    let body = match translator {
+        None => body::boxed(guarded),
+        Some(translator) => {
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            body::boxed(TranslatedSse::new(
+                guarded,
+                translator,
+                backend.name(),
+                pass_errors,
+            ))
+        }
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// A whole reply, read within the total deadline and translated when needed.
+async fn whole_reply(
+    held: Held<'_>,
+    mut parts: http::response::Parts,
+    incoming: body::Body,
+    count_cache: bool,
+    decode: &Decode,
+    model: &str,
+    id: &str,
+) -> Result<Response, ProxyError> {
+    let Held {
+        backend,
+        started,
+        total,
+        ..
+    } = held;
+    let total_deadline = started + total;
+    let name = || backend.name().to_string();
     let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
     let bytes = match timeout_at(total_deadline, limited.collect()).await {
         Err(_) => {

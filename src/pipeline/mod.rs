@@ -11,6 +11,7 @@ mod exchange;
 pub mod fields;
 pub mod op;
 mod prepare;
+mod responses;
 mod stream;
 pub mod usage;
 
@@ -55,6 +56,8 @@ pub struct Core {
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
     pub exporter: Option<Arc<crate::trace::Exporter>>,
+    /// The embedded database (stored responses).
+    pub store: Arc<crate::store::Store>,
 }
 
 impl std::ops::Deref for Core {
@@ -101,8 +104,12 @@ pub struct Call {
     pub body: Bytes,
     /// Its routing fields.
     pub routing: Routing,
-    /// The pivot form and its routing fields, when the client's wire is not the pivot.
-    pivot: OnceLock<(Bytes, Routing)>,
+    /// The pivot form, when the client's wire is not the pivot.
+    pivot: OnceLock<codec::Pivot>,
+    /// Who owns what this call stores (see `auth::owner_of`).
+    pub owner: String,
+    /// A Responses call's state (loaded before routing).
+    turn: Option<responses::Turn>,
     /// The client's `anthropic-beta` header (passed to Anthropic backends).
     pub beta: Option<HeaderValue>,
     /// `X-Session-ID`, else the client's credentials: ConsistentHash keys.
@@ -141,6 +148,8 @@ impl Call {
             body,
             routing,
             pivot: OnceLock::new(),
+            owner: String::new(),
+            turn: None,
             beta: headers.get("anthropic-beta").cloned(),
             session: headers.get("x-session-id").cloned(),
             credentials: headers
@@ -166,12 +175,27 @@ impl Call {
         if self.client == codec::pivot(self.op) {
             return Ok((&self.body, &self.routing));
         }
-        if let Some((b, r)) = self.pivot.get() {
-            return Ok((b, r));
+        let p = self.pivot_form()?;
+        Ok((&p.body, &p.routing))
+    }
+
+    fn pivot_form(&self) -> Result<&codec::Pivot, ProxyError> {
+        if let Some(p) = self.pivot.get() {
+            return Ok(p);
         }
-        let made = codec::to_pivot(self.client, &self.body)?;
-        let (b, r) = self.pivot.get_or_init(|| made);
-        Ok((b, r))
+        let history = self.turn.as_ref().map_or(&[][..], |t| &t.history[..]);
+        let made = codec::to_pivot(self.client, &self.body, history)?;
+        Ok(self.pivot.get_or_init(|| made))
+    }
+
+    /// A Responses request's chat form (what the reply translation and the store need).
+    fn responses_request(&self) -> Option<&crate::protocol::responses::ChatRequest> {
+        self.pivot.get().and_then(|p| p.responses.as_ref())
+    }
+
+    /// The backend a Responses call must go to (it holds the previous response).
+    fn pinned(&self) -> Option<&str> {
+        self.turn.as_ref().and_then(|t| t.pinned.as_deref())
     }
 
     /// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
@@ -201,7 +225,11 @@ impl Call {
 /// `model`): a 400 naming the choices when there are several.
 fn sole_model(core: &Core, op: Operation, endpoint: &str) -> Result<String, ProxyError> {
     let mut models: Vec<String> = Vec::new();
-    for b in core.backends.iter().filter(|b| b.wire_for(op).is_some()) {
+    for b in core
+        .backends
+        .iter()
+        .filter(|b| b.wire_for(op, "").is_some())
+    {
         for m in b.models().iter() {
             if !models.contains(m) {
                 models.push(m.clone());
@@ -226,9 +254,13 @@ fn sole_model(core: &Core, op: Operation, endpoint: &str) -> Result<String, Prox
 
 /// Serves a call: the fallback chain over the requested model and its fallbacks, each
 /// served by the attempt loop; the reply comes back in the client's wire.
-pub async fn serve(core: &Core, call: &Call) -> Result<Response, ProxyError> {
+pub async fn serve(core: &Core, call: &mut Call) -> Result<Response, ProxyError> {
+    if call.op == Operation::Responses {
+        call.turn = Some(responses::begin(core, call).await?);
+    }
+    let call = &*call;
     let resp = serve_chain(core, call).await?;
-    client_reply::to_client(resp, call).await
+    client_reply::to_client(core, resp, call).await
 }
 
 async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {

@@ -22,20 +22,28 @@ pub enum Operation {
     EmbedSparse,
     /// Reranking documents against a query.
     Rerank,
+    /// OpenAI's Responses API (a chat turn with stored conversation state).
+    Responses,
 }
 
 impl Operation {
     /// The API-key scope the operation needs.
     pub const fn need(self) -> Need {
         match self {
-            Operation::Chat | Operation::Completion | Operation::CountTokens => Need::Chat,
+            Operation::Chat
+            | Operation::Completion
+            | Operation::CountTokens
+            | Operation::Responses => Need::Chat,
             Operation::Embed | Operation::EmbedSparse | Operation::Rerank => Need::Embeddings,
         }
     }
 
     /// Whether the request may ask for a stream.
     pub fn streams(self) -> bool {
-        matches!(self, Operation::Chat | Operation::Completion)
+        matches!(
+            self,
+            Operation::Chat | Operation::Completion | Operation::Responses
+        )
     }
 }
 
@@ -48,6 +56,8 @@ pub enum Wire {
     OpenAiChat,
     /// OpenAI `POST /v1/completions`.
     OpenAiCompletions,
+    /// OpenAI `POST /v1/responses`.
+    OpenAiResponses,
     /// OpenAI `POST /v1/embeddings` (the embeddings pivot).
     OpenAiEmbeddings,
     /// Anthropic `POST /v1/messages`.
@@ -95,6 +105,23 @@ pub enum ErrorShape {
     Anthropic,
 }
 
+/// What serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// The pipeline, for this operation.
+    Op(Operation),
+    /// `GET /v1/models`.
+    ListModels,
+    /// `GET /v1/models/{id}`.
+    GetModel,
+    /// `GET /v1/responses/{id}`.
+    GetResponse,
+    /// `DELETE /v1/responses/{id}`.
+    DeleteResponse,
+    /// `GET /v1/responses/{id}/input_items`.
+    ListInputItems,
+}
+
 /// One route of the client API.
 #[derive(Debug)]
 pub struct RouteSpec {
@@ -102,8 +129,8 @@ pub struct RouteSpec {
     pub method: Method,
     /// Path as mounted (also the metrics' `endpoint` label).
     pub path: &'static str,
-    /// What it does; `None` for routes the pipeline does not serve (`/v1/models`).
-    pub op: Option<Operation>,
+    /// What serves it.
+    pub handler: Handler,
     /// The wire the client speaks there.
     pub client: Wire,
     /// The API-key scope it needs.
@@ -113,6 +140,14 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
+    /// The pipeline operation, for routes the pipeline serves.
+    pub fn op(&self) -> Option<Operation> {
+        match self.handler {
+            Handler::Op(op) => Some(op),
+            _ => None,
+        }
+    }
+
     /// The error shape of this route's client.
     pub fn error_shape(&self) -> ErrorShape {
         self.client.error_shape()
@@ -128,20 +163,20 @@ const fn post(
     RouteSpec {
         method: Method::POST,
         path,
-        op: Some(op),
+        handler: Handler::Op(op),
         client,
         need: op.need(),
         endpoint,
     }
 }
 
-const fn get(path: &'static str) -> RouteSpec {
+const fn other(method: Method, path: &'static str, handler: Handler, need: Need) -> RouteSpec {
     RouteSpec {
-        method: Method::GET,
+        method,
         path,
-        op: None,
+        handler,
         client: Wire::OpenAiChat,
-        need: Need::Read,
+        need,
         endpoint: path,
     }
 }
@@ -204,8 +239,37 @@ pub static ROUTES: &[RouteSpec] = &[
         Wire::TeiSparse,
         "/embed_sparse",
     ),
-    get("/v1/models"),
-    get("/v1/models/{*id}"),
+    post(
+        "/v1/responses",
+        Operation::Responses,
+        Wire::OpenAiResponses,
+        "/v1/responses",
+    ),
+    other(
+        Method::GET,
+        "/v1/responses/{id}",
+        Handler::GetResponse,
+        Need::Chat,
+    ),
+    other(
+        Method::DELETE,
+        "/v1/responses/{id}",
+        Handler::DeleteResponse,
+        Need::Chat,
+    ),
+    other(
+        Method::GET,
+        "/v1/responses/{id}/input_items",
+        Handler::ListInputItems,
+        Need::Chat,
+    ),
+    other(Method::GET, "/v1/models", Handler::ListModels, Need::Read),
+    other(
+        Method::GET,
+        "/v1/models/{*id}",
+        Handler::GetModel,
+        Need::Read,
+    ),
 ];
 
 /// The route mounted at `path` (as axum matched it) for `method`.
@@ -228,7 +292,7 @@ mod tests {
                 r.path
             );
             assert!(std::ptr::eq(route(&r.method, r.path).unwrap(), r));
-            if let Some(op) = r.op {
+            if let Some(op) = r.op() {
                 assert_eq!(op.need(), r.need);
             }
         }

@@ -49,6 +49,33 @@ pub struct Prepared {
 
 static TOKEN_COUNT: HeaderName = HeaderName::from_static("x-continuum-token-count");
 
+/// Names the hosted tools left out of a Responses request for a backend that cannot run
+/// them.
+static DROPPED_TOOLS: HeaderName = HeaderName::from_static("x-continuum-dropped-tools");
+
+/// Hosted tools (`web_search`, `file_search`, …) asked of a backend that cannot run them:
+/// left out (and named in a header) when `tool_choice` lets the model go without them,
+/// else a 400 naming the tool.
+fn hosted_tools(
+    r: &crate::protocol::responses::ChatRequest,
+    backend: &Backend,
+) -> Result<Option<HeaderValue>, ProxyError> {
+    let Some(first) = r.hosted_tools.first() else {
+        return Ok(None);
+    };
+    if !r.tool_choice_auto {
+        return Err(ProxyError::InvalidField {
+            param: "tools",
+            message: format!(
+                "the hosted tool '{first}' cannot run on backend '{}' (type {}); remove it or let tool_choice be auto",
+                backend.name(),
+                backend.config.kind.as_str()
+            ),
+        });
+    }
+    Ok(HeaderValue::from_str(&r.hosted_tools.join(", ")).ok())
+}
+
 /// Prepares the request for `backend` (which speaks the call's operation: selection
 /// passes over backends that do not).
 pub fn prepare(
@@ -59,14 +86,14 @@ pub fn prepare(
     strategy: SelectionStrategy,
 ) -> Result<Prepared, ProxyError> {
     let wire = backend
-        .wire_for(call.op)
+        .wire_for(call.op, &target.upstream_model)
         .ok_or_else(|| ProxyError::BadUpstream {
             backend: backend.name().to_string(),
             reason: format!("does not serve {}", call.endpoint),
         })?;
     let model = &target.upstream_model;
     let prompts = &core.config.global_prompts;
-    let injection = (call.op == Operation::Chat && prompts.enabled)
+    let injection = (matches!(call.op, Operation::Chat | Operation::Responses) && prompts.enabled)
         .then(|| prompts.prompt_for([&call.routing.model, model], backend.name()))
         .flatten()
         .map(|prompt| crate::prompts::Injection {
@@ -87,6 +114,12 @@ pub fn prepare(
         };
         let body = match injection {
             Some(inj) => codec::apply_prompt(wire, body, inj),
+            None => body,
+        };
+        // A Responses conversation the router holds is inlined for a backend that never
+        // saw its ids.
+        let body = match &call.turn {
+            Some(turn) => super::responses::inline_history(&body, turn)?,
             None => body,
         };
         let request = backend.request(
@@ -111,6 +144,11 @@ pub fn prepare(
         });
     }
     let (pivot, routing) = call.pivot()?;
+    if let Some(r) = call.responses_request() {
+        if let Some(header) = hosted_tools(r, backend)? {
+            headers.push((DROPPED_TOOLS.clone(), header));
+        }
+    }
     let body = if **model == routing.model || !routing.model_in_body {
         pivot.clone()
     } else {

@@ -11,7 +11,7 @@ use super::anthropic_client as anthropic;
 use super::embeddings::{self, EmbeddingParams, EncodingFormat};
 use super::errors::ProviderError;
 use super::ollama;
-use super::{anthropic_backend, gemini, rerank, sparse};
+use super::{anthropic_backend, gemini, rerank, responses, sparse};
 use crate::config::BackendType;
 use crate::error::ProxyError;
 use crate::pipeline::fields::{parse_routing, Routing};
@@ -21,7 +21,7 @@ use crate::pipeline::op::{Operation, Wire};
 /// translated backend replies are translated back from.
 pub fn pivot(op: Operation) -> Wire {
     match op {
-        Operation::Chat | Operation::CountTokens => Wire::OpenAiChat,
+        Operation::Chat | Operation::CountTokens | Operation::Responses => Wire::OpenAiChat,
         Operation::Completion => Wire::OpenAiCompletions,
         Operation::Embed => Wire::OpenAiEmbeddings,
         Operation::Rerank => Wire::Rerank,
@@ -29,9 +29,31 @@ pub fn pivot(op: Operation) -> Wire {
     }
 }
 
-/// A client's request in the pivot form, with its routing fields.
-pub fn to_pivot(client: Wire, body: &Bytes) -> Result<(Bytes, Routing), ProxyError> {
+/// A client's request in its operation's pivot form.
+pub struct Pivot {
+    /// The pivot body.
+    pub body: Bytes,
+    /// Its routing fields.
+    pub routing: Routing,
+    /// A Responses request's translation (hosted tools, echo fields, input items).
+    pub responses: Option<responses::ChatRequest>,
+}
+
+/// A client's request in the pivot form, with its routing fields (`history`: a Responses
+/// conversation's earlier items).
+pub fn to_pivot(
+    client: Wire,
+    body: &Bytes,
+    history: &[serde_json::Value],
+) -> Result<Pivot, ProxyError> {
+    let mut responses_request = None;
     let pivot = match client {
+        Wire::OpenAiResponses => {
+            let r = responses::to_chat_request(body, history)?;
+            let chat = r.body.clone();
+            responses_request = Some(r);
+            chat
+        }
         Wire::AnthropicMessages => anthropic::to_openai_request(body)?.0,
         Wire::AnthropicCountTokens => {
             // count_tokens takes no max_tokens; the translation wants one.
@@ -54,12 +76,45 @@ pub fn to_pivot(client: Wire, body: &Bytes) -> Result<(Bytes, Routing), ProxyErr
     if client == Wire::OpenAiSparse {
         routing.model_in_body = false;
     }
-    Ok((pivot, routing))
+    Ok(Pivot {
+        body: pivot,
+        routing,
+        responses: responses_request,
+    })
 }
 
-/// A client-input error from a codec's message, naming `param`.
+/// Request fields the codecs name at the start of their messages ("top_n must be …").
+const FIELDS: [&str; 13] = [
+    "query",
+    "documents",
+    "top_n",
+    "return_documents",
+    "model",
+    "input",
+    "encoding_format",
+    "dimensions",
+    "user",
+    "inputs",
+    "truncate",
+    "truncation_direction",
+    "prompt_name",
+];
+
+/// A client-input error from a codec's message, naming the field the message starts
+/// with (else `param`).
 fn invalid(param: &'static str) -> impl Fn(String) -> ProxyError {
-    move |message| ProxyError::InvalidField { param, message }
+    move |message| {
+        let head = message
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        let param = FIELDS
+            .iter()
+            .find(|f| **f == head)
+            .copied()
+            .unwrap_or(param);
+        ProxyError::InvalidField { param, message }
+    }
 }
 
 /// Checks a client's request body for what its operation needs beyond routing fields (the
@@ -180,6 +235,13 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
             }
         }
         Wire::LocalCount => plain(pivot_body, Wire::AnthropicCountTokens),
+        Wire::OpenAiResponses => {
+            let (body, include_usage) = responses::from_chat_request(&pivot_body)?;
+            Encoded {
+                decode: Decode::Responses { include_usage },
+                ..plain(body, Wire::OpenAiChat)
+            }
+        }
         Wire::OpenAiEmbeddings => {
             let format = embedding_format(&pivot_body)?;
             if format == EncodingFormat::Base64 && !native_base64(ctx.kind) {
@@ -284,6 +346,11 @@ pub enum Decode {
     },
     /// Gemini `countTokens` → Anthropic's count answer.
     GeminiCount,
+    /// OpenAI Responses → OpenAI chat (models served only through Responses).
+    Responses {
+        /// The client asked for a usage chunk.
+        include_usage: bool,
+    },
     /// Gemini `batchEmbedContents` → OpenAI embeddings.
     GeminiEmbed {
         /// The client's `encoding_format`.
@@ -351,6 +418,9 @@ impl Decode {
                 id,
                 include_usage,
             ))),
+            Decode::Responses { include_usage } => Some(Box::new(
+                responses::ChatStreamTranslator::new(model, id, include_usage),
+            )),
             Decode::Ollama { include_usage } => Some(Box::new(ollama::StreamTranslator::new(
                 model,
                 id,
@@ -404,6 +474,10 @@ impl Decode {
             }
             Decode::Gemini { .. } if ok => (status, gemini::to_openai_response(&bytes, model, id)?),
             Decode::Ollama { .. } if ok => (status, ollama::translate_response(&bytes, model, id)?),
+            Decode::Responses { .. } if ok => (status, responses::to_chat_response(&bytes, model)?),
+            Decode::Responses { .. } => {
+                openai_error(ProviderError::from_openai(status, &bytes), status)
+            }
             Decode::GeminiCount if ok => {
                 let tokens = gemini::parse_count_tokens(&bytes)
                     .ok_or("countTokens answer has no totalTokens")?;
@@ -473,6 +547,7 @@ pub fn apply_prompt(wire: Wire, body: Bytes, inj: crate::prompts::Injection<'_>)
     match wire {
         Wire::AnthropicMessages => crate::prompts::apply_anthropic(&body, inj),
         Wire::OpenAiChat => crate::prompts::apply_openai(&body, inj),
+        Wire::OpenAiResponses => crate::prompts::apply_responses(&body, inj),
         _ => body,
     }
 }

@@ -267,8 +267,10 @@ async fn serving_state(
     let cache = crate::cache::ResponseCache::from_config(&snapshot.config.cache, workers + 1)
         .map_err(StartError::Backend)?
         .map(Arc::new);
+    let store = Arc::new(crate::store::Store::new(&snapshot.config.store.path));
     let live = Arc::new(Live::new(snapshot, reload_tx, file));
     let state = AppState {
+        store,
         client,
         snap: live.current.load_full(),
         live,
