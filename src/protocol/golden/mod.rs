@@ -219,9 +219,6 @@ fn golden_responses_stream_to_chat() {
 
 /// Every directory is a known translation, and each translation's README names each of
 /// its cases (with the documentation page it is modelled on).
-
-/// Every directory is a known translation, and each translation's README names each of
-/// its cases (with the documentation page it is modelled on).
 #[test]
 fn golden_layout_is_complete() {
     let known: Vec<&str> = TRANSLATIONS.iter().map(|(name, _)| *name).collect();
