@@ -479,3 +479,111 @@ async fn rerank_through_the_router_to_llama_server() {
         assert_eq!(x["document"]["text"], texts[i], "{v}");
     }
 }
+
+/// OpenAI's Responses API onto llama-server (translated onto chat): a streamed response,
+/// then a conversation continued with `previous_response_id` across a restart of the
+/// router (killed with SIGKILL: the embedded store keeps committed responses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_conversation_survives_a_router_restart() {
+    if !available("responses_conversation_survives_a_router_restart") {
+        return;
+    }
+    let llama = Llama::ready();
+    let dir = temp_dir("e2e-responses");
+    let file = dir.join("config.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "server: {{bind_address: \"127.0.0.1:0\"}}\nstore: {{path: \"{}\"}}\nbackends:\n{}",
+            dir.join("store.redb").display(),
+            llama_backend("llama", &llama)
+        ),
+    )
+    .unwrap();
+    let start = || ServeProcess::start(bin().args(["serve", "--config"]).arg(&file), 1);
+
+    let mut p = start();
+    let addr = p.tcp_addr();
+    let r = post(
+        addr,
+        "/v1/responses",
+        r#"{"model":"smollm2","input":"Say hello.","max_output_tokens":8,"stream":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let events: Vec<Value> = r
+        .text()
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[..2],
+        ["response.created", "response.in_progress"],
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"response.output_text.delta"), "{kinds:?}");
+    let last = events.last().unwrap();
+    assert!(
+        ["response.completed", "response.incomplete"].contains(&last["type"].as_str().unwrap()),
+        "{last}"
+    );
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["sequence_number"], i, "{e}");
+    }
+
+    let first = post(
+        addr,
+        "/v1/responses",
+        r#"{"model":"smollm2","input":"My name is Ada. Reply with one word.","max_output_tokens":8}"#,
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    let first = first.json();
+    let id = first["id"].as_str().unwrap().to_string();
+    // SIGKILL: no clean shutdown.
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+
+    let p = start();
+    let addr = p.tcp_addr();
+    let got = send(
+        Method::GET,
+        format!("http://{addr}/v1/responses/{id}"),
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text());
+    assert_eq!(got.json()["output"], first["output"]);
+    let second = post(
+        addr,
+        "/v1/responses",
+        &format!(
+            r#"{{"model":"smollm2","input":"What is my name?","previous_response_id":"{id}","max_output_tokens":8}}"#
+        ),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    let second = second.json();
+    assert_eq!(second["previous_response_id"], id.as_str());
+    // The first turn went to llama-server again: the prompt is longer than the question.
+    let tokens = |v: &Value| v["usage"]["input_tokens"].as_u64().unwrap();
+    assert!(tokens(&second) > tokens(&first), "{second}");
+    let items = send(
+        Method::GET,
+        format!(
+            "http://{addr}/v1/responses/{}/input_items",
+            second["id"].as_str().unwrap()
+        ),
+        "",
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(
+        items["data"][0]["content"][0]["text"], "What is my name?",
+        "{items}"
+    );
+}
