@@ -91,8 +91,10 @@ async fn serve(
     )?;
     super::access::check_model(&parts.extensions, call.model())?;
     call.owner = crate::auth::owner_of(&parts.extensions);
-    // Counts are never cached; nor are Responses (each is a new, stored response).
-    if matches!(op, Operation::CountTokens | Operation::Responses) {
+    // Counts are never cached; nor are stored Responses (each is a new response, kept
+    // under its own id); `store: false` ones are, like chat.
+    let stored = op == Operation::Responses && !crate::pipeline::responses::unstored(&call.body);
+    if op == Operation::CountTokens || stored {
         let resp = pipeline::serve(state, &mut call).await?;
         return Ok(resp.map(Body::new));
     }

@@ -11,7 +11,7 @@ mod exchange;
 pub mod fields;
 pub mod op;
 mod prepare;
-mod responses;
+pub mod responses;
 mod stream;
 pub mod usage;
 

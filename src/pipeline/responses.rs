@@ -64,6 +64,11 @@ fn new_id() -> String {
     format!("resp_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
+/// Whether a Responses request asks not to be stored (`store: false`).
+pub fn unstored(body: &[u8]) -> bool {
+    serde_json::from_slice::<StateFields>(body).is_ok_and(|f| f.store == Some(false))
+}
+
 /// Loads the conversation `previous_response_id` names (the caller's own, else 404).
 pub async fn begin(core: &Core, call: &Call) -> Result<Turn, ProxyError> {
     let fields: StateFields =

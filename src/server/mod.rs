@@ -192,6 +192,7 @@ impl RouterBuilder {
                 }
             }));
         }
+        background.push(tasks::spawn_retention(state.clone(), shutdown_rx.clone()));
         let control = Control {
             state: state.clone(),
             cx,

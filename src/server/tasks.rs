@@ -27,6 +27,41 @@ pub(super) async fn oauth_loop(
     }
 }
 
+/// How often stored responses past `responses.retention` are deleted.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Deletes stored responses older than `responses.retention`, at start and then hourly
+/// (the retention is read from the serving snapshot, so a reload changes it). Nothing
+/// happens until the store exists: a router that never stored anything creates no file.
+pub(super) fn spawn_retention(
+    state: crate::http::AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if state.store.path().exists() {
+                let retention = state.live.current.load().config.responses.retention;
+                let before = std::time::SystemTime::now()
+                    .checked_sub(retention)
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                match state.store.sweep_responses(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        deleted = n,
+                        "stored responses past responses.retention deleted"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "sweeping stored responses failed"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETENTION_SWEEP) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    })
+}
+
 /// Writes the usage statistics snapshot (`admin.stats.persistence`).
 pub(super) fn save_stats(metrics: &Metrics, path: &std::path::Path) {
     if let Some(stats) = &metrics.stats {

@@ -171,3 +171,29 @@ async fn an_unreachable_redis_cache_serves_uncached() {
     }
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn unstored_responses_are_cached_and_stored_ones_never() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let up = spawn_upstream(counting(count.clone())).await;
+    let dir = temp_dir("cache-responses");
+    let router = start_router(&format!(
+        "cache: {{enabled: true}}\nstore: {{path: \"{}\"}}\nbackends:\n  - {{name: up, type: vllm, url: \"http://{up}\", models: [m]}}\n",
+        dir.join("store.redb").display()
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let unstored = r#"{"model":"m","temperature":0,"store":false,"input":"hi"}"#;
+    let first = post_as(addr, "/v1/responses", unstored, None).await;
+    assert_eq!(first.header("x-continuum-cache"), "miss");
+    let again = post_as(addr, "/v1/responses", unstored, None).await;
+    assert_eq!(again.header("x-continuum-cache"), "hit");
+    assert_eq!(again.body, first.body);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+
+    let stored = r#"{"model":"m","temperature":0,"input":"hi"}"#;
+    let a = post_as(addr, "/v1/responses", stored, None).await.json();
+    let b = post_as(addr, "/v1/responses", stored, None).await.json();
+    assert_ne!(a["id"], b["id"], "each stored response is a new one");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
