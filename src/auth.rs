@@ -87,6 +87,13 @@ pub enum Need {
     Embeddings,
     /// The admin API (`admin.auth.method: api_key`): `admin`.
     Admin,
+    /// The Files API: the scope `files.auth.required_scope` names (when its method is
+    /// `api_key`), else any key.
+    Files,
+    /// A key holding this scope.
+    Scope(crate::config::access::Scope),
+    /// Any valid key.
+    Any,
 }
 
 /// The configured keys.
@@ -155,6 +162,9 @@ impl Keys {
             Need::Chat => key.has_scope(Scope::Write) || key.has_scope(Scope::Chat),
             Need::Embeddings => key.has_scope(Scope::Write) || key.has_scope(Scope::Embeddings),
             Need::Admin => key.has_scope(Scope::Admin),
+            Need::Files => key.has_scope(Scope::Files),
+            Need::Scope(s) => key.has_scope(s),
+            Need::Any => true,
         };
         if !allowed {
             let what = match need {
@@ -162,6 +172,15 @@ impl Keys {
                 Need::Chat => "the 'write' or 'chat' scope",
                 Need::Embeddings => "the 'write' or 'embeddings' scope",
                 Need::Admin => "the 'admin' scope",
+                Need::Files => "the 'files' scope",
+                Need::Scope(s) => {
+                    return Err(Refusal::Forbidden(format!(
+                        "API key '{}' lacks the '{}' scope",
+                        key.id(),
+                        s.as_str()
+                    )))
+                }
+                Need::Any => "nothing",
             };
             return Err(Refusal::Forbidden(format!(
                 "API key '{}' lacks {what}",

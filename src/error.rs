@@ -115,6 +115,13 @@ pub enum ProxyError {
         id: String,
     },
 
+    /// An upload exceeds `files.max_file_size`.
+    #[error("the file is larger than the {limit}-byte limit (files.max_file_size)")]
+    FileTooLarge {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+
     /// The embedded store failed.
     #[error("{0}")]
     Store(String),
@@ -148,7 +155,9 @@ impl ProxyError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTooLarge { .. } | ProxyError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ProxyError::BodyRead(_)
             | ProxyError::InvalidJson(_)
             | ProxyError::InvalidField { .. }
@@ -227,6 +236,7 @@ impl ProxyError {
             ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
             ProxyError::Overloaded(_) => Some("server_overloaded"),
             ProxyError::NotFound { .. } => Some("not_found"),
+            ProxyError::FileTooLarge { .. } => Some("file_too_large"),
             ProxyError::Store(_) => Some("store_error"),
             ProxyError::BodyRead(_)
             | ProxyError::InvalidField { .. }

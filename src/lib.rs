@@ -12,6 +12,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod oauth;

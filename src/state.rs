@@ -211,7 +211,7 @@ impl Live {
 /// Sections a reload cannot change: listeners, workers and pools, the metrics route, the
 /// log format, the connect timeout, the stats ring, the cache, the span exporter and the
 /// embedded store are set up once at start. Shown by `/admin/config/full`.
-pub const RESTART_ONLY: [&str; 9] = [
+pub const RESTART_ONLY: [&str; 10] = [
     "server.bind_address",
     "server",
     "metrics",
@@ -221,6 +221,7 @@ pub const RESTART_ONLY: [&str; 9] = [
     "cache",
     "tracing.otlp_endpoint",
     "store",
+    "files",
 ];
 
 /// Which of [`RESTART_ONLY`] changed between `old` and `new`.
@@ -242,6 +243,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
         old.tracing.otlp_endpoint != new.tracing.otlp_endpoint
             || old.tracing.service_name != new.tracing.service_name,
         old.store != new.store,
+        old.files.storage_path != new.files.storage_path
+            || old.files.metadata_storage != new.files.metadata_storage,
     ];
     RESTART_ONLY
         .iter()

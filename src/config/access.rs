@@ -38,6 +38,11 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope a config spelling names.
+    pub fn parse_name(s: &str) -> Option<Scope> {
+        Scope::parse(s)
+    }
+
     fn parse(s: &str) -> Option<Scope> {
         Some(match s {
             "read" => Scope::Read,

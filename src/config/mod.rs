@@ -4,6 +4,7 @@
 
 pub mod access;
 mod backends;
+pub mod files;
 mod interpolate;
 pub mod metadata;
 pub mod migrate;
@@ -280,6 +281,7 @@ pub fn load(
         p.path = resolve_path(&p.path, from_file_dir, env);
     }
     config.store.path = resolve_path(&config.store.path, from_file_dir, env);
+    config.files.storage_path = resolve_path(&config.files.storage_path, from_file_dir, env);
     if let Some((meta, base)) = metadata_file {
         let path = resolve_path(&meta, base, env);
         config.model_metadata_file = Some(path.clone());
@@ -529,7 +531,7 @@ mod tests {
     #[test]
     fn reports_every_problem_with_its_path() {
         let p = problems(
-            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nfiles: {enabled: true}\ntimeouts:\n  connection: 10\n",
+            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nwebui: {enabled: true}\ntimeouts:\n  connection: 10\n",
         );
         let text = p.join("\n");
         assert!(
@@ -553,7 +555,7 @@ mod tests {
             text.contains("health_checks.intervall: unknown key; did you mean 'interval'?"),
             "{text}"
         );
-        assert!(text.contains("files: not supported yet"), "{text}");
+        assert!(text.contains("webui: not supported yet"), "{text}");
         assert!(
             text.contains("timeouts.connection: durations need a unit"),
             "{text}"

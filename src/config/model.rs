@@ -48,6 +48,8 @@ pub struct Config {
     pub store: super::store::StoreConfig,
     /// Responses API state (`responses:`).
     pub responses: super::store::ResponsesConfig,
+    /// The Files API (`files:`).
+    pub files: super::files::FilesConfig,
     /// Request ids, W3C trace context, OTLP export.
     pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
@@ -581,6 +583,7 @@ impl Default for Config {
             cache: Default::default(),
             store: Default::default(),
             responses: Default::default(),
+            files: Default::default(),
             source: serde_json::Value::Null,
         }
     }

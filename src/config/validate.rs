@@ -37,8 +37,9 @@ const TOP: Keys = Keys {
         "cache",
         "store",
         "responses",
+        "files",
     ],
-    unsupported: &["files", "webui", "acp", "web_search"],
+    unsupported: &["webui", "acp", "web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -210,6 +211,8 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let cache = super::operations::read_cache(top.get("cache"), r);
     let store = super::store::read_store(top.get("store"), r);
     let responses = super::store::read_responses(top.get("responses"), r);
+    let files = super::files::read_files(top.get("files"), r);
+
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
         None => Some(TimeoutsConfig::default()),
@@ -245,6 +248,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         cache,
         store,
         responses,
+        files,
         source: root.clone(),
     })
 }

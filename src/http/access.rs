@@ -15,6 +15,7 @@ use super::error::error_response;
 use super::{request_id, AppState};
 use crate::auth::{presented_key, Caller, Need, Refusal};
 use crate::backend::X_REQUEST_ID;
+use crate::config::files::FilesAuthMethod;
 use crate::error::ProxyError;
 use crate::pipeline::op::{ErrorShape, RouteSpec};
 use crate::ratelimit::{AdmitError, KeyedCaller};
@@ -46,7 +47,13 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
     let caller = match &state.keys {
         None => None,
         Some(keys) => {
-            let need = route_of(&req).map_or(Need::Chat, |r| r.need);
+            let need = match route_of(&req).map_or(Need::Chat, |r| r.need) {
+                Need::Files => match state.config.files.auth.method {
+                    FilesAuthMethod::ApiKey => Need::Scope(state.config.files.auth.required_scope),
+                    FilesAuthMethod::None => Need::Any,
+                },
+                need => need,
+            };
             match keys.check(req.headers(), need, now) {
                 Ok(caller) => caller,
                 Err(refusal) => {

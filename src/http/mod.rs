@@ -6,6 +6,7 @@ pub mod admission;
 mod cached;
 mod cors;
 pub mod error;
+mod files;
 mod responses;
 mod serve;
 pub mod tap;
@@ -50,6 +51,11 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
             Handler::GetResponse => get(responses::get),
             Handler::DeleteResponse => delete(responses::delete),
             Handler::ListInputItems => get(responses::input_items),
+            Handler::UploadFile => post(files::create),
+            Handler::ListFiles => get(files::list),
+            Handler::GetFile => get(files::get),
+            Handler::FileContent => get(files::content),
+            Handler::DeleteFile => delete(files::delete),
         };
         // Methods of one path (GET and DELETE of a stored response) merge into one route.
         api = api.route(spec.path, route);

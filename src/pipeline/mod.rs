@@ -56,8 +56,10 @@ pub struct Core {
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
     pub exporter: Option<Arc<crate::trace::Exporter>>,
-    /// The embedded database (stored responses).
+    /// The embedded database (stored responses, files' metadata).
     pub store: Arc<crate::store::Store>,
+    /// The Files API's storage.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl std::ops::Deref for Core {

@@ -120,6 +120,16 @@ pub enum Handler {
     DeleteResponse,
     /// `GET /v1/responses/{id}/input_items`.
     ListInputItems,
+    /// `POST /v1/files`.
+    UploadFile,
+    /// `GET /v1/files`.
+    ListFiles,
+    /// `GET /v1/files/{id}`.
+    GetFile,
+    /// `GET /v1/files/{id}/content`.
+    FileContent,
+    /// `DELETE /v1/files/{id}`.
+    DeleteFile,
 }
 
 /// One route of the client API.
@@ -262,6 +272,21 @@ pub static ROUTES: &[RouteSpec] = &[
         "/v1/responses/{id}/input_items",
         Handler::ListInputItems,
         Need::Chat,
+    ),
+    other(Method::POST, "/v1/files", Handler::UploadFile, Need::Files),
+    other(Method::GET, "/v1/files", Handler::ListFiles, Need::Files),
+    other(Method::GET, "/v1/files/{id}", Handler::GetFile, Need::Files),
+    other(
+        Method::GET,
+        "/v1/files/{id}/content",
+        Handler::FileContent,
+        Need::Files,
+    ),
+    other(
+        Method::DELETE,
+        "/v1/files/{id}",
+        Handler::DeleteFile,
+        Need::Files,
     ),
     other(Method::GET, "/v1/models", Handler::ListModels, Need::Read),
     other(

@@ -192,6 +192,7 @@ impl RouterBuilder {
                 }
             }));
         }
+        reconcile_files(&state).await;
         background.push(tasks::spawn_retention(state.clone(), shutdown_rx.clone()));
         let control = Control {
             state: state.clone(),
@@ -269,9 +270,11 @@ async fn serving_state(
         .map_err(StartError::Backend)?
         .map(Arc::new);
     let store = Arc::new(crate::store::Store::new(&snapshot.config.store.path));
+    let files = Arc::new(crate::files::Files::new(&snapshot.config.files, &store));
     let live = Arc::new(Live::new(snapshot, reload_tx, file));
     let state = AppState {
         store,
+        files,
         client,
         snap: live.current.load_full(),
         live,
@@ -299,6 +302,23 @@ fn load_stats(stats_config: &StatsConfig, workers: usize) -> crate::stats::Stats
 }
 
 /// Asks the discovering backends for their models every `every`, until shutdown.
+/// Brings the Files API's blobs and metadata in line after a crash (see `crate::files`).
+async fn reconcile_files(state: &AppState) {
+    let cleanup = state.config.files.cleanup_orphans_on_startup;
+    match state.files.reconcile(cleanup).await {
+        Ok(done) if done == crate::files::Reconciled::default() => {}
+        Ok(done) => tracing::info!(
+            completed = done.completed,
+            dropped = done.dropped,
+            partial = done.partial,
+            orphans = done.orphans,
+            dir = %state.files.dir().display(),
+            "files reconciled at start"
+        ),
+        Err(e) => tracing::warn!(error = %e, "files could not be reconciled at start"),
+    }
+}
+
 fn spawn_discovery(
     state: AppState,
     mut rx: watch::Receiver<bool>,

@@ -30,7 +30,8 @@ pub(super) async fn oauth_loop(
 /// How often stored responses past `responses.retention` are deleted.
 const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
-/// Deletes stored responses older than `responses.retention`, at start and then hourly
+/// Deletes stored responses older than `responses.retention` and files older than
+/// `files.retention_days`, at start and then hourly
 /// (the retention is read from the serving snapshot, so a reload changes it). Nothing
 /// happens until the store exists: a router that never stored anything creates no file.
 pub(super) fn spawn_retention(
@@ -39,6 +40,18 @@ pub(super) fn spawn_retention(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            let files_retention = state.live.current.load().config.files.retention_days;
+            if files_retention > 0 {
+                let before = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    .saturating_sub(files_retention * 86_400);
+                match state.files.sweep(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "files past files.retention_days deleted"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping files failed"),
+                }
+            }
             if state.store.path().exists() {
                 let retention = state.live.current.load().config.responses.retention;
                 let before = std::time::SystemTime::now()

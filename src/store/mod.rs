@@ -5,6 +5,7 @@
 //!
 //! redb calls block, so every operation here is run on tokio's blocking pool.
 
+mod files;
 mod responses;
 
 use std::path::{Path, PathBuf};
