@@ -85,6 +85,8 @@ pub enum Need {
     Chat,
     /// Embeddings: `write` or `embeddings`.
     Embeddings,
+    /// Images: `write` or `images`.
+    Images,
     /// The admin API (`admin.auth.method: api_key`): `admin`.
     Admin,
     /// The Files API: the scope `files.auth.required_scope` names (when its method is
@@ -161,6 +163,7 @@ impl Keys {
             Need::Read => key.has_scope(Scope::Read),
             Need::Chat => key.has_scope(Scope::Write) || key.has_scope(Scope::Chat),
             Need::Embeddings => key.has_scope(Scope::Write) || key.has_scope(Scope::Embeddings),
+            Need::Images => key.has_scope(Scope::Write) || key.has_scope(Scope::Images),
             Need::Admin => key.has_scope(Scope::Admin),
             Need::Files => key.has_scope(Scope::Files),
             Need::Scope(s) => key.has_scope(s),
@@ -171,6 +174,7 @@ impl Keys {
                 Need::Read => "the 'read' scope",
                 Need::Chat => "the 'write' or 'chat' scope",
                 Need::Embeddings => "the 'write' or 'embeddings' scope",
+                Need::Images => "the 'write' or 'images' scope",
                 Need::Admin => "the 'admin' scope",
                 Need::Files => "the 'files' scope",
                 Need::Scope(s) => {

@@ -146,6 +146,7 @@ impl Backend {
             (T::Gemini, O::Chat) => Wire::GeminiGenerate,
             (T::Gemini, O::CountTokens) => Wire::GeminiCountTokens,
             (T::Gemini, O::Embed) => Wire::GeminiEmbed,
+            (T::Gemini, O::ImageGenerate) => Wire::GeminiImages,
             (T::Ollama, O::Chat) => Wire::OllamaChat,
             (T::Ollama, O::Embed) => Wire::OllamaEmbed,
             (T::Tei, O::Embed) => Wire::OpenAiEmbeddings,
@@ -162,7 +163,24 @@ impl Backend {
             (T::Vllm | T::Llamacpp | T::Generic | T::Continuum | T::Localai, O::Rerank) => {
                 Wire::Rerank
             }
-            (_, O::Rerank | O::EmbedSparse | O::Responses) => return None,
+            (T::Openai | T::Localai | T::Generic | T::Continuum | T::Mlxcel, O::ImageGenerate) => {
+                Wire::OpenAiImages
+            }
+            (T::Openai | T::Localai | T::Generic | T::Continuum | T::Mlxcel, O::ImageEdit) => {
+                Wire::OpenAiImageEdits
+            }
+            (T::Openai | T::Localai | T::Generic | T::Continuum | T::Mlxcel, O::ImageVariation) => {
+                Wire::OpenAiImageVariations
+            }
+            (
+                _,
+                O::Rerank
+                | O::EmbedSparse
+                | O::Responses
+                | O::ImageGenerate
+                | O::ImageEdit
+                | O::ImageVariation,
+            ) => return None,
         })
     }
 
@@ -184,11 +202,17 @@ impl Backend {
             Wire::OpenAiEmbeddings => "/v1/embeddings".into(),
             Wire::AnthropicMessages => "/v1/messages".into(),
             Wire::AnthropicCountTokens => "/v1/messages/count_tokens".into(),
-            Wire::GeminiGenerate | Wire::GeminiCountTokens | Wire::GeminiEmbed => {
+            Wire::OpenAiImages => "/v1/images/generations".into(),
+            Wire::OpenAiImageEdits => "/v1/images/edits".into(),
+            Wire::OpenAiImageVariations => "/v1/images/variations".into(),
+            Wire::GeminiGenerate
+            | Wire::GeminiCountTokens
+            | Wire::GeminiEmbed
+            | Wire::GeminiImages => {
                 let model = gemini::bare_model_id(model)?;
                 let method = match wire {
                     Wire::GeminiGenerate if stream => "streamGenerateContent?alt=sse",
-                    Wire::GeminiGenerate => "generateContent",
+                    Wire::GeminiGenerate | Wire::GeminiImages => "generateContent",
                     Wire::GeminiCountTokens => "countTokens",
                     _ => "batchEmbedContents",
                 };

@@ -431,6 +431,8 @@ pub struct TimeoutsConfig {
     pub standard: StandardTimeouts,
     /// Streaming requests.
     pub streaming: StreamingTimeouts,
+    /// Image generation, edits and variations (`timeouts.request.image_generation`).
+    pub image_generation: StandardTimeouts,
     /// Per-model deadlines (`timeouts.request.model_overrides`), complete after merging
     /// with the defaults above.
     pub model_overrides: std::collections::HashMap<String, (StandardTimeouts, StreamingTimeouts)>,
@@ -480,6 +482,10 @@ impl Default for TimeoutsConfig {
                 first_byte: Duration::from_secs(60),
                 chunk_interval: Duration::from_secs(30),
                 total: Duration::from_secs(600),
+            },
+            image_generation: StandardTimeouts {
+                first_byte: Duration::from_secs(60),
+                total: Duration::from_secs(180),
             },
             model_overrides: Default::default(),
         }

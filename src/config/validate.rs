@@ -69,8 +69,13 @@ const LEGACY_HEALTH_TIMEOUTS: Keys = Keys {
 };
 
 const REQUEST_TIMEOUTS: Keys = Keys {
-    known: &["standard", "streaming", "model_overrides"],
-    unsupported: &["image_generation"],
+    known: &[
+        "standard",
+        "streaming",
+        "model_overrides",
+        "image_generation",
+    ],
+    unsupported: &[],
 };
 
 const MODEL_OVERRIDE: Keys = Keys {
@@ -373,6 +378,17 @@ fn read_timeouts(v: &Value, r: &mut Reader) -> Option<TimeoutsConfig> {
     if let Some(req) = m.get("request") {
         if let Some(rm) = r.section(req, "timeouts.request", &REQUEST_TIMEOUTS) {
             read_request_timeouts(rm, "timeouts.request", &mut t.standard, &mut t.streaming, r);
+            if let Some(ig) = rm.get("image_generation").filter(|v| !v.is_null()) {
+                let p = "timeouts.request.image_generation";
+                if let Some(im) = r.section(ig, p, &STANDARD) {
+                    if let Some(d) = positive(r, im, p, "first_byte") {
+                        t.image_generation.first_byte = d;
+                    }
+                    if let Some(d) = positive(r, im, p, "total") {
+                        t.image_generation.total = d;
+                    }
+                }
+            }
             if let Some(ov) = rm.get("model_overrides").filter(|v| !v.is_null()) {
                 let op = "timeouts.request.model_overrides";
                 match ov {

@@ -299,6 +299,7 @@ async fn exchange_once(
         continue_on_failure: plan.continues,
         decode,
         id: call.id.to_str().unwrap_or("continuum"),
+        images: call.op.makes_images(),
     };
     let outcome = exchange::exchange(core, backend, wire, request, spec).await;
     match (outcome, fix) {

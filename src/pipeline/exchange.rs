@@ -33,6 +33,8 @@ pub struct Spec<'a> {
     pub decode: Decode,
     /// Id for translated replies.
     pub id: &'a str,
+    /// Held to `timeouts.request.image_generation`.
+    pub images: bool,
 }
 
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -64,10 +66,14 @@ pub async fn exchange(
         continue_on_failure,
         decode,
         id,
+        images,
     } = spec;
     let started = Instant::now();
     let (standard, streaming) = core.config.timeouts.for_model(model);
-    let (first_byte, total) = if stream {
+    let (first_byte, total) = if images {
+        let t = &core.config.timeouts.image_generation;
+        (t.first_byte, t.total)
+    } else if stream {
         (streaming.first_byte, streaming.total)
     } else {
         (standard.first_byte, standard.total)

@@ -114,6 +114,8 @@ pub struct Call {
     turn: Option<responses::Turn>,
     /// The client's `anthropic-beta` header (passed to Anthropic backends).
     pub beta: Option<HeaderValue>,
+    /// The client's `Content-Type` (a multipart body's boundary goes with it).
+    pub content_type: Option<HeaderValue>,
     /// `X-Session-ID`, else the client's credentials: ConsistentHash keys.
     session: Option<HeaderValue>,
     credentials: Option<HeaderValue>,
@@ -132,12 +134,17 @@ impl Call {
         headers: &HeaderMap,
         id: HeaderValue,
     ) -> Result<Call, ProxyError> {
-        let routing = match parse_routing(&body) {
-            Err(ProxyError::MissingModel) if client == Wire::TeiSparse => {
-                codec::check_request(client, &body)?;
-                Routing::named(sole_model(core, op, endpoint)?)
+        let content_type = headers.get(header::CONTENT_TYPE).cloned();
+        let routing = if op.multipart() {
+            Routing::named(multipart_model(&body, content_type.as_ref())?)
+        } else {
+            match parse_routing(&body) {
+                Err(ProxyError::MissingModel) if client == Wire::TeiSparse => {
+                    codec::check_request(client, &body)?;
+                    Routing::named(sole_model(core, op, endpoint)?)
+                }
+                other => other?,
             }
-            other => other?,
         };
         if matches!(op, Operation::Chat | Operation::CountTokens) {
             require_messages(&body, &routing)?;
@@ -153,6 +160,7 @@ impl Call {
             owner: String::new(),
             turn: None,
             beta: headers.get("anthropic-beta").cloned(),
+            content_type,
             session: headers.get("x-session-id").cloned(),
             credentials: headers
                 .get(header::AUTHORIZATION)
@@ -221,6 +229,57 @@ impl Call {
             _ => None,
         }
     }
+}
+
+/// The `model` field of a multipart body (OpenAI's image edits and variations); OpenAI's
+/// default, `dall-e-2`, when there is none.
+fn multipart_model(body: &[u8], content_type: Option<&HeaderValue>) -> Result<String, ProxyError> {
+    let boundary = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| ProxyError::InvalidField {
+            param: "image",
+            message: "the request must be multipart/form-data with a boundary".into(),
+        })?;
+    let delimiter = format!("--{boundary}");
+    for part in split_on(body, delimiter.as_bytes()) {
+        let Some(at) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..at]).to_ascii_lowercase();
+        if head.contains("name=\"model\"") {
+            let value = &part[at + 4..];
+            let value = value.strip_suffix(b"\r\n").unwrap_or(value);
+            let model = String::from_utf8_lossy(value).trim().to_string();
+            if model.is_empty() {
+                return Err(ProxyError::MissingModel);
+            }
+            return Ok(model);
+        }
+    }
+    Ok("dall-e-2".into())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `hay` split at each `delimiter`.
+fn split_on<'a>(hay: &'a [u8], delimiter: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut rest = Some(hay);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r, delimiter) {
+            Some(i) => {
+                rest = Some(&r[i + delimiter.len()..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// The one model served for `op` when a request names none (TEI's shapes carry no

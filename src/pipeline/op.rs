@@ -24,6 +24,12 @@ pub enum Operation {
     Rerank,
     /// OpenAI's Responses API (a chat turn with stored conversation state).
     Responses,
+    /// Image generation from a prompt.
+    ImageGenerate,
+    /// Image edits (multipart: image, mask, prompt).
+    ImageEdit,
+    /// Image variations (multipart: image).
+    ImageVariation,
 }
 
 impl Operation {
@@ -35,7 +41,23 @@ impl Operation {
             | Operation::CountTokens
             | Operation::Responses => Need::Chat,
             Operation::Embed | Operation::EmbedSparse | Operation::Rerank => Need::Embeddings,
+            Operation::ImageGenerate | Operation::ImageEdit | Operation::ImageVariation => {
+                Need::Images
+            }
         }
+    }
+
+    /// Whether the request body is multipart (passed through as bytes).
+    pub fn multipart(self) -> bool {
+        matches!(self, Operation::ImageEdit | Operation::ImageVariation)
+    }
+
+    /// Whether the operation is held to `timeouts.request.image_generation`.
+    pub fn makes_images(self) -> bool {
+        matches!(
+            self,
+            Operation::ImageGenerate | Operation::ImageEdit | Operation::ImageVariation
+        )
     }
 
     /// Whether the request may ask for a stream.
@@ -82,6 +104,14 @@ pub enum Wire {
     TeiSparse,
     /// The router's OpenAI-style `POST /v1/sparse-embeddings`.
     OpenAiSparse,
+    /// OpenAI `POST /v1/images/generations` (the images pivot).
+    OpenAiImages,
+    /// OpenAI `POST /v1/images/edits` (multipart).
+    OpenAiImageEdits,
+    /// OpenAI `POST /v1/images/variations` (multipart).
+    OpenAiImageVariations,
+    /// Gemini image models' `generateContent`.
+    GeminiImages,
     /// Counted by the router itself (tokenizer tiers), for backends that cannot count.
     LocalCount,
 }
@@ -248,6 +278,24 @@ pub static ROUTES: &[RouteSpec] = &[
         Operation::EmbedSparse,
         Wire::TeiSparse,
         "/embed_sparse",
+    ),
+    post(
+        "/v1/images/generations",
+        Operation::ImageGenerate,
+        Wire::OpenAiImages,
+        "/v1/images/generations",
+    ),
+    post(
+        "/v1/images/edits",
+        Operation::ImageEdit,
+        Wire::OpenAiImageEdits,
+        "/v1/images/edits",
+    ),
+    post(
+        "/v1/images/variations",
+        Operation::ImageVariation,
+        Wire::OpenAiImageVariations,
+        "/v1/images/variations",
     ),
     post(
         "/v1/responses",

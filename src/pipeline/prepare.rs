@@ -189,7 +189,7 @@ pub fn prepare(
     )?;
     Ok(Prepared {
         exchange: ForExchange {
-            request,
+            request: with_content_type(request, call),
             wire,
             decode: encoded.decode,
             usage,
@@ -199,6 +199,19 @@ pub fn prepare(
         headers,
         replies_in: Replied(encoded.replies_in),
     })
+}
+
+/// A multipart body goes with the client's `Content-Type` (its boundary).
+fn with_content_type(
+    mut request: http::Request<http_body_util::Full<Bytes>>,
+    call: &Call,
+) -> http::Request<http_body_util::Full<Bytes>> {
+    if let (true, Some(ct)) = (call.op.multipart(), &call.content_type) {
+        request
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    request
 }
 
 /// Rewrites the request's reasoning level for `backend`/`model` (see

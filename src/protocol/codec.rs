@@ -26,6 +26,9 @@ pub fn pivot(op: Operation) -> Wire {
         Operation::Embed => Wire::OpenAiEmbeddings,
         Operation::Rerank => Wire::Rerank,
         Operation::EmbedSparse => Wire::TeiSparse,
+        Operation::ImageGenerate => Wire::OpenAiImages,
+        Operation::ImageEdit => Wire::OpenAiImageEdits,
+        Operation::ImageVariation => Wire::OpenAiImageVariations,
     }
 }
 
