@@ -27,6 +27,7 @@ mod ratelimit;
 mod reasoning;
 mod reload;
 mod resilience;
+mod responses;
 mod sdk;
 mod serve;
 mod streams;

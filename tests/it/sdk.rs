@@ -202,3 +202,216 @@ async fn official_openai_sdk_embeds_and_reranks_through_the_router() {
         assert_eq!(s.body, fixture_json("rerank/tei_request.json"));
     }
 }
+
+/// The chat-shaped conversation a translated upstream of `kind` received (`messages`, or
+/// Gemini's `contents`).
+fn conversation(kind: &str, body: &serde_json::Value) -> serde_json::Value {
+    match kind {
+        "gemini" => body["contents"].clone(),
+        _ => body["messages"].clone(),
+    }
+}
+
+/// The conversation of a function-tool round trip, as an upstream of `kind` must receive
+/// it: the user's question, the model's `get_weather` call, and the tool's `result`.
+fn round_trip(kind: &str, result: &str) -> serde_json::Value {
+    use crate::responses::{CALL_ARGS, SIGNATURE};
+    use serde_json::json;
+    let question = "What's the weather in Paris?";
+    match kind {
+        // The question comes back from the store as a text part.
+        "vllm" => json!([
+            {"role": "user", "content": [{"type": "text", "text": question}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_up_1", "type": "function", "function": {"name": "get_weather", "arguments": CALL_ARGS}}]},
+            {"role": "tool", "tool_call_id": "call_up_1", "content": result},
+        ]),
+        "anthropic" => json!([
+            {"role": "user", "content": [{"type": "text", "text": question}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_up_1", "name": "get_weather", "input": {"location": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_up_1", "content": result}]},
+        ]),
+        "gemini" => json!([
+            {"role": "user", "parts": [{"text": question}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": SIGNATURE}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": result}}}]},
+        ]),
+        _ => json!([
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"location": "Paris"}}}]},
+            {"role": "tool", "content": result},
+        ]),
+    }
+}
+
+/// `tests/sdk/responses.py` (the official `openai` SDK's Responses API: create whole and
+/// streamed, the stream helper, function-tool round trips over `previous_response_id`,
+/// structured output, retrieve, input items, delete, another user's 404) against the router
+/// in front of an upstream of `kind`; then what the upstream received.
+async fn run_responses_sdk(kind: &'static str, model: &'static str) {
+    use crate::responses::{backend_yaml, store_yaml, Provider};
+    use serde_json::json;
+
+    let up = Provider::start(kind).await;
+    let router = start_router(&format!(
+        "{}api_keys:\n  api_keys:\n    - {{key: sk-alice-0001, id: alice-key, user_id: alice}}\n    - {{key: sk-bob-00002, id: bob-key, user_id: bob}}\nbackends:\n  - {}\n",
+        store_yaml("responses-sdk"),
+        backend_yaml(kind, &up.url(), model)
+    ))
+    .await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let args = [&url, kind, model, "sk-alice-0001", "sk-bob-00002"]
+        .map(str::to_string)
+        .to_vec();
+    let out = run_sdk_script("openai", "responses.py", args).await;
+    assert!(out.contains("responses sdk ok"), "{out}");
+
+    let posted = up.posted();
+    assert_eq!(posted.len(), 9, "{posted:#?}");
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "temperature": {"type": "integer"}},
+        "required": ["city", "temperature"], "additionalProperties": false});
+    let fmt = json!({"format": {"type": "json_schema", "name": "weather", "schema": schema, "strict": true}});
+    let tools = json!([{"type": "function", "name": "get_weather", "description": "Current weather", "strict": true,
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"], "additionalProperties": false}}]);
+
+    if kind == "openai" {
+        // Passed through: the backend got the client's bodies as sent.
+        let question = "What's the weather in Paris?";
+        let output = |call: &str, out: &str| json!([{"type": "function_call_output", "call_id": call, "output": out}]);
+        assert_eq!(
+            posted,
+            [
+                json!({"model": model, "input": "Say hello"}),
+                json!({"model": model, "input": "Say hello", "stream": true}),
+                json!({"model": model, "input": "Say hello", "stream": true}),
+                json!({"model": model, "input": question, "tools": tools}),
+                json!({"model": model, "input": output("call_up_4", "15 degrees"), "previous_response_id": "resp_up_4", "tools": tools}),
+                json!({"model": model, "input": question, "tools": tools, "stream": true}),
+                json!({"model": model, "input": output("call_up_6", "17 degrees"), "previous_response_id": "resp_up_6", "tools": tools, "stream": true}),
+                json!({"model": model, "input": "The weather in Paris as JSON", "text": fmt}),
+                json!({"model": model, "input": "The weather in Paris as JSON", "text": fmt, "stream": true}),
+            ]
+        );
+        // Reads and the delete reached it; another user's and those after the delete did not.
+        let reads: Vec<(String, String)> = up
+            .got()
+            .into_iter()
+            .filter(|g| g.method != http::Method::POST)
+            .map(|g| (g.method.to_string(), g.path))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("GET", "/v1/responses/resp_up_1"),
+            ("GET", "/v1/responses/resp_up_7"),
+            ("GET", "/v1/responses/resp_up_1/input_items"),
+            ("GET", "/v1/responses/resp_up_5/input_items"),
+            ("GET", "/v1/responses/resp_up_1"),
+            ("DELETE", "/v1/responses/resp_up_1"),
+        ]
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+        assert_eq!(reads, expected);
+        return;
+    }
+
+    assert!(
+        up.got().iter().all(|g| g.method == http::Method::POST),
+        "{:?}",
+        up.got()
+    );
+    // The whole conversation of each round trip: question, the call, its result.
+    assert_eq!(
+        conversation(kind, &posted[4]),
+        round_trip(kind, "15 degrees"),
+        "{kind}: {}",
+        posted[4]
+    );
+    assert_eq!(
+        conversation(kind, &posted[6]),
+        round_trip(kind, "17 degrees"),
+        "{kind}: {}",
+        posted[6]
+    );
+    for (i, body) in posted.iter().enumerate() {
+        let offered = !matches!(i, 0..=2 | 7 | 8);
+        let function_tools = match kind {
+            "gemini" => body["tools"][0]["functionDeclarations"].clone(),
+            _ => body["tools"].clone(),
+        };
+        assert_eq!(
+            !function_tools.is_null(),
+            offered,
+            "{kind} request {i}: {body}"
+        );
+    }
+    // The function tool in each backend's own words.
+    let parameters = &tools[0]["parameters"];
+    let tool = match kind {
+        "vllm" => posted[3]["tools"].clone(),
+        "anthropic" => posted[3]["tools"].clone(),
+        "gemini" => posted[3]["tools"][0]["functionDeclarations"].clone(),
+        _ => posted[3]["tools"].clone(),
+    };
+    let expected_tool = match kind {
+        "vllm" => {
+            json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": parameters, "strict": true}}])
+        }
+        "anthropic" => {
+            json!([{"name": "get_weather", "description": "Current weather", "input_schema": parameters}])
+        }
+        "gemini" => {
+            json!([{"name": "get_weather", "description": "Current weather", "parameters": parameters}])
+        }
+        _ => {
+            json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": parameters, "strict": true}}])
+        }
+    };
+    assert_eq!(tool, expected_tool, "{kind}: {}", posted[3]);
+    // Structured output in each backend's own words (Anthropic's: see
+    // responses::structured_output_reaches_an_anthropic_backend_as_its_output_format).
+    for body in &posted[7..9] {
+        match kind {
+            "vllm" => assert_eq!(
+                body["response_format"],
+                json!({"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": true}}),
+                "{body}"
+            ),
+            "gemini" => {
+                assert_eq!(
+                    body["generationConfig"]["responseMimeType"], "application/json",
+                    "{body}"
+                );
+                assert_eq!(
+                    body["generationConfig"]["responseJsonSchema"], schema,
+                    "{body}"
+                );
+            }
+            "ollama" => assert_eq!(body["format"], schema, "{body}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_responses_on_a_responses_backend() {
+    run_responses_sdk("openai", "gpt-up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_responses_on_an_openai_compatible_chat_backend() {
+    run_responses_sdk("vllm", "qwen-up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_responses_on_an_anthropic_backend() {
+    run_responses_sdk("anthropic", "claude-up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_responses_on_a_gemini_backend() {
+    run_responses_sdk("gemini", "gemini-up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_responses_on_an_ollama_backend() {
+    run_responses_sdk("ollama", "llama-up").await;
+}
