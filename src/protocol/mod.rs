@@ -9,6 +9,7 @@ pub mod errors;
 pub mod gemini;
 #[cfg(test)]
 mod golden;
+pub mod images;
 mod input;
 pub mod ollama;
 pub mod openai;
