@@ -282,6 +282,27 @@ fn split_on<'a>(hay: &'a [u8], delimiter: &'a [u8]) -> impl Iterator<Item = &'a 
     })
 }
 
+/// A conversation held by backend `b` (its own response ids) can only go on there: the
+/// model must be one `b` serves (a 400 naming both otherwise).
+fn pinned_serves(core: &Core, b: &str, model: &str) -> Result<(), ProxyError> {
+    let index = core.index.load();
+    let served = index.resolve(model).is_ok_and(|route| {
+        route
+            .targets()
+            .iter()
+            .any(|t| core.backends[t.backend].name() == b)
+    });
+    if served {
+        return Ok(());
+    }
+    Err(ProxyError::InvalidField {
+        param: "previous_response_id",
+        message: format!(
+            "the previous response is held by backend '{b}', which does not serve the model '{model}'; continue it with a model that backend serves"
+        ),
+    })
+}
+
 /// The one model served for `op` when a request names none (TEI's shapes carry no
 /// `model`): a 400 naming the choices when there are several.
 fn sole_model(core: &Core, op: Operation, endpoint: &str) -> Result<String, ProxyError> {
@@ -317,7 +338,11 @@ fn sole_model(core: &Core, op: Operation, endpoint: &str) -> Result<String, Prox
 /// served by the attempt loop; the reply comes back in the client's wire.
 pub async fn serve(core: &Core, call: &mut Call) -> Result<Response, ProxyError> {
     if call.op == Operation::Responses {
-        call.turn = Some(responses::begin(core, call).await?);
+        let turn = responses::begin(core, call).await?;
+        if let Some(b) = &turn.pinned {
+            pinned_serves(core, b, &call.routing.model)?;
+        }
+        call.turn = Some(turn);
     }
     let call = &*call;
     let resp = serve_chain(core, call).await?;

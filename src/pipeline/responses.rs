@@ -279,6 +279,7 @@ async fn passed_through(
             store: core.store.clone(),
             note: Some(Box::new(note(String::new()))),
             sse: crate::protocol::sse::SseDecoder::default(),
+            noting: None,
         };
         return Ok(Response::from_parts(parts, body::boxed(body)));
     }
@@ -377,44 +378,66 @@ impl http_body::Body for ResponsesSse {
 }
 
 /// A backend's own Responses stream, passed through; the response id of its first event
-/// is noted in the store.
+/// is noted in the store before any later frame is passed on, so a client that reads the
+/// stream and continues at once finds it.
 struct NoteId {
     inner: Body,
     store: Arc<Store>,
     note: Option<Box<ResponseRecord>>,
     sse: crate::protocol::sse::SseDecoder,
+    noting: Option<Pending>,
+}
+
+impl NoteId {
+    /// Looks for the response id in `data`; starts noting it when found.
+    fn look(&mut self, data: &[u8]) {
+        if self.note.is_none() {
+            return;
+        }
+        if self.sse.push(data).is_err() {
+            self.note = None;
+            return;
+        }
+        while let Some(event) = self.sse.next_event() {
+            let id = serde_json::from_slice::<Value>(&event.data)
+                .ok()
+                .and_then(|v| v["response"]["id"].as_str().map(str::to_string));
+            if let (Some(id), Some(mut record)) = (id, self.note.take()) {
+                record.response = json!({"id": id});
+                let store = self.store.clone();
+                self.noting = Some(Box::pin(async move { store.put_response(id, *record).await }));
+                return;
+            }
+        }
+    }
 }
 
 impl http_body::Body for NoteId {
     type Data = Bytes;
     type Error = ProxyError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.get_mut();
+        if let Some(noting) = this.noting.as_mut() {
+            let noted = std::task::ready!(noting.as_mut().poll(cx));
+            this.noting = None;
+            if let Err(e) = noted {
+                tracing::warn!(error = %e, "a passed-through response could not be noted");
+            }
+        }
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(_)) = (&polled, &this.note) {
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                if this.sse.push(data).is_err() {
-                    this.note = None;
-                }
-                while let Some(event) = this.sse.next_event() {
-                    let id = serde_json::from_slice::<Value>(&event.data)
-                        .ok()
-                        .and_then(|v| v["response"]["id"].as_str().map(str::to_string));
-                    if let (Some(id), Some(mut record)) = (id, this.note.take()) {
-                        record.response = json!({"id": id});
-                        let store = this.store.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = store.put_response(id, *record).await {
-                                tracing::warn!(error = %e, "a passed-through response could not be noted");
-                            }
-                        });
-                        break;
-                    }
-                }
+                let data = data.clone();
+                this.look(&data);
+            }
+        }
+        if let (Poll::Ready(None), Some(noting)) = (&polled, this.noting.as_mut()) {
+            // The stream ended right after its id: note it before the end goes out.
+            let noted = std::task::ready!(noting.as_mut().poll(cx));
+            this.noting = None;
+            if let Err(e) = noted {
+                tracing::warn!(error = %e, "a passed-through response could not be noted");
             }
         }
         polled
