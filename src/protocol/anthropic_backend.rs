@@ -33,6 +33,14 @@ fn user_blocks(content: &Value) -> Result<Vec<Value>, ProxyError> {
                         None => Ok(json!({"type": "image", "source": {"type": "url", "url": url}})),
                     }
                 }
+                Some("file") => {
+                    let (data, filename) = openai::pdf_file_part(p).map_err(invalid)?;
+                    let mut block = json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}});
+                    if let Some(name) = filename {
+                        block["title"] = name.into();
+                    }
+                    Ok(block)
+                }
                 other => Err(invalid(format!("content part type {} is not supported by anthropic backends", other.unwrap_or("(none)")))),
             })
             .collect(),

@@ -1,7 +1,7 @@
 //! Google's Gemini API (`generateContent`, `streamGenerateContent?alt=sse`) as a backend:
 //! OpenAI chat requests, replies, streams and errors translated. Messages become
-//! `contents` with `parts` (text, inline images, function calls and responses), system
-//! messages `systemInstruction`, sampling `generationConfig`, tools
+//! `contents` with `parts` (text, inline images and PDFs, function calls and responses),
+//! system messages `systemInstruction`, sampling `generationConfig`, tools
 //! `functionDeclarations`; `usageMetadata` becomes usage and a safety block a
 //! `content_filter` finish.
 
@@ -80,6 +80,10 @@ fn user_parts(content: &Value) -> Result<Vec<Value>, ProxyError> {
                             invalid("gemini backends take images as data: URLs (base64), not links")
                         })?;
                     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+                }
+                Some("file") => {
+                    let (data, _) = openai::pdf_file_part(p).map_err(invalid)?;
+                    Ok(json!({"inlineData": {"mimeType": "application/pdf", "data": data}}))
                 }
                 other => Err(invalid(format!(
                     "content part type {} is not supported by gemini backends",

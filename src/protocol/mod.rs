@@ -6,6 +6,7 @@ pub mod anthropic_client;
 pub mod codec;
 pub mod embeddings;
 pub mod errors;
+pub mod files;
 pub mod gemini;
 #[cfg(test)]
 mod golden;

@@ -134,6 +134,12 @@ fn translate_message(m: &Value) -> Result<Value, ProxyError> {
                             })?;
                         images.push(Value::String(data.to_string()));
                     }
+                    Some("file") => {
+                        return Err(invalid(
+                            "messages",
+                            "ollama backends take no files or documents (content part type file); send the document's text instead",
+                        ))
+                    }
                     other => {
                         return Err(invalid(
                             "messages",

@@ -825,12 +825,12 @@ async fn gemini_safety_blocks_become_content_filter_and_refusal() {
 }
 
 /// An Anthropic client's request reaches an Anthropic backend untranslated, so blocks that
-/// have no OpenAI form (here a PDF `document`) pass; a backend that needs the translation
-/// refuses them clearly, in Anthropic's error shape.
+/// have no OpenAI form (here a `document` by URL, which the router does not fetch) pass; a
+/// backend that needs the translation refuses them clearly, in Anthropic's error shape.
 #[tokio::test]
 async fn anthropic_only_blocks_pass_to_anthropic_and_are_refused_elsewhere() {
     let body = json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}},
+        {"type": "document", "source": {"type": "url", "url": "https://example.com/report.pdf"}},
         {"type": "text", "text": "Summarise this."}]}]})
     .to_string();
     let log: Log = Default::default();

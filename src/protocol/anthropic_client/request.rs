@@ -34,6 +34,31 @@ fn image_part(block: &Value) -> Result<Value, ProxyError> {
     Ok(json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
+/// A `document` block with a base64 PDF source as an OpenAI `file` part with `file_data`,
+/// named after the block's `title` (OpenAI wants a file name with inline data). Other
+/// sources (URLs, plain text, unresolved file ids) are refused.
+fn document_part(block: &Value, i: usize) -> Result<Value, ProxyError> {
+    let src = &block["source"];
+    match (src["type"].as_str(), src["media_type"].as_str(), src["data"].as_str()) {
+        (Some("base64"), Some("application/pdf"), Some(data)) => {
+            let filename = match block["title"].as_str().map(str::trim) {
+                Some(t) if t.to_ascii_lowercase().ends_with(".pdf") => t.to_string(),
+                Some(t) if !t.is_empty() => format!("{t}.pdf"),
+                _ => "document.pdf".to_string(),
+            };
+            let file = object([
+                ("filename", filename.into()),
+                ("file_data", format!("data:application/pdf;base64,{data}").into()),
+            ]);
+            Ok(object([("type", "file".into()), ("file", file)]))
+        }
+        (kind, _, _) => Err(invalid(format!(
+            "messages.{i}: document blocks with a {} source are not supported by this server; send the PDF as a base64 source",
+            kind.unwrap_or("(no)")
+        ))),
+    }
+}
+
 /// The text of a `system` message inside `messages`: a string or a list of text blocks
 /// (their `cache_control` ignored); None for any other content.
 fn system_message_text(content: &Value) -> Option<String> {
@@ -171,11 +196,7 @@ fn push_user_blocks(
                     json!({"role": "tool", "tool_call_id": b["tool_use_id"], "content": content}),
                 );
             }
-            Some("document") => {
-                return Err(invalid(format!(
-                    "messages.{i}: document blocks are not supported for this backend"
-                )))
-            }
+            Some("document") => parts.push(document_part(b, i)?),
             _ => {}
         }
     }

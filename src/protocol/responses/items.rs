@@ -103,6 +103,26 @@ fn text_chat_part(part: &Value, at: &str, param: &'static str) -> Result<Value, 
     Ok(json!({"type": "text", "text": text}))
 }
 
+/// A chat `file` part from an `input_file` part carrying its file inline (`file_data`).
+fn file_chat_part(part: &Value, at: &str, param: &'static str) -> Result<Value, ProxyError> {
+    const HOW: &str = "send file_data (a PDF as a base64 data URL)";
+    let Some(data) = part["file_data"].as_str() else {
+        let message = if part["file_id"].is_string() {
+            format!("{at}.file_id: file ids are not supported by this server; {HOW}")
+        } else if part["file_url"].is_string() {
+            format!("{at}.file_url: file URLs are not supported by this server; {HOW}")
+        } else {
+            format!("{at}.file_data: Field required")
+        };
+        return Err(invalid(param, message));
+    };
+    let mut file = object([("file_data", data.into())]);
+    if let Some(name) = part["filename"].as_str() {
+        file["filename"] = name.into();
+    }
+    Ok(object([("type", "file".into()), ("file", file)]))
+}
+
 fn push_message(
     messages: &mut Vec<Value>,
     item: &Value,
@@ -167,6 +187,7 @@ fn push_message(
                     ("image_url", image_url),
                 ]));
             }
+            Some("input_file") if role == "user" => chat_parts.push(file_chat_part(p, &at, param)?),
             other => {
                 return Err(invalid(
                     param,
