@@ -112,6 +112,8 @@ pub struct Call {
     pub owner: String,
     /// A Responses call's state (loaded before routing).
     turn: Option<responses::Turn>,
+    /// Uploaded files the request refers to (loaded before routing, the caller's own).
+    files: Vec<crate::protocol::files::StoredFile>,
     /// The client's `anthropic-beta` header (passed to Anthropic backends).
     pub beta: Option<HeaderValue>,
     /// The client's `Content-Type` (a multipart body's boundary goes with it).
@@ -159,6 +161,7 @@ impl Call {
             pivot: OnceLock::new(),
             owner: String::new(),
             turn: None,
+            files: Vec::new(),
             beta: headers.get("anthropic-beta").cloned(),
             content_type,
             session: headers.get("x-session-id").cloned(),
@@ -196,6 +199,27 @@ impl Call {
         let history = self.turn.as_ref().map_or(&[][..], |t| &t.history[..]);
         let made = codec::to_pivot(self.client, &self.body, history)?;
         Ok(self.pivot.get_or_init(|| made))
+    }
+
+    /// The client's body with its file references resolved for a backend that takes PDFs
+    /// natively (`native_pdf`) or not; `None` when it refers to no files.
+    fn resolved_body(&self, native_pdf: bool) -> Result<Option<Bytes>, ProxyError> {
+        if self.files.is_empty() {
+            return Ok(None);
+        }
+        let caps = crate::protocol::files::Caps {
+            native_pdf,
+            max_bytes: usize::try_from(self.routing_budget()).unwrap_or(usize::MAX),
+        };
+        crate::protocol::files::resolve(self.client, &self.body, &self.files, caps)
+            .map(Some)
+            .map_err(crate::protocol::files::FileError::into_proxy)
+    }
+
+    /// Most bytes resolved files may add to a request (their base64 or text).
+    fn routing_budget(&self) -> u64 {
+        // Base64 grows a file by a third; the load step already capped the raw bytes.
+        self.files.iter().map(|f| f.bytes.len() as u64).sum::<u64>() * 2 + (1 << 20)
     }
 
     /// A Responses request's chat form (what the reply translation and the store need).
@@ -282,6 +306,61 @@ fn split_on<'a>(hay: &'a [u8], delimiter: &'a [u8]) -> impl Iterator<Item = &'a 
     })
 }
 
+/// The uploaded files a request refers to (`{"type":"file","file":{"file_id"}}` and its
+/// kin in every client wire), read for resolution; an id that is not the caller's, or not
+/// there, is a 400 naming it. At most `server.max_body_size` bytes of files are read.
+async fn load_files(
+    core: &Core,
+    call: &Call,
+) -> Result<Vec<crate::protocol::files::StoredFile>, ProxyError> {
+    use crate::protocol::files::{file_refs, StoredFile};
+    let ids = file_refs(call.client, &call.body)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let files_config = &core.config.files;
+    if !files_config.enabled {
+        return Err(ProxyError::InvalidField {
+            param: "messages",
+            message:
+                "the request refers to uploaded files, but the Files API is off (files.enabled)"
+                    .into(),
+        });
+    }
+    let budget = core.config.server.max_body_size;
+    let mut used = 0u64;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let meta = core.files.get(&id).await?;
+        let mine = |m: &crate::files::FileMeta| {
+            !files_config.auth.enforce_ownership || m.owner == call.owner
+        };
+        let Some(meta) = meta.filter(mine) else {
+            return Err(ProxyError::InvalidField {
+                param: "messages",
+                message: format!("no file found with id '{id}'"),
+            });
+        };
+        used += meta.bytes;
+        if used > budget {
+            return Err(ProxyError::InvalidField {
+                param: "messages",
+                message: format!(
+                    "the files this request refers to are larger than {budget} bytes together (server.max_body_size)"
+                ),
+            });
+        }
+        let bytes = core.files.read(&meta).await?;
+        out.push(StoredFile {
+            id: meta.id,
+            filename: meta.filename,
+            mime: meta.mime,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
 /// A conversation held by backend `b` (its own response ids) can only go on there: the
 /// model must be one `b` serves (a 400 naming both otherwise).
 fn pinned_serves(core: &Core, b: &str, model: &str) -> Result<(), ProxyError> {
@@ -344,6 +423,7 @@ pub async fn serve(core: &Core, call: &mut Call) -> Result<Response, ProxyError>
         }
         call.turn = Some(turn);
     }
+    call.files = load_files(core, call).await?;
     let call = &*call;
     let resp = serve_chain(core, call).await?;
     client_reply::to_client(core, resp, call).await

@@ -105,12 +105,18 @@ pub fn prepare(
     if let Some(source) = codec::count_source(wire) {
         headers.push((TOKEN_COUNT.clone(), HeaderValue::from_static(source)));
     }
+    // File references resolved for this backend (PDFs natively where it takes them).
+    let resolved = call.resolved_body(codec::native_pdf(wire, backend.config.kind))?;
     if wire == call.client && wire != codec::pivot(call.op) {
         // The backend speaks the client's own wire: the bytes go through.
-        let body = if **model == call.routing.model || !call.routing.model_in_body {
-            call.body.clone()
-        } else {
-            splice_model(&call.body, call.routing.model_span, model)
+        let body = match &resolved {
+            // Resolution rewrote the body: the model goes in by a JSON edit.
+            Some(r) if **model != call.routing.model => set_model(r, model)?,
+            Some(r) => r.clone(),
+            None if **model == call.routing.model || !call.routing.model_in_body => {
+                call.body.clone()
+            }
+            None => splice_model(&call.body, call.routing.model_span, model),
         };
         let body = match injection {
             Some(inj) => codec::apply_prompt(wire, body, inj),
@@ -143,7 +149,15 @@ pub fn prepare(
             replies_in: Replied(wire),
         });
     }
-    let (pivot, routing) = call.pivot()?;
+    let fresh;
+    let (pivot, routing) = match &resolved {
+        Some(r) => {
+            let history = call.turn.as_ref().map_or(&[][..], |t| &t.history[..]);
+            fresh = codec::to_pivot(call.client, r, history)?;
+            (&fresh.body, &fresh.routing)
+        }
+        None => call.pivot()?,
+    };
     if let Some(r) = call.responses_request() {
         if let Some(header) = hosted_tools(r, backend)? {
             headers.push((DROPPED_TOOLS.clone(), header));
@@ -199,6 +213,16 @@ pub fn prepare(
         headers,
         replies_in: Replied(encoded.replies_in),
     })
+}
+
+/// A JSON body with its `model` set.
+fn set_model(body: &Bytes, model: &str) -> Result<Bytes, ProxyError> {
+    let mut v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| ProxyError::InvalidJson(e.to_string()))?;
+    v.insert("model".into(), model.into());
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| ProxyError::InvalidJson(e.to_string()))
 }
 
 /// A multipart body goes with the client's `Content-Type` (its boundary).

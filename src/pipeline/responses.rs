@@ -405,7 +405,9 @@ impl NoteId {
             if let (Some(id), Some(mut record)) = (id, self.note.take()) {
                 record.response = json!({"id": id});
                 let store = self.store.clone();
-                self.noting = Some(Box::pin(async move { store.put_response(id, *record).await }));
+                self.noting = Some(Box::pin(
+                    async move { store.put_response(id, *record).await },
+                ));
                 return;
             }
         }
@@ -416,7 +418,10 @@ impl http_body::Body for NoteId {
     type Data = Bytes;
     type Error = ProxyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.get_mut();
         if let Some(noting) = this.noting.as_mut() {
             let noted = std::task::ready!(noting.as_mut().poll(cx));

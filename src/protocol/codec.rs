@@ -513,6 +513,17 @@ fn openai_error(e: ProviderError, status: StatusCode) -> (StatusCode, Bytes) {
     (e.openai_status(status), e.openai_body())
 }
 
+/// Whether a backend speaking `wire` takes PDFs as documents (Anthropic's `document`,
+/// Gemini's `inlineData`, OpenAI's `file` part); others get a PDF's extracted text.
+pub fn native_pdf(wire: Wire, kind: BackendType) -> bool {
+    match wire {
+        Wire::AnthropicMessages | Wire::GeminiGenerate | Wire::OpenAiResponses => true,
+        // OpenAI itself reads PDFs; OpenAI-compatible local servers do not.
+        Wire::OpenAiChat => kind == BackendType::Openai,
+        _ => false,
+    }
+}
+
 /// Who counted the tokens of a count answered by a backend in `wire` (the
 /// `x-continuum-token-count` header; the router's own tiers name themselves).
 pub fn count_source(wire: Wire) -> Option<&'static str> {
