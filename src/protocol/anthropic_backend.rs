@@ -100,6 +100,16 @@ pub fn from_openai_request(
     if let Some(user) = req.get("user").filter(|u| u.is_string()) {
         out["metadata"] = json!({"user_id": user});
     }
+    // Structured output: Anthropic's `output_config.format` takes a JSON schema.
+    // (`json_object` has no schema-free counterpart there and is left to the prompt.)
+    if let Some(schema) = req
+        .get("response_format")
+        .filter(|f| f["type"] == "json_schema")
+        .map(|f| &f["json_schema"]["schema"])
+        .filter(|s| s.is_object())
+    {
+        out["output_config"] = json!({"format": {"type": "json_schema", "schema": schema}});
+    }
     copy_tools(&req, &mut out);
     let include_usage = openai::include_usage(&req);
     serde_json::to_vec(&out)
