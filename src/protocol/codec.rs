@@ -11,7 +11,7 @@ use super::anthropic_client as anthropic;
 use super::embeddings::{self, EmbeddingParams, EncodingFormat};
 use super::errors::ProviderError;
 use super::ollama;
-use super::{anthropic_backend, gemini, rerank, responses, sparse};
+use super::{anthropic_backend, gemini, images, rerank, responses, sparse};
 use crate::config::BackendType;
 use crate::error::ProxyError;
 use crate::pipeline::fields::{parse_routing, Routing};
@@ -87,7 +87,7 @@ pub fn to_pivot(
 }
 
 /// Request fields the codecs name at the start of their messages ("top_n must be …").
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 22] = [
     "query",
     "documents",
     "top_n",
@@ -101,6 +101,15 @@ const FIELDS: [&str; 13] = [
     "truncate",
     "truncation_direction",
     "prompt_name",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "response_format",
+    "output_format",
+    "background",
+    "style",
+    "stream",
 ];
 
 /// A client-input error from a codec's message, naming the field the message starts
@@ -132,6 +141,9 @@ pub fn check_request(client: Wire, body: &[u8]) -> Result<(), ProxyError> {
             .map(drop)
             .map_err(invalid("encoding_format")),
         Wire::TeiSparse => sparse::check_tei_request(body).map_err(invalid("inputs")),
+        Wire::OpenAiImages => images::GenerateRequest::parse(body)
+            .map(drop)
+            .map_err(invalid("prompt")),
         _ => Ok(()),
     }
 }
@@ -238,6 +250,33 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
             }
         }
         Wire::LocalCount => plain(pivot_body, Wire::AnthropicCountTokens),
+        Wire::GeminiImages => {
+            let req = images::GenerateRequest::parse(&pivot_body).map_err(invalid("prompt"))?;
+            if req.n > 1 {
+                return Err(ProxyError::InvalidField {
+                    param: "n",
+                    message: format!(
+                        "n must be 1 for the Gemini image model '{}' (it makes one image per request)",
+                        ctx.model
+                    ),
+                });
+            }
+            if req.response_format == Some(images::ResponseFormat::Url) {
+                return Err(ProxyError::InvalidField {
+                    param: "response_format",
+                    message: format!(
+                        "response_format 'url' is not available for the Gemini image model '{}'; ask for b64_json",
+                        ctx.model
+                    ),
+                });
+            }
+            let model = crate::backend::gemini::bare_model_id(ctx.model)?;
+            let body = images::to_gemini(&req, model).map_err(invalid("model"))?;
+            Encoded {
+                decode: Decode::GeminiImages,
+                ..plain(body, Wire::OpenAiImages)
+            }
+        }
         Wire::OpenAiResponses => {
             let (body, include_usage) = responses::from_chat_request(&pivot_body)?;
             Encoded {
@@ -349,6 +388,8 @@ pub enum Decode {
     },
     /// Gemini `countTokens` → Anthropic's count answer.
     GeminiCount,
+    /// Gemini image models' reply → OpenAI's images response.
+    GeminiImages,
     /// OpenAI Responses → OpenAI chat (models served only through Responses).
     Responses {
         /// The client asked for a usage chunk.
@@ -478,6 +519,23 @@ impl Decode {
             Decode::Gemini { .. } if ok => (status, gemini::to_openai_response(&bytes, model, id)?),
             Decode::Ollama { .. } if ok => (status, ollama::translate_response(&bytes, model, id)?),
             Decode::Responses { .. } if ok => (status, responses::to_chat_response(&bytes, model)?),
+            Decode::GeminiImages if ok => {
+                let created = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                match images::from_gemini(&bytes, created) {
+                    Ok(b) => (status, b),
+                    // A refused prompt is the client's: 400 in OpenAI's shape.
+                    Err(e) if e.starts_with(images::REFUSED) => {
+                        let body = serde_json::json!({"error": {"message": e, "type": "invalid_request_error", "param": "prompt", "code": "content_policy_violation"}});
+                        (StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Decode::GeminiImages => {
+                openai_error(ProviderError::from_gemini(status, &bytes), status)
+            }
             Decode::Responses { .. } => {
                 openai_error(ProviderError::from_openai(status, &bytes), status)
             }
