@@ -137,6 +137,18 @@ impl SseFramer {
     }
 }
 
+/// Adds complete units to those not yet handed out (without a copy when none are left).
+fn append(ready: &mut Bytes, done: Bytes) {
+    *ready = if ready.is_empty() {
+        done
+    } else {
+        let mut joined = BytesMut::with_capacity(ready.len() + done.len());
+        joined.extend_from_slice(ready);
+        joined.extend_from_slice(&done);
+        joined.freeze()
+    };
+}
+
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -194,14 +206,7 @@ impl SseDecoder {
     /// Adds bytes from the stream without copying them.
     pub fn push_bytes(&mut self, data: Bytes) -> Result<(), EventTooLarge> {
         if let Some(done) = self.framer.push(data)? {
-            self.ready = if self.ready.is_empty() {
-                done
-            } else {
-                let mut joined = BytesMut::with_capacity(self.ready.len() + done.len());
-                joined.extend_from_slice(&self.ready);
-                joined.extend_from_slice(&done);
-                joined.freeze()
-            };
+            append(&mut self.ready, done);
         }
         Ok(())
     }
@@ -307,14 +312,7 @@ impl LineDecoder {
     /// Adds bytes from the stream.
     pub fn push(&mut self, data: &[u8]) -> Result<(), EventTooLarge> {
         if let Some(done) = self.framer.push(Bytes::copy_from_slice(data))? {
-            self.ready = if self.ready.is_empty() {
-                done
-            } else {
-                let mut joined = BytesMut::with_capacity(self.ready.len() + done.len());
-                joined.extend_from_slice(&self.ready);
-                joined.extend_from_slice(&done);
-                joined.freeze()
-            };
+            append(&mut self.ready, done);
         }
         Ok(())
     }

@@ -13,6 +13,15 @@ use std::sync::{Arc, Mutex};
 
 pub use responses::{ResponseRecord, ResponseRef};
 
+/// A table of JSON values by string key.
+type Table = redb::TableDefinition<'static, &'static str, &'static [u8]>;
+
+/// A stored JSON value.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Io(format!("a stored record is unreadable: {e}")))
+}
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,6 +82,74 @@ impl Store {
         let db = Arc::new(db);
         *slot = Some(db.clone());
         Ok(db)
+    }
+
+    /// Writes `value` (as JSON) under `key` in `table`, in one committed transaction.
+    async fn put_json<T: serde::Serialize>(
+        self: &Arc<Self>,
+        table: Table,
+        key: String,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(StoreError::io)?;
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(StoreError::io)?;
+            {
+                let mut t = tx.open_table(table).map_err(StoreError::io)?;
+                t.insert(key.as_str(), bytes.as_slice())
+                    .map_err(StoreError::io)?;
+            }
+            tx.commit().map_err(StoreError::io)
+        })
+        .await
+    }
+
+    /// The JSON value under `key` in `table`, if any.
+    async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        self: &Arc<Self>,
+        table: Table,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(table, move |t| {
+            let found = t.get(key.as_str()).map_err(StoreError::io)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    /// Deletes `key` from `table`; whether it was there.
+    async fn delete_key(self: &Arc<Self>, table: Table, key: String) -> Result<bool, StoreError> {
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(StoreError::io)?;
+            let removed = {
+                let mut t = tx.open_table(table).map_err(StoreError::io)?;
+                let removed = t.remove(key.as_str()).map_err(StoreError::io)?;
+                removed.is_some()
+            };
+            tx.commit().map_err(StoreError::io)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Runs `f` over `table` in a read transaction (a table never written reads as
+    /// empty: `f` gets `None`).
+    async fn read<T, F>(self: &Arc<Self>, table: Table, f: F) -> Result<T, StoreError>
+    where
+        T: Default + Send + 'static,
+        F: FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(StoreError::io)?;
+            match tx.open_table(table) {
+                Ok(t) => f(&t),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(T::default()),
+                Err(e) => Err(StoreError::io(e)),
+            }
+        })
+        .await
     }
 
     /// Runs `f` with the database on the blocking pool.

@@ -9,7 +9,7 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Store, StoreError};
+use super::{decode, Store, StoreError};
 
 /// id → JSON of a [`ResponseRecord`].
 const RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("responses");
@@ -53,11 +53,6 @@ impl ResponseRecord {
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<ResponseRecord, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Io(format!("a stored response is unreadable: {e}")))
-}
-
 impl Store {
     /// Stores (or replaces) a response.
     pub async fn put_response(
@@ -65,17 +60,7 @@ impl Store {
         id: String,
         record: ResponseRecord,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(&record).map_err(StoreError::io)?;
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(StoreError::io)?;
-            {
-                let mut t = tx.open_table(RESPONSES).map_err(StoreError::io)?;
-                t.insert(id.as_str(), bytes.as_slice())
-                    .map_err(StoreError::io)?;
-            }
-            tx.commit().map_err(StoreError::io)
-        })
-        .await
+        self.put_json(RESPONSES, id, &record).await
     }
 
     /// The stored response `id`, if any.
@@ -83,32 +68,12 @@ impl Store {
         self: &Arc<Self>,
         id: String,
     ) -> Result<Option<ResponseRecord>, StoreError> {
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(StoreError::io)?;
-            let t = match tx.open_table(RESPONSES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(StoreError::io(e)),
-            };
-            let found = t.get(id.as_str()).map_err(StoreError::io)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json(RESPONSES, id).await
     }
 
     /// Deletes `id`; whether it was there.
     pub async fn delete_response(self: &Arc<Self>, id: String) -> Result<bool, StoreError> {
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(StoreError::io)?;
-            let removed = {
-                let mut t = tx.open_table(RESPONSES).map_err(StoreError::io)?;
-                let removed = t.remove(id.as_str()).map_err(StoreError::io)?;
-                removed.is_some()
-            };
-            tx.commit().map_err(StoreError::io)?;
-            Ok(removed)
-        })
-        .await
+        self.delete_key(RESPONSES, id).await
     }
 
     /// The conversation up to and including `id`, oldest first: each turn's input items and
@@ -118,16 +83,10 @@ impl Store {
         self: &Arc<Self>,
         id: String,
     ) -> Result<Option<(ResponseRecord, Vec<Value>)>, StoreError> {
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(StoreError::io)?;
-            let t = match tx.open_table(RESPONSES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(StoreError::io(e)),
-            };
+        self.read(RESPONSES, move |t| {
             let read = |id: &str| -> Result<Option<ResponseRecord>, StoreError> {
                 let v = t.get(id).map_err(StoreError::io)?;
-                v.map(|v| decode(v.value())).transpose()
+                v.map(|v| decode::<ResponseRecord>(v.value())).transpose()
             };
             let Some(last) = read(&id)? else {
                 return Ok(None);
@@ -162,7 +121,8 @@ impl Store {
                 let mut old = Vec::new();
                 for entry in t.iter().map_err(StoreError::io)? {
                     let (k, v) = entry.map_err(StoreError::io)?;
-                    let expired = decode(v.value()).map_or(true, |r| r.created_at < before);
+                    let expired =
+                        decode::<ResponseRecord>(v.value()).map_or(true, |r| r.created_at < before);
                     if expired {
                         old.push(k.value().to_string());
                     }
