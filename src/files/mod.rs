@@ -26,6 +26,13 @@ use crate::store::Store;
 
 pub use upload::{upload, Upload};
 
+/// The purpose of images the router hosts for `response_format: url` (not uploadable:
+/// not among [`PURPOSES`]).
+pub const HOSTED_IMAGE: &str = "image_hosting";
+
+/// How long a hosted image's URL works.
+pub const HOSTED_IMAGE_TTL: u64 = 3600;
+
 /// The purposes OpenAI's Files API takes.
 pub const PURPOSES: [&str; 6] = [
     "assistants",
@@ -181,6 +188,54 @@ impl Files {
         Ok(())
     }
 
+    /// Stores `bytes` as a new file (the same temp → sync → commit → rename steps as an
+    /// upload).
+    pub async fn put(
+        &self,
+        owner: &str,
+        filename: &str,
+        mime: &str,
+        purpose: &str,
+        bytes: &[u8],
+    ) -> Result<FileMeta, ProxyError> {
+        use tokio::io::AsyncWriteExt;
+        let storage = |e: std::io::Error| {
+            store_error(format!("{} cannot be written: {e}", self.dir.display()))
+        };
+        let id = new_id();
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(storage)?;
+        let mut file = tokio::fs::File::create(self.temp(&id))
+            .await
+            .map_err(storage)?;
+        let written = async {
+            file.write_all(bytes).await?;
+            file.sync_all().await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(self.temp(&id)).await;
+            return Err(storage(e));
+        }
+        let meta = FileMeta {
+            id: id.clone(),
+            owner: owner.to_string(),
+            filename: filename.to_string(),
+            purpose: purpose.to_string(),
+            bytes: bytes.len() as u64,
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            mime: mime.to_string(),
+        };
+        if let Err(e) = self.commit(meta.clone()).await {
+            let _ = tokio::fs::remove_file(self.temp(&id)).await;
+            return Err(e);
+        }
+        Ok(meta)
+    }
+
     /// Deletes a file (metadata first: a crash in between leaves a blob nobody refers to,
     /// removed at the next start).
     pub async fn delete(&self, id: &str) -> Result<bool, ProxyError> {
@@ -259,11 +314,15 @@ impl Files {
         Ok(done)
     }
 
-    /// Deletes files created before `before` (Unix seconds); how many went.
-    pub async fn sweep(&self, before: u64) -> Result<usize, ProxyError> {
+    /// Deletes files created before `before` (Unix seconds; `None`: keep uploads), and
+    /// hosted images past their time; how many went.
+    pub async fn sweep(&self, before: Option<u64>, now: u64) -> Result<usize, ProxyError> {
         let mut n = 0;
         for meta in self.list().await? {
-            if meta.created_at < before && self.delete(&meta.id).await? {
+            let hosted_expired =
+                meta.purpose == HOSTED_IMAGE && meta.created_at + HOSTED_IMAGE_TTL < now;
+            let old = before.is_some_and(|b| meta.created_at < b);
+            if (hosted_expired || old) && self.delete(&meta.id).await? {
                 n += 1;
             }
         }

@@ -155,6 +155,7 @@ pub async fn list(
             .await?
             .into_iter()
             .filter(|m| asker.sees_all || m.owner == asker.owner)
+            .filter(|m| m.purpose != crate::files::HOSTED_IMAGE)
             .filter(|m| q.purpose.as_ref().is_none_or(|p| &m.purpose == p))
             .collect();
         match q.order.as_deref() {
@@ -230,6 +231,71 @@ pub async fn delete(
     answer(&headers, result)
 }
 
+/// `GET /v1/images/hosted/{id}`: an image the router hosts for `response_format: url`
+/// (no key: the id is the secret, and it works for an hour).
+pub async fn hosted_image(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let state = state.current();
+    let result = async {
+        let not_found = || ProxyError::NotFound {
+            kind: "image",
+            id: id.clone(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let meta = state
+            .files
+            .get(&id)
+            .await?
+            .filter(|m| m.purpose == crate::files::HOSTED_IMAGE)
+            .filter(|m| crate::pipeline::hosted::still_hosted(m.created_at, now))
+            .ok_or_else(not_found)?;
+        stream_content(&state, &meta).await
+    }
+    .await;
+    answer(&headers, result)
+}
+
+/// A file's content as a streamed response with its type and length.
+async fn stream_content(state: &AppState, meta: &FileMeta) -> Result<Response, ProxyError> {
+    let file = state.files.open(meta).await?;
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 << 10];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((
+                    Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from(buf))),
+                    file,
+                ))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    let body = Body::new(http_body_util::StreamBody::new(stream).map_err(axum::Error::new));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&meta.mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, meta.bytes.into());
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        meta.filename.replace(['"', '\\'], "_")
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
 /// `GET /v1/files/{id}/content`: the blob streamed in 64 KB reads (a delete meanwhile
 /// does not cut it: the open file stays readable).
 pub async fn content(
@@ -242,38 +308,7 @@ pub async fn content(
     let result = async {
         let asker = asker(&state, &extensions)?;
         let meta = visible(&state, &asker, &id).await?;
-        let file = state.files.open(&meta).await?;
-        let stream = futures_util::stream::unfold(file, |mut file| async move {
-            let mut buf = vec![0u8; 64 << 10];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((
-                        Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from(buf))),
-                        file,
-                    ))
-                }
-                Err(e) => Some((Err(e), file)),
-            }
-        });
-        let body = Body::new(http_body_util::StreamBody::new(stream).map_err(axum::Error::new));
-        let mut resp = Response::new(body);
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&meta.mime)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-        );
-        h.insert(header::CONTENT_LENGTH, meta.bytes.into());
-        let disposition = format!(
-            "attachment; filename=\"{}\"",
-            meta.filename.replace(['"', '\\'], "_")
-        );
-        if let Ok(v) = HeaderValue::from_str(&disposition) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        Ok(resp)
+        stream_content(&state, &meta).await
     }
     .await;
     answer(&headers, result)

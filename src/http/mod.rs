@@ -70,6 +70,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         api
     };
     router
+        .route("/v1/images/hosted/{id}", get(files::hosted_image))
         .route("/health", get(health))
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))

@@ -9,6 +9,7 @@ mod client_reply;
 mod continuation;
 mod exchange;
 pub mod fields;
+pub mod hosted;
 pub mod op;
 mod prepare;
 pub mod responses;
@@ -118,6 +119,8 @@ pub struct Call {
     pub beta: Option<HeaderValue>,
     /// The client's `Content-Type` (a multipart body's boundary goes with it).
     pub content_type: Option<HeaderValue>,
+    /// The `Host` the client addressed (for URLs of images the router hosts).
+    pub host: Option<HeaderValue>,
     /// `X-Session-ID`, else the client's credentials: ConsistentHash keys.
     session: Option<HeaderValue>,
     credentials: Option<HeaderValue>,
@@ -164,6 +167,7 @@ impl Call {
             files: Vec::new(),
             beta: headers.get("anthropic-beta").cloned(),
             content_type,
+            host: headers.get(header::HOST).cloned(),
             session: headers.get("x-session-id").cloned(),
             credentials: headers
                 .get(header::AUTHORIZATION)
@@ -426,7 +430,11 @@ pub async fn serve(core: &Core, call: &mut Call) -> Result<Response, ProxyError>
     call.files = load_files(core, call).await?;
     let call = &*call;
     let resp = serve_chain(core, call).await?;
-    client_reply::to_client(core, resp, call).await
+    let resp = client_reply::to_client(core, resp, call).await?;
+    if call.op == Operation::ImageGenerate {
+        return hosted::host_images(core, call, resp).await;
+    }
+    Ok(resp)
 }
 
 async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {

@@ -261,15 +261,6 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
                     ),
                 });
             }
-            if req.response_format == Some(images::ResponseFormat::Url) {
-                return Err(ProxyError::InvalidField {
-                    param: "response_format",
-                    message: format!(
-                        "response_format 'url' is not available for the Gemini image model '{}'; ask for b64_json",
-                        ctx.model
-                    ),
-                });
-            }
             let model = crate::backend::gemini::bare_model_id(ctx.model)?;
             let body = images::to_gemini(&req, model).map_err(invalid("model"))?;
             Encoded {

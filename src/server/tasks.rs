@@ -41,16 +41,15 @@ pub(super) fn spawn_retention(
     tokio::spawn(async move {
         loop {
             let files_retention = state.live.current.load().config.files.retention_days;
-            if files_retention > 0 {
-                let before = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-                    .saturating_sub(files_retention * 86_400);
-                match state.files.sweep(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "files past files.retention_days deleted"),
-                    Err(e) => tracing::warn!(error = %e, "sweeping files failed"),
-                }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let before =
+                (files_retention > 0).then(|| now.saturating_sub(files_retention * 86_400));
+            match state.files.sweep(before, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired files and hosted images deleted"),
+                Err(e) => tracing::warn!(error = %e, "sweeping files failed"),
             }
             if state.store.path().exists() {
                 let retention = state.live.current.load().config.responses.retention;
