@@ -58,11 +58,19 @@ pub struct FileMeta {
     pub bytes: u64,
     /// Unix seconds.
     pub created_at: u64,
+    /// Nanoseconds past `created_at`: orders files made in the same second.
+    #[serde(default)]
+    pub created_ns: u32,
     /// Its media type (from the upload, else guessed from the name).
     pub mime: String,
 }
 
 impl FileMeta {
+    /// Upload order.
+    pub fn order_key(&self) -> (u64, u32, &str) {
+        (self.created_at, self.created_ns, &self.id)
+    }
+
     /// OpenAI's file object.
     pub fn object(&self, retention_days: u64) -> Value {
         let expires = (retention_days > 0).then(|| self.created_at + retention_days * 86_400);
@@ -154,7 +162,7 @@ impl Files {
                     .values()
                     .cloned()
                     .collect();
-                all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                all.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
                 Ok(all)
             }
             Meta::Persistent(s) => {
@@ -203,6 +211,9 @@ impl Files {
             store_error(format!("{} cannot be written: {e}", self.dir.display()))
         };
         let id = new_id();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(storage)?;
@@ -224,9 +235,8 @@ impl Files {
             filename: filename.to_string(),
             purpose: purpose.to_string(),
             bytes: bytes.len() as u64,
-            created_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_at: now.as_secs(),
+            created_ns: now.subsec_nanos(),
             mime: mime.to_string(),
         };
         if let Err(e) = self.commit(meta.clone()).await {

@@ -102,7 +102,12 @@ fn clean_filename(raw: &str) -> Result<String, ProxyError> {
 }
 
 fn multipart_error(e: multer::Error) -> ProxyError {
-    invalid("file", format!("the multipart body is malformed: {e}"))
+    let detail = match &e {
+        // Our own stream's reason (a part header too large, a body that broke off).
+        multer::Error::StreamReadFailed(source) => format!("{e}: {source}"),
+        _ => e.to_string(),
+    };
+    invalid("file", format!("the multipart body is malformed: {detail}"))
 }
 
 /// Streams an upload into `files` and commits it; the file's metadata on success.
@@ -180,16 +185,17 @@ where
                 format!("'{purpose}' is not a purpose ({})", PURPOSES.join(", ")),
             ));
         }
-        let created_at = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .unwrap_or_default();
         Ok(FileMeta {
             id: id.clone(),
             owner: up.owner.clone(),
             filename,
             purpose,
             bytes,
-            created_at,
+            created_at: now.as_secs(),
+            created_ns: now.subsec_nanos(),
             mime,
         })
     }

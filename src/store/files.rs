@@ -29,7 +29,7 @@ impl Store {
                 let (_, v) = entry.map_err(StoreError::io)?;
                 all.push(decode::<FileMeta>(v.value())?);
             }
-            all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            all.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
             Ok(all)
         })
         .await

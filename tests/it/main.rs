@@ -13,6 +13,7 @@ mod common;
 mod cors;
 mod endpoints;
 mod faults;
+mod files;
 mod gemini;
 mod metrics;
 mod migrate;

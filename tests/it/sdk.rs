@@ -415,3 +415,68 @@ async fn official_openai_sdk_responses_on_a_gemini_backend() {
 async fn official_openai_sdk_responses_on_an_ollama_backend() {
     run_responses_sdk("ollama", "llama-up").await;
 }
+
+/// The Files API from the official SDK: `client.files.create(file=open(...,'rb'))`, lists
+/// (by purpose, by page through `after`, both orders), retrieve, `content().read()` and
+/// delete, each value checked in `tests/sdk/files.py`; then the file it kept, seen from here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_manages_files() {
+    use http::{Method, StatusCode};
+
+    let dir = temp_dir("sdk-files");
+    let storage = dir.join("files");
+    let router = start_router(&format!(
+        "store: {{path: \"{}\"}}\nfiles: {{storage_path: \"{}\"}}\n{MOCK}",
+        dir.join("store.redb").display(),
+        storage.display()
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = run_sdk_script(
+        "openai",
+        "files.py",
+        vec![format!("http://{addr}"), work.display().to_string()],
+    )
+    .await;
+    assert!(out.contains("files sdk ok"), "{out}");
+    let kept = out
+        .lines()
+        .find_map(|l| l.strip_prefix("kept "))
+        .unwrap_or_else(|| panic!("no kept id: {out}"))
+        .to_string();
+
+    let list = get_path(addr, "/v1/files").await.json();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [kept.as_str()]);
+    assert_eq!(list["data"][0]["filename"], "batch.jsonl");
+    assert_eq!(list["data"][0]["bytes"], 222);
+    let content = get_path(addr, &format!("/v1/files/{kept}/content")).await;
+    assert_eq!(content.status, StatusCode::OK);
+    assert_eq!(content.header("content-type"), "application/jsonl");
+    assert_eq!(
+        content.body,
+        r#"{"custom_id":"r1","method":"POST","url":"/v1/chat/completions","body":{}}
+"#
+        .repeat(3)
+    );
+    let on_disk: Vec<String> = std::fs::read_dir(&storage)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_disk, [kept.as_str()], "the deleted file's blob is gone");
+    let gone = send(
+        Method::DELETE,
+        format!("http://{addr}/v1/files/{kept}"),
+        bytes::Bytes::new(),
+        &[],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::OK);
+}
