@@ -113,6 +113,7 @@ pub async fn exchange(
             continue_on_failure,
             sse: decode.sse(),
             max_event: core.config.server.max_stream_event_size as usize,
+            wire,
         };
         let chunk_interval = streaming.chunk_interval;
         return stream_reply(

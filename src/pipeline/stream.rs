@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 use crate::backend::Backend;
 use crate::error::ProxyError;
 use crate::protocol::codec::ChunkTranslator;
-use crate::protocol::errors::openai_stream_error_event;
+use crate::protocol::errors::{openai_stream_error_event, stream_error_event};
 use crate::protocol::sse::SseFramer;
 use crate::resilience::InFlight;
 
@@ -34,6 +34,8 @@ pub struct GuardedStream {
     count_cache: bool,
     /// Passes only whole SSE events (SSE streams); Ollama's NDJSON is left as it comes.
     framer: Option<SseFramer>,
+    /// The stream's wire.
+    wire: crate::pipeline::op::Wire,
     /// Hand a failure to the wrapping [`super::continuation::ContinuingStream`] as an
     /// error instead of ending with an error event.
     continue_on_failure: bool,
@@ -60,6 +62,8 @@ pub struct StreamMode {
     pub sse: bool,
     /// Largest event held (`server.max_stream_event_size`).
     pub max_event: usize,
+    /// The stream's wire (the shape of the error event that ends a broken one).
+    pub wire: crate::pipeline::op::Wire,
 }
 
 impl GuardedStream {
@@ -82,6 +86,7 @@ impl GuardedStream {
             continue_on_failure,
             sse,
             max_event,
+            wire,
         } = mode;
         let now = Instant::now();
         let total_deadline = started + total;
@@ -100,6 +105,7 @@ impl GuardedStream {
             count_cache,
             continue_on_failure,
             framer: sse.then(|| SseFramer::new(max_event)),
+            wire,
         }
     }
 
@@ -147,7 +153,7 @@ impl GuardedStream {
         if self.continue_on_failure {
             return Poll::Ready(Some(Err(err)));
         }
-        Poll::Ready(Some(Ok(Frame::data(openai_stream_error_event(&err)))))
+        Poll::Ready(Some(Ok(Frame::data(stream_error_event(self.wire, &err)))))
     }
 }
 

@@ -236,6 +236,24 @@ pub fn openai_error_json(err: &ProxyError) -> String {
     })
 }
 
+/// The event that ends a stream in `wire` which broke after its first byte: an Anthropic
+/// `event: error` for Messages streams, a Responses `error` event for Responses streams,
+/// else OpenAI's `data: {"error":…}` — never a clean end.
+pub fn stream_error_event(wire: crate::pipeline::op::Wire, err: &ProxyError) -> Bytes {
+    use crate::pipeline::op::Wire;
+    match wire {
+        Wire::AnthropicMessages => Bytes::from(
+            crate::protocol::anthropic_client::StreamTranslator::error_event(&err.to_string()),
+        ),
+        Wire::OpenAiResponses => {
+            let data = json!({"type": "error", "code": err.code().unwrap_or("server_error"),
+                "message": err.to_string(), "param": null});
+            crate::protocol::sse::encode(Some("error"), data.to_string().as_bytes())
+        }
+        _ => openai_stream_error_event(err),
+    }
+}
+
 /// The SSE event that ends an OpenAI stream which broke after its first byte.
 pub fn openai_stream_error_event(err: &ProxyError) -> Bytes {
     crate::protocol::sse::encode(None, openai_error_json(err).as_bytes())

@@ -127,3 +127,72 @@ async fn a_large_event_under_the_limit_passes_byte_for_byte() {
     );
     assert!(text.len() > size);
 }
+
+/// An Anthropic upstream whose stream breaks after `message_start` and one text delta.
+fn breaking_anthropic() -> axum::Router {
+    axum::Router::new().route(
+        "/v1/messages",
+        post(|| async {
+            let events = [
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+                "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+            ];
+            let mut frames: Vec<Result<Bytes, std::io::Error>> =
+                events.iter().map(|e| Ok(Bytes::from_static(e.as_bytes()))).collect();
+            frames.push(Err(std::io::Error::other("backend died")));
+            // Each frame a moment after the last, so they leave as separate chunks.
+            let paced = futures_util::stream::unfold(frames.into_iter(), |mut it| async move {
+                let next = it.next()?;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Some((next, it))
+            });
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(paced),
+            )
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_broken_anthropic_passthrough_stream_ends_with_anthropics_error_event() {
+    let up = spawn_upstream(breaking_anthropic()).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: claude, type: anthropic, url: \"http://{up}\", api_key: k, models: [claude-x]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let body = r#"{"model":"claude-x","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/messages"),
+        body,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    assert!(text.contains("\"text\":\"Hel\""), "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let data = last
+        .strip_prefix("event: error\ndata: ")
+        .unwrap_or_else(|| {
+            panic!("the passthrough stream must end with Anthropic's error event: {last}")
+        });
+    let v: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "api_error", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("broke off"),
+        "{v}"
+    );
+    assert!(!text.contains("message_stop"), "{text}");
+    assert!(
+        !text.contains("\"code\":\"backend_error\""),
+        "no OpenAI-shaped error line: {text}"
+    );
+}
