@@ -41,6 +41,7 @@ struct StreamOptions {
 
 /// What routing needs from the body: the model name, where it sits, `stream`, and where
 /// `user` and `messages` sit (for the hashing strategies).
+#[derive(Debug, Clone)]
 pub struct Routing {
     pub model: String,
     pub model_span: (usize, usize),

@@ -226,6 +226,14 @@ impl Call {
         self.files.iter().map(|f| f.bytes.len() as u64).sum::<u64>() * 2 + (1 << 20)
     }
 
+    /// Keeps `p` as the call's pivot form when it has none yet (its file references were
+    /// resolved for the first backend tried).
+    fn keep_pivot(&self, p: &codec::Pivot) {
+        if self.client != codec::pivot(self.op) {
+            let _ = self.pivot.get_or_init(|| p.clone());
+        }
+    }
+
     /// A Responses request's chat form (what the reply translation and the store need).
     fn responses_request(&self) -> Option<&crate::protocol::responses::ChatRequest> {
         self.pivot.get().and_then(|p| p.responses.as_ref())
@@ -288,6 +296,39 @@ fn multipart_model(body: &[u8], content_type: Option<&HeaderValue>) -> Result<St
     Ok("dall-e-2".into())
 }
 
+/// A multipart body with its `model` field's value replaced (every other byte kept);
+/// `None` when it has no `model` field or no readable boundary.
+pub(crate) fn replace_multipart_model(
+    body: &Bytes,
+    content_type: Option<&HeaderValue>,
+    model: &str,
+) -> Option<Bytes> {
+    let boundary = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())?;
+    let delimiter = format!("--{boundary}");
+    let mut offset = 0;
+    for part in split_on(body, delimiter.as_bytes()) {
+        let start = offset;
+        offset += part.len() + delimiter.len();
+        let Some(at) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..at]).to_ascii_lowercase();
+        if !head.contains("name=\"model\"") {
+            continue;
+        }
+        let value_start = start + at + 4;
+        let value_end = start + part.len() - usize::from(part.ends_with(b"\r\n")) * 2;
+        let mut out = bytes::BytesMut::with_capacity(body.len() + model.len());
+        out.extend_from_slice(&body[..value_start]);
+        out.extend_from_slice(model.as_bytes());
+        out.extend_from_slice(&body[value_end..]);
+        return Some(out.freeze());
+    }
+    None
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -331,6 +372,11 @@ async fn load_files(
                     .into(),
         });
     }
+    let param = if call.client == Wire::OpenAiResponses {
+        "input"
+    } else {
+        "messages"
+    };
     let budget = core.config.server.max_body_size;
     let mut used = 0u64;
     let mut out = Vec::with_capacity(ids.len());
@@ -341,14 +387,14 @@ async fn load_files(
         };
         let Some(meta) = meta.filter(mine) else {
             return Err(ProxyError::InvalidField {
-                param: "messages",
+                param,
                 message: format!("no file found with id '{id}'"),
             });
         };
         used += meta.bytes;
         if used > budget {
             return Err(ProxyError::InvalidField {
-                param: "messages",
+                param,
                 message: format!(
                     "the files this request refers to are larger than {budget} bytes together (server.max_body_size)"
                 ),

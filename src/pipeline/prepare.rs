@@ -154,6 +154,9 @@ pub fn prepare(
         Some(r) => {
             let history = call.turn.as_ref().map_or(&[][..], |t| &t.history[..]);
             fresh = codec::to_pivot(call.client, r, history)?;
+            // A Responses call keeps a form (echo fields, input items, hosted tools) for
+            // its reply and store, whichever backend's resolution it came from.
+            call.keep_pivot(&fresh);
             (&fresh.body, &fresh.routing)
         }
         None => call.pivot()?,
@@ -163,7 +166,12 @@ pub fn prepare(
             headers.push((DROPPED_TOOLS.clone(), header));
         }
     }
-    let body = if **model == routing.model || !routing.model_in_body {
+    let body = if **model == routing.model {
+        pivot.clone()
+    } else if call.op.multipart() {
+        super::replace_multipart_model(pivot, call.content_type.as_ref(), model)
+            .unwrap_or_else(|| pivot.clone())
+    } else if !routing.model_in_body {
         pivot.clone()
     } else {
         splice_model(pivot, routing.model_span, model)

@@ -33,6 +33,7 @@ pub fn pivot(op: Operation) -> Wire {
 }
 
 /// A client's request in its operation's pivot form.
+#[derive(Debug, Clone)]
 pub struct Pivot {
     /// The pivot body.
     pub body: Bytes,
@@ -566,7 +567,12 @@ fn openai_error(e: ProviderError, status: StatusCode) -> (StatusCode, Bytes) {
 /// Gemini's `inlineData`, OpenAI's `file` part); others get a PDF's extracted text.
 pub fn native_pdf(wire: Wire, kind: BackendType) -> bool {
     match wire {
-        Wire::AnthropicMessages | Wire::GeminiGenerate | Wire::OpenAiResponses => true,
+        // Counts see what the message would carry.
+        Wire::AnthropicMessages
+        | Wire::AnthropicCountTokens
+        | Wire::GeminiGenerate
+        | Wire::GeminiCountTokens
+        | Wire::OpenAiResponses => true,
         // OpenAI itself reads PDFs; OpenAI-compatible local servers do not.
         Wire::OpenAiChat => kind == BackendType::Openai,
         _ => false,

@@ -480,3 +480,200 @@ async fn official_openai_sdk_manages_files() {
     .await;
     assert_eq!(gone.status, StatusCode::OK);
 }
+
+/// `tests/sdk/images_files.py images`: `client.images.generate` on a generic upstream (its
+/// reply as given) and on a Gemini upstream (translated), `client.images.edit` and
+/// `client.images.create_variation` on a LocalAI upstream (multipart passed through with
+/// the SDK's boundary); then what each upstream received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_sdk_generates_edits_and_varies_images() {
+    use crate::images::{form_parts, otter_png, storage_yaml, ImageUpstream};
+    use serde_json::json;
+
+    let generic = ImageUpstream::start().await;
+    let gemini = ImageUpstream::start().await;
+    let localai = ImageUpstream::start().await;
+    let router = start_router(&format!(
+        "{}api_keys:\n  api_keys:\n    - {{key: sk-painter-001, id: painter, scopes: [images]}}\nbackends:\n  - {{name: gen, type: generic, url: \"{}\", models: [gpt-image-1]}}\n  - {{name: gem, type: gemini, url: \"{}\", api_key: gk-sdk, models: [gemini-2.5-flash-image]}}\n  - {{name: local, type: localai, url: \"{}\", models: [stablediffusion, dall-e-2]}}\n",
+        storage_yaml("sdk-images"),
+        generic.url(),
+        gemini.url(),
+        localai.url()
+    ))
+    .await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let out = run_sdk_script(
+        "openai",
+        "images_files.py",
+        vec!["images".into(), url, "sk-painter-001".into()],
+    )
+    .await;
+    assert!(out.contains("images sdk ok"), "{out}");
+
+    // The generic upstream got the SDK's body as sent.
+    let got = generic.only();
+    assert_eq!(got.path, "/v1/images/generations");
+    assert_eq!(
+        got.json(),
+        json!({"model": "gpt-image-1", "prompt": "A cute baby sea otter", "response_format": "b64_json"})
+    );
+    // Gemini got generateContent asking for an image: for b64_json, then for the hosted
+    // url (n=2 was refused before it was asked).
+    let all = gemini.received();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let got = all[0].clone();
+    assert_eq!(
+        got.path,
+        "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    );
+    assert_eq!(got.header("x-goog-api-key"), "gk-sdk");
+    assert_eq!(
+        got.json(),
+        json!({"contents": [{"role": "user", "parts": [{"text": "A cute baby sea otter"}]}],
+               "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}})
+    );
+
+    // LocalAI got both forms under the SDK's own Content-Type (its boundary).
+    let sent_type = |what: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{what} content-type: ")))
+            .unwrap_or_else(|| panic!("no {what} content-type in {out}"))
+            .to_string()
+    };
+    let got = localai.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let png = otter_png();
+
+    assert_eq!(got[0].path, "/v1/images/edits");
+    let ct = sent_type("edit");
+    assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
+    assert_eq!(got[0].header("content-type"), ct);
+    let parts = form_parts(&ct, &got[0].body);
+    let field = |name: &str| {
+        parts
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {parts:?}"))
+            .clone()
+    };
+    assert_eq!(field("image").1.as_deref(), Some("otter.png"));
+    assert_eq!(field("image").2, png);
+    assert_eq!(
+        text(&field("prompt").2),
+        "A cute baby sea otter wearing a beret"
+    );
+    assert_eq!(text(&field("model").2), "stablediffusion");
+
+    assert_eq!(got[1].path, "/v1/images/variations");
+    let ct = sent_type("variation");
+    assert_eq!(got[1].header("content-type"), ct);
+    let parts = form_parts(&ct, &got[1].body);
+    let names: Vec<&str> = parts.iter().map(|(n, _, _)| n.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["image", "model", "n"], "{names:?}");
+    for (name, filename, value) in &parts {
+        match name.as_str() {
+            "image" => {
+                assert_eq!(filename.as_deref(), Some("otter.png"));
+                assert_eq!(value, &png);
+            }
+            "model" => assert_eq!(text(value), "dall-e-2"),
+            _ => assert_eq!(text(value), "2"),
+        }
+    }
+}
+
+/// `tests/sdk/images_files.py files`: files uploaded with the `openai` SDK and referred to
+/// in chat completions (`file` and `image_file` parts) and, from the `anthropic` SDK, in a
+/// document block with a file source; another user's id refused. Then what the upstreams
+/// received: the file's content in their own terms, never its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_refer_to_uploaded_files_in_chat() {
+    use crate::images::{storage_yaml, OTTER};
+    use crate::responses::Provider;
+    use base64::Engine;
+    use serde_json::json;
+
+    let vllm = Provider::start("vllm").await;
+    let claude = Provider::start("anthropic").await;
+    let router = start_router(&format!(
+        "{}api_keys:\n  api_keys:\n    - {{key: sk-alice-0001, id: alice-key, user_id: alice}}\n    - {{key: sk-bob-00002, id: bob-key, user_id: bob}}\nbackends:\n  - {{name: local, type: vllm, url: \"{}\", models: [qwen-up]}}\n  - {{name: claude, type: anthropic, url: \"{}\", api_key: up-key, models: [claude-up]}}\n",
+        storage_yaml("sdk-files"),
+        vllm.url(),
+        claude.url()
+    ))
+    .await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let out = run_sdk_script(
+        "anthropic",
+        "images_files.py",
+        vec![
+            "files".into(),
+            url,
+            "sk-alice-0001".into(),
+            "sk-bob-00002".into(),
+        ],
+    )
+    .await;
+    assert!(out.contains("files sdk ok"), "{out}");
+
+    let pdf = std::fs::read(format!(
+        "{}/tests/fixtures/files/hello.pdf",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let pdf64 = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    let text = |t: &str| json!({"type": "text", "text": t});
+
+    // vLLM: the notes as text, the PNG as a data URL, the PDF as its text; bob's request
+    // never came.
+    let posted = vllm.posted();
+    assert_eq!(posted.len(), 3, "{posted:#?}");
+    let content: Vec<serde_json::Value> = posted
+        .iter()
+        .map(|b| b["messages"][0]["content"].clone())
+        .collect();
+    assert_eq!(
+        content[0],
+        json!([
+            text("notes.txt:\nSea otters hold hands while they sleep so that they do not drift apart.\n"),
+            text("Summarise the notes")
+        ])
+    );
+    assert_eq!(
+        content[1],
+        json!([
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{OTTER}")}},
+            text("Describe the picture")
+        ])
+    );
+    assert_eq!(
+        content[2],
+        json!([
+            text("hello.pdf:\nHello PDF"),
+            text("What does the PDF say?")
+        ])
+    );
+
+    // Anthropic: the PDF as a base64 document, from either SDK.
+    let posted = claude.posted();
+    assert_eq!(posted.len(), 2, "{posted:#?}");
+    let document = json!({"type": "document", "title": "hello.pdf",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf64}});
+    for body in &posted {
+        assert_eq!(body["model"], "claude-up");
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([document, text("What does the PDF say?")]),
+            "{body}"
+        );
+    }
+    for body in vllm.posted().iter().chain(&posted) {
+        assert!(
+            !body.to_string().contains("file-"),
+            "a file id went upstream: {body}"
+        );
+    }
+}
