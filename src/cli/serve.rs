@@ -60,6 +60,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Signal handlers are installed before the router announces its address, so a
+        // signal sent as soon as it listens is never met by the default action.
+        let term = signal_stream(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
+        let hup = signal_stream(
+            tokio::signal::unix::SignalKind::hangup(),
+            "SIGHUP (no reload on SIGHUP)",
+        );
         let mut builder = Router::builder(loaded.config);
         if let Some(file) = loaded.file {
             builder = builder.reload_from(ReloadSource {
@@ -76,23 +83,32 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let reloads = tokio::spawn(reload_on_sighup(router.live()));
-        router.shutdown_with(shutdown_signal()).await;
+        let reloads = tokio::spawn(reload_on_sighup(router.live(), hup));
+        router.shutdown_with(shutdown_signal(term)).await;
         reloads.abort();
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
+/// A signal's stream, or `None` (said in the log) when it cannot be listened for.
+fn signal_stream(
+    kind: tokio::signal::unix::SignalKind,
+    what: &str,
+) -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
         Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+            tracing::warn!("cannot listen for {what}: {e}");
+            None
         }
+    }
+}
+
+async fn shutdown_signal(term: Option<tokio::signal::unix::Signal>) {
+    let Some(mut term) = term else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
@@ -101,14 +117,12 @@ async fn shutdown_signal() {
 }
 
 /// SIGHUP reloads the config file (the outcome is logged by the router).
-async fn reload_on_sighup(live: std::sync::Arc<continuum::state::Live>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGHUP (no reload on SIGHUP): {e}");
-            return;
-        }
+async fn reload_on_sighup(
+    live: std::sync::Arc<continuum::state::Live>,
+    hup: Option<tokio::signal::unix::Signal>,
+) {
+    let Some(mut hup) = hup else {
+        return;
     };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP received; reloading the configuration");
