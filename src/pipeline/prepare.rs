@@ -109,25 +109,7 @@ pub fn prepare(
     let resolved = call.resolved_body(codec::native_pdf(wire, backend.config.kind))?;
     if wire == call.client && wire != codec::pivot(call.op) {
         // The backend speaks the client's own wire: the bytes go through.
-        let body = match &resolved {
-            // Resolution rewrote the body: the model goes in by a JSON edit.
-            Some(r) if **model != call.routing.model => set_model(r, model)?,
-            Some(r) => r.clone(),
-            None if **model == call.routing.model || !call.routing.model_in_body => {
-                call.body.clone()
-            }
-            None => splice_model(&call.body, call.routing.model_span, model),
-        };
-        let body = match injection {
-            Some(inj) => codec::apply_prompt(wire, body, inj),
-            None => body,
-        };
-        // A Responses conversation the router holds is inlined for a backend that never
-        // saw its ids.
-        let body = match &call.turn {
-            Some(turn) => super::responses::inline_history(&body, turn)?,
-            None => body,
-        };
+        let body = passthrough_body(call, model, resolved.as_ref(), injection)?;
         let request = backend.request(
             wire,
             model,
@@ -166,16 +148,7 @@ pub fn prepare(
             headers.push((DROPPED_TOOLS.clone(), header));
         }
     }
-    let body = if **model == routing.model {
-        pivot.clone()
-    } else if call.op.multipart() {
-        super::replace_multipart_model(pivot, call.content_type.as_ref(), model)
-            .unwrap_or_else(|| pivot.clone())
-    } else if !routing.model_in_body {
-        pivot.clone()
-    } else {
-        splice_model(pivot, routing.model_span, model)
-    };
+    let body = with_model(call, pivot, routing, model);
     let (body, effort) = if routing.wants_reasoning {
         normalise_reasoning(backend, model, body)
     } else {
@@ -194,13 +167,9 @@ pub fn prepare(
         id,
     };
     let encoded = codec::encode(wire, body, &ctx)?;
-    let usage = encoded.usage.map(|need| match need {
-        UsageNeed::Strip => UsageFix::Strip,
-        UsageNeed::Fill => UsageFix::Fill {
-            model: model.clone(),
-            request: encoded.body.clone(),
-        },
-    });
+    let usage = encoded
+        .usage
+        .map(|need| usage_fix(need, model, &encoded.body));
     let request = backend.request(
         wire,
         model,
@@ -221,6 +190,58 @@ pub fn prepare(
         headers,
         replies_in: Replied(encoded.replies_in),
     })
+}
+
+/// The client's body for a backend speaking its own wire: the backend's model name,
+/// the global prompt, and a Responses conversation the router holds (inlined for a
+/// backend that never saw its ids).
+fn passthrough_body(
+    call: &Call,
+    model: &str,
+    resolved: Option<&Bytes>,
+    injection: Option<crate::prompts::Injection<'_>>,
+) -> Result<Bytes, ProxyError> {
+    let body = match resolved {
+        // Resolution rewrote the body: the model goes in by a JSON edit.
+        Some(r) if model != call.routing.model => set_model(r, model)?,
+        Some(r) => r.clone(),
+        None if model == call.routing.model || !call.routing.model_in_body => call.body.clone(),
+        None => splice_model(&call.body, call.routing.model_span, model),
+    };
+    let body = match injection {
+        Some(inj) => codec::apply_prompt(call.client, body, inj),
+        None => body,
+    };
+    match &call.turn {
+        Some(turn) => super::responses::inline_history(&body, turn),
+        None => Ok(body),
+    }
+}
+
+/// The pivot body naming the backend's model: spliced into JSON, replaced in a
+/// multipart form, or as it is when the body names no model.
+fn with_model(call: &Call, pivot: &Bytes, routing: &super::fields::Routing, model: &str) -> Bytes {
+    if model == routing.model {
+        pivot.clone()
+    } else if call.op.multipart() {
+        super::replace_multipart_model(pivot, call.content_type.as_ref(), model)
+            .unwrap_or_else(|| pivot.clone())
+    } else if !routing.model_in_body {
+        pivot.clone()
+    } else {
+        splice_model(pivot, routing.model_span, model)
+    }
+}
+
+/// The usage fix the encoding asked for.
+fn usage_fix(need: UsageNeed, model: &std::sync::Arc<str>, body: &Bytes) -> UsageFix {
+    match need {
+        UsageNeed::Strip => UsageFix::Strip,
+        UsageNeed::Fill => UsageFix::Fill {
+            model: model.clone(),
+            request: body.clone(),
+        },
+    }
 }
 
 /// A JSON body with its `model` set.

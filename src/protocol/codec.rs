@@ -276,6 +276,29 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
                 ..plain(body, Wire::OpenAiChat)
             }
         }
+        Wire::OpenAiEmbeddings
+        | Wire::GeminiEmbed
+        | Wire::OllamaEmbed
+        | Wire::Rerank
+        | Wire::TeiRerank => return encode_retrieval(wire, pivot_body, ctx),
+        // Pivots, and wires only ever passed through.
+        _ => plain(pivot_body, wire),
+    })
+}
+
+/// [`encode`] for the retrieval operations (embeddings and reranking).
+fn encode_retrieval(
+    wire: Wire,
+    pivot_body: Bytes,
+    ctx: &EncodeCtx<'_>,
+) -> Result<Encoded, ProxyError> {
+    let plain = |body: Bytes, replies_in: Wire| Encoded {
+        body,
+        decode: Decode::Pass,
+        replies_in,
+        usage: None,
+    };
+    Ok(match wire {
         Wire::OpenAiEmbeddings => {
             let format = embedding_format(&pivot_body)?;
             if format == EncodingFormat::Base64 && !native_base64(ctx.kind) {
@@ -322,7 +345,6 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
                 ..plain(body, Wire::Rerank)
             }
         }
-        // Pivots, and wires only ever passed through.
         _ => plain(pivot_body, wire),
     })
 }

@@ -71,6 +71,77 @@ fn set<'a>(req: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     req.get(field).filter(|v| !v.is_null())
 }
 
+/// The chat messages of a Responses request: `instructions` first, then the earlier
+/// turns' items, then this turn's input.
+fn chat_messages(
+    req: &Map<String, Value>,
+    history: &[Value],
+    input_items: &[Value],
+) -> Result<Vec<Value>, ProxyError> {
+    let mut messages = Vec::new();
+    match set(req, "instructions") {
+        None => {}
+        Some(Value::String(s)) => messages.push(json!({"role": "system", "content": s})),
+        Some(other) => {
+            return Err(invalid(
+                "instructions",
+                format!("'instructions' must be a string, not {}", kind(other)),
+            ))
+        }
+    }
+    for (i, item) in history.iter().enumerate() {
+        push_item(
+            &mut messages,
+            item,
+            &format!("previous response item {i}"),
+            "previous_response_id",
+        )?;
+    }
+    for (i, item) in input_items.iter().enumerate() {
+        push_item(&mut messages, item, &format!("input[{i}]"), "input")?;
+    }
+    Ok(messages)
+}
+
+/// `reasoning.effort`, `max_output_tokens` and the sampling fields, in chat's names.
+fn copy_generation(req: &Map<String, Value>, out: &mut Value) -> Result<(), ProxyError> {
+    match set(req, "reasoning") {
+        None => {}
+        Some(Value::Object(r)) => {
+            if let Some(effort) = r.get("effort").filter(|e| !e.is_null()) {
+                out["reasoning_effort"] = effort.clone();
+            }
+        }
+        Some(other) => {
+            return Err(invalid(
+                "reasoning",
+                format!("'reasoning' must be an object, not {}", kind(other)),
+            ))
+        }
+    }
+    if let Some(max) = set(req, "max_output_tokens") {
+        if !max.is_u64() {
+            return Err(invalid(
+                "max_output_tokens",
+                "'max_output_tokens' must be a positive integer",
+            ));
+        }
+        out["max_completion_tokens"] = max.clone();
+    }
+    for key in [
+        "temperature",
+        "top_p",
+        "user",
+        "prompt_cache_key",
+        "safety_identifier",
+    ] {
+        if let Some(v) = set(req, key) {
+            out[key] = v.clone();
+        }
+    }
+    Ok(())
+}
+
 /// Translates a Responses request into the chat pivot. `history` holds the input and
 /// output items of the earlier turns (for `previous_response_id`, loaded by the caller);
 /// they come before this request's `input`.
@@ -116,28 +187,7 @@ pub fn to_chat_request(body: &[u8], history: &[Value]) -> Result<ChatRequest, Pr
         ));
     }
 
-    let mut messages = Vec::new();
-    match set(&req, "instructions") {
-        None => {}
-        Some(Value::String(s)) => messages.push(json!({"role": "system", "content": s})),
-        Some(other) => {
-            return Err(invalid(
-                "instructions",
-                format!("'instructions' must be a string, not {}", kind(other)),
-            ))
-        }
-    }
-    for (i, item) in history.iter().enumerate() {
-        push_item(
-            &mut messages,
-            item,
-            &format!("previous response item {i}"),
-            "previous_response_id",
-        )?;
-    }
-    for (i, item) in input_items.iter().enumerate() {
-        push_item(&mut messages, item, &format!("input[{i}]"), "input")?;
-    }
+    let messages = chat_messages(&req, history, &input_items)?;
 
     let stream = match set(&req, "stream") {
         None => false,
@@ -174,40 +224,7 @@ pub fn to_chat_request(body: &[u8], history: &[Value]) -> Result<ChatRequest, Pr
     }
 
     text_format(&req, &mut out)?;
-    match set(&req, "reasoning") {
-        None => {}
-        Some(Value::Object(r)) => {
-            if let Some(effort) = r.get("effort").filter(|e| !e.is_null()) {
-                out["reasoning_effort"] = effort.clone();
-            }
-        }
-        Some(other) => {
-            return Err(invalid(
-                "reasoning",
-                format!("'reasoning' must be an object, not {}", kind(other)),
-            ))
-        }
-    }
-    if let Some(max) = set(&req, "max_output_tokens") {
-        if !max.is_u64() {
-            return Err(invalid(
-                "max_output_tokens",
-                "'max_output_tokens' must be a positive integer",
-            ));
-        }
-        out["max_completion_tokens"] = max.clone();
-    }
-    for key in [
-        "temperature",
-        "top_p",
-        "user",
-        "prompt_cache_key",
-        "safety_identifier",
-    ] {
-        if let Some(v) = set(&req, key) {
-            out[key] = v.clone();
-        }
-    }
+    copy_generation(&req, &mut out)?;
 
     let store = match set(&req, "store") {
         None => true,
