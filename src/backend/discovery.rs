@@ -35,6 +35,7 @@ pub async fn fetch_models(
         Adapter::Mock(_) => return Ok(backend.models().to_vec()),
     };
     let name = backend.name();
+    let url = crate::config::types::redact_url(&url);
     let work = async {
         let resp = client.request(request).await.map_err(|e| {
             format!(

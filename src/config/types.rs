@@ -135,6 +135,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn url_passwords_are_masked() {
+        assert_eq!(
+            redact_url("http://user:pw@host:8000/v1"),
+            "http://user:***@host:8000/v1"
+        );
+        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
+    }
+
+    #[test]
     fn durations_need_units() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
@@ -178,5 +187,21 @@ mod tests {
     #[test]
     fn secrets_do_not_debug_print() {
         assert_eq!(format!("{:?}", Secret::new("sk-123")), "Secret(***)");
+    }
+}
+
+/// `scheme://user:password@host/...` → `scheme://user:***@host/...` — for
+/// anything shown or logged.
+pub fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => s.to_string(),
     }
 }

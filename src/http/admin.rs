@@ -315,8 +315,9 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Keys whose values are secrets wherever they appear.
-const SECRET_KEYS: [&str; 12] = [
+const SECRET_KEYS: [&str; 13] = [
     "api_key",
+    "org_id",
     "key",
     "key_hash",
     "token",
@@ -380,20 +381,7 @@ fn redact_in(v: &Value, in_headers: bool) -> Value {
     }
 }
 
-/// `scheme://user:password@host/...` → `scheme://user:***@host/...`.
-fn redact_url(s: &str) -> String {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return s.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}", &rest[at..])
-        }
-        None => s.to_string(),
-    }
-}
+pub use crate::config::types::redact_url;
 
 #[cfg(test)]
 mod tests {
@@ -402,7 +390,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted_by_key_headers_and_urls() {
         let tree = json!({
-            "backends": [{"name": "openai", "api_key": "sk-live", "headers": {"X-Auth-Token": "t", "X-Extra": "v"}}],
+            "backends": [{"name": "openai", "api_key": "sk-live", "org_id": "org-secret-9", "headers": {"X-Auth-Token": "t", "X-Extra": "v"}}],
             "api_keys": {"api_keys": [{"key": "k1", "id": "team-a"}, {"key_hash": "sha256:ab"}]},
             "admin": {"auth": {"method": "bearer", "bearer_token": "adm-secret-x"}},
             "rate_limiting": {"redis": {"url": "redis://:hunter2@cache:6379/0"}},
@@ -419,6 +407,7 @@ mod tests {
             "hunter2",
             "\"s\"",
             "sk-bypass-1",
+            "org-secret-9",
         ] {
             assert!(!out.contains(secret), "{secret} leaked: {out}");
         }

@@ -60,6 +60,7 @@ pub async fn handle(
 fn log_error(err: &ProxyError, id: &HeaderValue) {
     let id = id.to_str().unwrap_or("");
     if let ProxyError::Unreachable { url, .. } = err {
+        let url = super::admin::redact_url(url);
         tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, url = %url, "request failed");
     } else if err.status().is_server_error() {
         tracing::warn!(request_id = id, status = err.status().as_u16(), error = %err, "request failed");
