@@ -130,6 +130,22 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `scheme://user:password@host/...` → `scheme://user:***@host/...` — for
+/// anything shown or logged.
+pub fn redact_url(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,21 +203,5 @@ mod tests {
     #[test]
     fn secrets_do_not_debug_print() {
         assert_eq!(format!("{:?}", Secret::new("sk-123")), "Secret(***)");
-    }
-}
-
-/// `scheme://user:password@host/...` → `scheme://user:***@host/...` — for
-/// anything shown or logged.
-pub fn redact_url(s: &str) -> String {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return s.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}", &rest[at..])
-        }
-        None => s.to_string(),
     }
 }
