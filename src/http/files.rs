@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{with_request_id, AppState};
+use super::{answer, AppState};
 use crate::auth::Caller;
 use crate::config::access::Scope;
 use crate::config::files::FilesAuthMethod;
@@ -68,18 +68,6 @@ async fn visible(state: &AppState, asker: &Asker, id: &str) -> Result<FileMeta, 
     match state.files.get(id).await? {
         Some(meta) if asker.sees_all || meta.owner == asker.owner => Ok(meta),
         _ => Err(not_found()),
-    }
-}
-
-fn answer(headers: &HeaderMap, result: Result<Response, ProxyError>) -> Response {
-    match result {
-        Ok(resp) => with_request_id(headers, resp),
-        Err(e) => {
-            if e.status().is_server_error() {
-                tracing::warn!(error = %e, "files request failed");
-            }
-            with_request_id(headers, e)
-        }
     }
 }
 
@@ -183,14 +171,7 @@ pub async fn list(
             .take(limit)
             .map(|m| m.object(retention))
             .collect();
-        Ok(Json(json!({
-            "object": "list",
-            "first_id": data.first().map(|f| f["id"].clone()),
-            "last_id": data.last().map(|f| f["id"].clone()),
-            "has_more": rest.len() > limit,
-            "data": data,
-        }))
-        .into_response())
+        Ok(Json(super::list_page(data, rest.len() > limit)).into_response())
     }
     .await;
     answer(&headers, result)

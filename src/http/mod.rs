@@ -143,6 +143,31 @@ pub fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     text
 }
 
+/// A handler's outcome as a response carrying the request id; server-side failures are
+/// logged.
+fn answer(headers: &HeaderMap, result: Result<Response, ProxyError>) -> Response {
+    match result {
+        Ok(resp) => with_request_id(headers, resp),
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::warn!(error = %e, "request failed");
+            }
+            with_request_id(headers, e)
+        }
+    }
+}
+
+/// One page of a list in OpenAI's shape (`data`, `first_id`, `last_id`, `has_more`).
+fn list_page(data: Vec<serde_json::Value>, has_more: bool) -> serde_json::Value {
+    json!({
+        "object": "list",
+        "first_id": data.first().map(|i| i["id"].clone()),
+        "last_id": data.last().map(|i| i["id"].clone()),
+        "has_more": has_more,
+        "data": data,
+    })
+}
+
 fn with_request_id(headers: &HeaderMap, resp: impl IntoResponse) -> Response {
     let mut resp = resp.into_response();
     resp.headers_mut()

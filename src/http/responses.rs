@@ -13,7 +13,7 @@ use http::{Extensions, HeaderMap, Method, Uri};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{with_request_id, AppState};
+use super::{answer, AppState};
 use crate::auth::owner_of;
 use crate::error::ProxyError;
 use crate::store::ResponseRecord;
@@ -68,13 +68,6 @@ async fn at_backend(
         )
         .await?;
     Ok(resp.map(Body::new))
-}
-
-fn answer(req_headers: &http::HeaderMap, result: Result<Response, ProxyError>) -> Response {
-    match result {
-        Ok(resp) => with_request_id(req_headers, resp),
-        Err(e) => with_request_id(req_headers, e),
-    }
 }
 
 /// `GET /v1/responses/{id}`.
@@ -211,13 +204,7 @@ fn paginate(items: Vec<Value>, page: &Page) -> Result<Value, ProxyError> {
     };
     let window = items.get(start..end.max(start)).unwrap_or(&[]);
     let data: Vec<Value> = window.iter().take(limit).cloned().collect();
-    Ok(json!({
-        "object": "list",
-        "first_id": data.first().map(|i| i["id"].clone()),
-        "last_id": data.last().map(|i| i["id"].clone()),
-        "has_more": window.len() > limit,
-        "data": data,
-    }))
+    Ok(super::list_page(data, window.len() > limit))
 }
 
 #[cfg(test)]
