@@ -205,7 +205,8 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
 
 fn finish_reason(stop: Option<&str>) -> &'static str {
     match stop {
-        Some("max_tokens") => "length",
+        // Both truncate the answer.
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
         Some("tool_use") => "tool_calls",
         Some("refusal") => "content_filter",
         _ => "stop",
