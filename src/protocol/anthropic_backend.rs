@@ -73,10 +73,13 @@ pub fn from_openai_request(
     if !system.is_empty() {
         out["system"] = json!(system.join("\n\n"));
     }
-    for key in ["temperature", "top_p"] {
-        if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
-            out[key] = v.clone();
-        }
+    // Claude Sonnet 4.5 and later refuse `temperature` together with `top_p`; Anthropic
+    // advises using `temperature` alone, so `top_p` goes only when it is the sole one.
+    let sampling = |key| req.get(key).filter(|v: &&Value| !v.is_null());
+    match (sampling("temperature"), sampling("top_p")) {
+        (Some(t), _) => out["temperature"] = t.clone(),
+        (None, Some(p)) => out["top_p"] = p.clone(),
+        (None, None) => {}
     }
     if let Some(stop) = openai::stop_list(&req) {
         out["stop_sequences"] = stop;
