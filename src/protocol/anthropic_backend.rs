@@ -203,6 +203,16 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
                 _ => json!({"type": "auto"}),
             };
         }
+        // OpenAI's `parallel_tool_calls: false` is Anthropic's `disable_parallel_tool_use`,
+        // a field of `tool_choice` (absent from `none`, which calls no tool anyway).
+        if req.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
+            if out.get("tool_choice").is_none() {
+                out["tool_choice"] = json!({"type": "auto"});
+            }
+            if out["tool_choice"]["type"] != "none" {
+                out["tool_choice"]["disable_parallel_tool_use"] = json!(true);
+            }
+        }
     }
 }
 
