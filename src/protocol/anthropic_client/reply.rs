@@ -97,6 +97,7 @@ pub fn error_type(status: u16) -> &'static str {
         404 => "not_found_error",
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
+        504 => "timeout_error",
         _ => "api_error",
     }
 }
