@@ -46,8 +46,24 @@ pub fn translate_request(
     let req = openai::parse_request(body)?;
     let messages = openai::messages(&req);
     let mut out_messages = Vec::with_capacity(messages.len());
-    for m in messages {
-        out_messages.push(translate_message(m)?);
+    for (i, m) in messages.iter().enumerate() {
+        let mut out = translate_message(m)?;
+        // A standard tool result names only its `tool_call_id`; Ollama wants `tool_name`,
+        // the name of the assistant's call with that id (as Ollama's own OpenAI layer does).
+        if m["role"] == "tool" && out.get("tool_name").is_none() {
+            let name = m["tool_call_id"].as_str().and_then(|id| {
+                messages[..i]
+                    .iter()
+                    .rev()
+                    .flat_map(|prev| prev["tool_calls"].as_array().into_iter().flatten())
+                    .find(|c| c["id"] == id)
+                    .and_then(|c| c["function"]["name"].as_str())
+            });
+            if let Some(name) = name {
+                out["tool_name"] = Value::String(name.to_string());
+            }
+        }
+        out_messages.push(out);
     }
     let mut options = Map::new();
     openai::copy_renamed(

@@ -238,7 +238,7 @@ fn round_trip(kind: &str, result: &str) -> serde_json::Value {
         _ => json!([
             {"role": "user", "content": question},
             {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"location": "Paris"}}}]},
-            {"role": "tool", "content": result},
+            {"role": "tool", "content": result, "tool_name": "get_weather"},
         ]),
     }
 }
