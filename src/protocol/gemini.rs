@@ -282,10 +282,18 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
             .iter()
             .map(|t| {
                 let f = &t["function"];
+                // `parameters` takes Gemini's OpenAPI `Schema` subset and refuses the rest
+                // (`additionalProperties`, which OpenAI's strict mode requires, `$schema`,
+                // `const`…); `parametersJsonSchema` takes JSON Schema as it is.
+                let key = if openapi_schema(&f["parameters"]) {
+                    "parameters"
+                } else {
+                    "parametersJsonSchema"
+                };
                 object([
                     ("name", f["name"].clone()),
                     ("description", f["description"].clone()),
-                    ("parameters", f["parameters"].clone()),
+                    (key, f["parameters"].clone()),
                 ])
             })
             .collect();
@@ -307,6 +315,49 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
                 _ => json!({"functionCallingConfig": {"mode": "AUTO"}}),
             };
         }
+    }
+}
+
+/// Whether `schema` uses only the fields of Gemini's `Schema` (an OpenAPI 3.0 subset),
+/// https://ai.google.dev/api/caching#Schema.
+fn openapi_schema(schema: &Value) -> bool {
+    const FIELDS: &[&str] = &[
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    ];
+    match schema {
+        Value::Object(map) => map.iter().all(|(k, v)| match k.as_str() {
+            "properties" => v
+                .as_object()
+                .is_some_and(|props| props.values().all(openapi_schema)),
+            "items" => openapi_schema(v),
+            "anyOf" => v
+                .as_array()
+                .is_some_and(|alts| alts.iter().all(openapi_schema)),
+            _ => FIELDS.contains(&k.as_str()),
+        }),
+        Value::Null => true,
+        _ => false,
     }
 }
 
@@ -478,6 +529,23 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_schema_keywords_need_parameters_json_schema() {
+        assert!(openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}, "required": ["a"]})
+        ));
+        assert!(openapi_schema(&Value::Null));
+        assert!(!openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false})
+        ));
+        assert!(!openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "string", "const": "x"}}})
+        ));
+        assert!(!openapi_schema(
+            &json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"})
+        ));
+    }
 
     #[test]
     fn request_translation() {

@@ -358,8 +358,10 @@ async fn run_responses_sdk(kind: &'static str, model: &'static str) {
         "anthropic" => {
             json!([{"name": "get_weather", "description": "Current weather", "input_schema": parameters}])
         }
+        // A strict schema (`additionalProperties: false`) is JSON Schema, not Gemini's
+        // OpenAPI subset.
         "gemini" => {
-            json!([{"name": "get_weather", "description": "Current weather", "parameters": parameters}])
+            json!([{"name": "get_weather", "description": "Current weather", "parametersJsonSchema": parameters}])
         }
         _ => {
             json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": parameters, "strict": true}}])
