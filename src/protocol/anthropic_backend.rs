@@ -266,6 +266,8 @@ pub fn to_openai_response(body: &[u8]) -> Result<Bytes, String> {
 /// Turns Anthropic's event stream into OpenAI chat completion chunks.
 #[derive(Debug)]
 pub struct StreamTranslator {
+    /// An error that came after text in one feed, held for the next.
+    held: Option<String>,
     sse: super::sse::SseDecoder,
     id: String,
     model: String,
@@ -292,6 +294,7 @@ impl StreamTranslator {
             finish: None,
             output_tokens: 0,
             done: false,
+            held: None,
         }
     }
 
@@ -306,8 +309,25 @@ impl StreamTranslator {
 
     /// Feeds SSE bytes; returns the OpenAI chunks they complete, or an error an `error`
     /// event carried.
+    ///
+    /// Text completed before an error is kept: the error is held and returned by the next
+    /// feed or by [`StreamTranslator::finish`].
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        if let Some(e) = self.held.take() {
+            return Err(e);
+        }
         let mut out = String::new();
+        let result = self.translate(data, &mut out);
+        super::sse::keep_text_before_error(&mut self.held, out, result)
+    }
+
+    /// The end of the backend's stream: the error held back by [`StreamTranslator::feed`],
+    /// if any.
+    pub fn finish(&mut self) -> Result<String, String> {
+        self.held.take().map_or(Ok(String::new()), Err)
+    }
+
+    fn translate(&mut self, data: &[u8], out: &mut String) -> Result<(), String> {
         self.sse.push(data).map_err(|e| e.to_string())?;
         while let Some(event) = self.sse.next_event() {
             let v = serde_json::from_slice::<Value>(event.data.trim_ascii())
@@ -357,7 +377,7 @@ impl StreamTranslator {
                         u["output_tokens"] = json!(self.output_tokens);
                         out.push_str(&openai::usage_chunk(&self.id, &self.model, 0, usage(&u)));
                     }
-                    super::sse::write_event(&mut out, None, "[DONE]");
+                    super::sse::write_event(out, None, "[DONE]");
                     self.done = true;
                 }
                 "error" => {
@@ -370,7 +390,7 @@ impl StreamTranslator {
                 _ => {}
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

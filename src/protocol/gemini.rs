@@ -445,6 +445,8 @@ pub fn to_openai_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
 /// Turns Gemini's SSE stream (`alt=sse`: each event a partial response) into OpenAI chunks.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
+    /// An error that came after text in one feed, held for the next.
+    held: Option<String>,
     sse: super::sse::SseDecoder,
     id: String,
     model: String,
@@ -477,8 +479,25 @@ impl StreamTranslator {
     }
 
     /// Feeds bytes; returns the OpenAI chunks they complete, or the error an event carried.
+    ///
+    /// Text completed before an error is kept: the error is held and returned by the next
+    /// feed or by [`StreamTranslator::finish`].
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        if let Some(e) = self.held.take() {
+            return Err(e);
+        }
         let mut out = String::new();
+        let result = self.translate(data, &mut out);
+        super::sse::keep_text_before_error(&mut self.held, out, result)
+    }
+
+    /// The end of the backend's stream: the error held back by [`StreamTranslator::feed`],
+    /// if any.
+    pub fn finish(&mut self) -> Result<String, String> {
+        self.held.take().map_or(Ok(String::new()), Err)
+    }
+
+    fn translate(&mut self, data: &[u8], out: &mut String) -> Result<(), String> {
         self.sse.push(data).map_err(|e| e.to_string())?;
         while let Some(event) = self.sse.next_event() {
             let v: Value = serde_json::from_slice(event.data.trim_ascii())
@@ -519,10 +538,10 @@ impl StreamTranslator {
                         usage(&self.usage),
                     ));
                 }
-                super::sse::write_event(&mut out, None, "[DONE]");
+                super::sse::write_event(out, None, "[DONE]");
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
