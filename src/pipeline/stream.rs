@@ -298,6 +298,20 @@ impl Body for TranslatedSse {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
+                    match this.translator.finish() {
+                        Ok(text) if !text.is_empty() => {
+                            // Text still due; the next poll sees the end again.
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(text)))));
+                        }
+                        Ok(_) => {}
+                        Err(reason) => {
+                            let err = ProxyError::BadUpstream {
+                                backend: this.backend.clone(),
+                                reason,
+                            };
+                            return this.end_with(err);
+                        }
+                    }
                     if this.translator.is_done() {
                         this.done = true;
                         return Poll::Ready(None);

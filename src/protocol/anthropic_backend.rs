@@ -73,10 +73,13 @@ pub fn from_openai_request(
     if !system.is_empty() {
         out["system"] = json!(system.join("\n\n"));
     }
-    for key in ["temperature", "top_p"] {
-        if let Some(v) = req.get(key).filter(|v| !v.is_null()) {
-            out[key] = v.clone();
-        }
+    // Claude Sonnet 4.5 and later refuse `temperature` together with `top_p`; Anthropic
+    // advises using `temperature` alone, so `top_p` goes only when it is the sole one.
+    let sampling = |key| req.get(key).filter(|v: &&Value| !v.is_null());
+    match (sampling("temperature"), sampling("top_p")) {
+        (Some(t), _) => out["temperature"] = t.clone(),
+        (None, Some(p)) => out["top_p"] = p.clone(),
+        (None, None) => {}
     }
     if let Some(stop) = openai::stop_list(&req) {
         out["stop_sequences"] = stop;
@@ -200,12 +203,23 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
                 _ => json!({"type": "auto"}),
             };
         }
+        // OpenAI's `parallel_tool_calls: false` is Anthropic's `disable_parallel_tool_use`,
+        // a field of `tool_choice` (absent from `none`, which calls no tool anyway).
+        if req.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
+            if out.get("tool_choice").is_none() {
+                out["tool_choice"] = json!({"type": "auto"});
+            }
+            if out["tool_choice"]["type"] != "none" {
+                out["tool_choice"]["disable_parallel_tool_use"] = json!(true);
+            }
+        }
     }
 }
 
 fn finish_reason(stop: Option<&str>) -> &'static str {
     match stop {
-        Some("max_tokens") => "length",
+        // Both truncate the answer.
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
         Some("tool_use") => "tool_calls",
         Some("refusal") => "content_filter",
         _ => "stop",
@@ -252,6 +266,8 @@ pub fn to_openai_response(body: &[u8]) -> Result<Bytes, String> {
 /// Turns Anthropic's event stream into OpenAI chat completion chunks.
 #[derive(Debug)]
 pub struct StreamTranslator {
+    /// An error that came after text in one feed, held for the next.
+    held: Option<String>,
     sse: super::sse::SseDecoder,
     id: String,
     model: String,
@@ -278,6 +294,7 @@ impl StreamTranslator {
             finish: None,
             output_tokens: 0,
             done: false,
+            held: None,
         }
     }
 
@@ -292,8 +309,25 @@ impl StreamTranslator {
 
     /// Feeds SSE bytes; returns the OpenAI chunks they complete, or an error an `error`
     /// event carried.
+    ///
+    /// Text completed before an error is kept: the error is held and returned by the next
+    /// feed or by [`StreamTranslator::finish`].
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        if let Some(e) = self.held.take() {
+            return Err(e);
+        }
         let mut out = String::new();
+        let result = self.translate(data, &mut out);
+        super::sse::keep_text_before_error(&mut self.held, out, result)
+    }
+
+    /// The end of the backend's stream: the error held back by [`StreamTranslator::feed`],
+    /// if any.
+    pub fn finish(&mut self) -> Result<String, String> {
+        self.held.take().map_or(Ok(String::new()), Err)
+    }
+
+    fn translate(&mut self, data: &[u8], out: &mut String) -> Result<(), String> {
         self.sse.push(data).map_err(|e| e.to_string())?;
         while let Some(event) = self.sse.next_event() {
             let v = serde_json::from_slice::<Value>(event.data.trim_ascii())
@@ -343,7 +377,7 @@ impl StreamTranslator {
                         u["output_tokens"] = json!(self.output_tokens);
                         out.push_str(&openai::usage_chunk(&self.id, &self.model, 0, usage(&u)));
                     }
-                    super::sse::write_event(&mut out, None, "[DONE]");
+                    super::sse::write_event(out, None, "[DONE]");
                     self.done = true;
                 }
                 "error" => {
@@ -356,7 +390,7 @@ impl StreamTranslator {
                 _ => {}
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

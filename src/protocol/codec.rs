@@ -441,6 +441,11 @@ pub trait ChunkTranslator: Send + Unpin + 'static {
     fn feed(&mut self, data: &[u8]) -> Result<String, String>;
     /// Whether the backend's stream reached its proper end.
     fn is_done(&self) -> bool;
+    /// Called when the backend's stream ends: the SSE text still due, or an error the
+    /// translator held back (one that came after text in a single feed).
+    fn finish(&mut self) -> Result<String, String> {
+        Ok(String::new())
+    }
 }
 
 macro_rules! chunk_translator {
@@ -451,6 +456,9 @@ macro_rules! chunk_translator {
             }
             fn is_done(&self) -> bool {
                 <$t>::is_done(self)
+            }
+            fn finish(&mut self) -> Result<String, String> {
+                <$t>::finish(self)
             }
         }
     };

@@ -129,7 +129,17 @@ impl ProviderError {
         let message = v["error"]["message"]
             .as_str()
             .map_or_else(|| body_text(body), str::to_string);
+        // A bad API key comes as 400 `INVALID_ARGUMENT`; only its `ErrorInfo.reason` says
+        // `API_KEY_INVALID` (https://google.aip.dev/193).
+        let reason = |r: &str| {
+            v["error"]["details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["reason"] == r)
+        };
         let kind = match v["error"]["status"].as_str() {
+            _ if reason("API_KEY_INVALID") => ErrorKind::Authentication,
             Some("INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE") => {
                 ErrorKind::InvalidRequest
             }

@@ -282,10 +282,18 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
             .iter()
             .map(|t| {
                 let f = &t["function"];
+                // `parameters` takes Gemini's OpenAPI `Schema` subset and refuses the rest
+                // (`additionalProperties`, which OpenAI's strict mode requires, `$schema`,
+                // `const`…); `parametersJsonSchema` takes JSON Schema as it is.
+                let key = if openapi_schema(&f["parameters"]) {
+                    "parameters"
+                } else {
+                    "parametersJsonSchema"
+                };
                 object([
                     ("name", f["name"].clone()),
                     ("description", f["description"].clone()),
-                    ("parameters", f["parameters"].clone()),
+                    (key, f["parameters"].clone()),
                 ])
             })
             .collect();
@@ -307,6 +315,49 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) {
                 _ => json!({"functionCallingConfig": {"mode": "AUTO"}}),
             };
         }
+    }
+}
+
+/// Whether `schema` uses only the fields of Gemini's `Schema` (an OpenAPI 3.0 subset),
+/// https://ai.google.dev/api/caching#Schema.
+fn openapi_schema(schema: &Value) -> bool {
+    const FIELDS: &[&str] = &[
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    ];
+    match schema {
+        Value::Object(map) => map.iter().all(|(k, v)| match k.as_str() {
+            "properties" => v
+                .as_object()
+                .is_some_and(|props| props.values().all(openapi_schema)),
+            "items" => openapi_schema(v),
+            "anyOf" => v
+                .as_array()
+                .is_some_and(|alts| alts.iter().all(openapi_schema)),
+            _ => FIELDS.contains(&k.as_str()),
+        }),
+        Value::Null => true,
+        _ => false,
     }
 }
 
@@ -394,6 +445,8 @@ pub fn to_openai_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
 /// Turns Gemini's SSE stream (`alt=sse`: each event a partial response) into OpenAI chunks.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
+    /// An error that came after text in one feed, held for the next.
+    held: Option<String>,
     sse: super::sse::SseDecoder,
     id: String,
     model: String,
@@ -426,8 +479,25 @@ impl StreamTranslator {
     }
 
     /// Feeds bytes; returns the OpenAI chunks they complete, or the error an event carried.
+    ///
+    /// Text completed before an error is kept: the error is held and returned by the next
+    /// feed or by [`StreamTranslator::finish`].
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        if let Some(e) = self.held.take() {
+            return Err(e);
+        }
         let mut out = String::new();
+        let result = self.translate(data, &mut out);
+        super::sse::keep_text_before_error(&mut self.held, out, result)
+    }
+
+    /// The end of the backend's stream: the error held back by [`StreamTranslator::feed`],
+    /// if any.
+    pub fn finish(&mut self) -> Result<String, String> {
+        self.held.take().map_or(Ok(String::new()), Err)
+    }
+
+    fn translate(&mut self, data: &[u8], out: &mut String) -> Result<(), String> {
         self.sse.push(data).map_err(|e| e.to_string())?;
         while let Some(event) = self.sse.next_event() {
             let v: Value = serde_json::from_slice(event.data.trim_ascii())
@@ -468,16 +538,33 @@ impl StreamTranslator {
                         usage(&self.usage),
                     ));
                 }
-                super::sse::write_event(&mut out, None, "[DONE]");
+                super::sse::write_event(out, None, "[DONE]");
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_schema_keywords_need_parameters_json_schema() {
+        assert!(openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}, "required": ["a"]})
+        ));
+        assert!(openapi_schema(&Value::Null));
+        assert!(!openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false})
+        ));
+        assert!(!openapi_schema(
+            &json!({"type": "object", "properties": {"a": {"type": "string", "const": "x"}}})
+        ));
+        assert!(!openapi_schema(
+            &json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"})
+        ));
+    }
 
     #[test]
     fn request_translation() {

@@ -46,8 +46,24 @@ pub fn translate_request(
     let req = openai::parse_request(body)?;
     let messages = openai::messages(&req);
     let mut out_messages = Vec::with_capacity(messages.len());
-    for m in messages {
-        out_messages.push(translate_message(m)?);
+    for (i, m) in messages.iter().enumerate() {
+        let mut out = translate_message(m)?;
+        // A standard tool result names only its `tool_call_id`; Ollama wants `tool_name`,
+        // the name of the assistant's call with that id (as Ollama's own OpenAI layer does).
+        if m["role"] == "tool" && out.get("tool_name").is_none() {
+            let name = m["tool_call_id"].as_str().and_then(|id| {
+                messages[..i]
+                    .iter()
+                    .rev()
+                    .flat_map(|prev| prev["tool_calls"].as_array().into_iter().flatten())
+                    .find(|c| c["id"] == id)
+                    .and_then(|c| c["function"]["name"].as_str())
+            });
+            if let Some(name) = name {
+                out["tool_name"] = Value::String(name.to_string());
+            }
+        }
+        out_messages.push(out);
     }
     let mut options = Map::new();
     openai::copy_renamed(
@@ -293,6 +309,8 @@ pub fn translate_response(body: &[u8], model: &str, id: &str) -> Result<Bytes, S
 /// Turns Ollama's NDJSON stream lines into OpenAI chat completion chunks (SSE).
 #[derive(Debug)]
 pub struct StreamTranslator {
+    /// An error that came after text in one feed, held for the next.
+    held: Option<String>,
     id: String,
     model: String,
     created: u64,
@@ -316,6 +334,7 @@ impl StreamTranslator {
             lines: crate::protocol::sse::LineDecoder::new(crate::protocol::sse::DEFAULT_MAX_EVENT),
             tool_calls: 0,
             done: false,
+            held: None,
         }
     }
 
@@ -330,8 +349,25 @@ impl StreamTranslator {
 
     /// Feeds bytes; returns the SSE text they complete (possibly empty), or the error a
     /// line reported.
+    ///
+    /// Text completed before an error is kept: the error is held and returned by the next
+    /// feed or by [`StreamTranslator::finish`].
     pub fn feed(&mut self, data: &[u8]) -> Result<String, String> {
+        if let Some(e) = self.held.take() {
+            return Err(e);
+        }
         let mut out = String::new();
+        let result = self.translate(data, &mut out);
+        super::sse::keep_text_before_error(&mut self.held, out, result)
+    }
+
+    /// The end of the backend's stream: the error held back by [`StreamTranslator::feed`],
+    /// if any.
+    pub fn finish(&mut self) -> Result<String, String> {
+        self.held.take().map_or(Ok(String::new()), Err)
+    }
+
+    fn translate(&mut self, data: &[u8], out: &mut String) -> Result<(), String> {
         self.lines.push(data).map_err(|e| e.to_string())?;
         while let Some(line) = self.lines.next_line() {
             let reply: ChatReply = serde_json::from_slice(&line)
@@ -363,10 +399,10 @@ impl StreamTranslator {
                     let u = usage(&reply);
                     out.push_str(&openai::usage_chunk(&self.id, &self.model, self.created, u));
                 }
-                crate::protocol::sse::write_event(&mut out, None, "[DONE]");
+                crate::protocol::sse::write_event(out, None, "[DONE]");
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

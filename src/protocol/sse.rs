@@ -414,6 +414,24 @@ pub fn write_event(out: &mut String, name: Option<&str>, data: &str) {
     out.push('\n');
 }
 
+/// A stream translator's step result: the text it completed, or its error. Text completed
+/// before the error is not lost: it is returned, and the error is held in `held` for the
+/// translator's next feed (or its `finish`).
+pub(crate) fn keep_text_before_error(
+    held: &mut Option<String>,
+    out: String,
+    result: Result<(), String>,
+) -> Result<String, String> {
+    match result {
+        Ok(()) => Ok(out),
+        Err(e) if out.is_empty() => Err(e),
+        Err(e) => {
+            *held = Some(e);
+            Ok(out)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

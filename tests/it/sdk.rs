@@ -238,7 +238,7 @@ fn round_trip(kind: &str, result: &str) -> serde_json::Value {
         _ => json!([
             {"role": "user", "content": question},
             {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"location": "Paris"}}}]},
-            {"role": "tool", "content": result},
+            {"role": "tool", "content": result, "tool_name": "get_weather"},
         ]),
     }
 }
@@ -358,8 +358,10 @@ async fn run_responses_sdk(kind: &'static str, model: &'static str) {
         "anthropic" => {
             json!([{"name": "get_weather", "description": "Current weather", "input_schema": parameters}])
         }
+        // A strict schema (`additionalProperties: false`) is JSON Schema, not Gemini's
+        // OpenAPI subset.
         "gemini" => {
-            json!([{"name": "get_weather", "description": "Current weather", "parameters": parameters}])
+            json!([{"name": "get_weather", "description": "Current weather", "parametersJsonSchema": parameters}])
         }
         _ => {
             json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": parameters, "strict": true}}])

@@ -196,3 +196,53 @@ async fn a_broken_anthropic_passthrough_stream_ends_with_anthropics_error_event(
         "no OpenAI-shaped error line: {text}"
     );
 }
+
+/// An Ollama upstream sending some content and then Ollama's mid-stream error, all in one
+/// frame (one network read).
+fn ollama_failing_upstream() -> axum::Router {
+    axum::Router::new().route(
+        "/api/chat",
+        post(|| async {
+            let ndjson = concat!(
+                r#"{"model":"m","created_at":"2025-10-26T17:21:21.196249Z","message":{"role":"assistant","content":" Yes"},"done":false}"#,
+                "\n",
+                r#"{"model":"m","created_at":"2025-10-26T17:21:21.207235Z","message":{"role":"assistant","content":"."},"done":false}"#,
+                "\n",
+                r#"{"error":"an error was encountered while running the model"}"#,
+                "\n",
+            );
+            (
+                [("content-type", "application/x-ndjson")],
+                Body::from(ndjson),
+            )
+        }),
+    )
+}
+
+#[tokio::test]
+async fn text_before_an_error_in_the_same_read_reaches_the_client() {
+    let up = spawn_upstream(ollama_failing_upstream()).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: up, type: ollama, url: \"http://{up}\", models: [m]}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/chat/completions"),
+        CHAT,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    assert!(text.contains(r#""content":" Yes""#), "{text}");
+    assert!(text.contains(r#""content":".""#), "{text}");
+    let last = text.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("data: {\"error\"")
+            && last.contains("an error was encountered while running the model"),
+        "{text}"
+    );
+    assert!(!text.contains("[DONE]"), "{text}");
+}

@@ -23,6 +23,12 @@ pub fn from_openai_response(body: &[u8], requested_model: &str) -> Result<Bytes,
     if let Some(t) = msg["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": t}));
     }
+    // A refusal comes as `message.refusal` (with `content: null`); Anthropic tells it as
+    // text with `stop_reason: "refusal"`.
+    let refusal = msg["refusal"].as_str().filter(|t| !t.is_empty());
+    if let Some(t) = refusal {
+        content.push(json!({"type": "text", "text": t}));
+    }
     if let Some(calls) = msg["tool_calls"].as_array() {
         for c in calls {
             let input: Value = c["function"]["arguments"]
@@ -37,7 +43,10 @@ pub fn from_openai_response(body: &[u8], requested_model: &str) -> Result<Bytes,
         "type": "message", "role": "assistant",
         "model": v["model"].as_str().unwrap_or(requested_model),
         "content": content,
-        "stop_reason": stop_reason(choice["finish_reason"].as_str()),
+        "stop_reason": match refusal {
+            Some(_) => "refusal",
+            None => stop_reason(choice["finish_reason"].as_str()),
+        },
         "stop_sequence": null,
         "usage": Usage::from_openai(&v["usage"]).to_json(),
     });
@@ -88,6 +97,7 @@ pub fn error_type(status: u16) -> &'static str {
         404 => "not_found_error",
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
+        504 => "timeout_error",
         _ => "api_error",
     }
 }

@@ -312,6 +312,10 @@ fn copy_tools(req: &Map<String, Value>, out: &mut Value) -> Result<(), ProxyErro
                 })
             }
         };
+        // Anthropic's one-tool-call switch is OpenAI's `parallel_tool_calls: false`.
+        if choice["disable_parallel_tool_use"] == true {
+            out["parallel_tool_calls"] = json!(false);
+        }
     }
     Ok(())
 }

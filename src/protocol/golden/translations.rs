@@ -6,7 +6,9 @@ use std::path::Path;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::harness::{arg, done_at_done_marker, feed_stream, flag, input, parse};
+use super::harness::{
+    arg, done_at_done_marker, feed_stream, feed_stream_ending, flag, input, parse,
+};
 use super::Outputs;
 use crate::error::ProxyError;
 use crate::protocol::anthropic_client as anthropic;
@@ -134,10 +136,11 @@ pub(super) fn anthropic_reply_to_openai(case: &Path, _: &Value) -> Outputs {
 
 pub(super) fn anthropic_stream_to_openai(case: &Path, args: &Value) -> Outputs {
     let include_usage = flag(args, "include_usage");
-    feed_stream(
+    feed_stream_ending(
         &input(case),
         || anthropic_backend::StreamTranslator::new(include_usage),
         |t, piece| t.feed(piece),
+        |t| t.finish(),
         |t, fed| done_at_done_marker(t.is_done(), fed),
     )
 }
@@ -177,10 +180,11 @@ pub(super) fn gemini_reply_to_openai(case: &Path, args: &Value) -> Outputs {
 pub(super) fn gemini_stream_to_openai(case: &Path, args: &Value) -> Outputs {
     let (model, id) = (arg(args, "model"), arg(args, "id"));
     let include_usage = flag(args, "include_usage");
-    feed_stream(
+    feed_stream_ending(
         &input(case),
         || gemini::StreamTranslator::new(model, id, include_usage),
         |t, piece| t.feed(piece),
+        |t| t.finish(),
         |t, fed| done_at_done_marker(t.is_done(), fed),
     )
 }
@@ -202,10 +206,11 @@ pub(super) fn ollama_reply_to_openai(case: &Path, args: &Value) -> Outputs {
 pub(super) fn ollama_stream_to_openai(case: &Path, args: &Value) -> Outputs {
     let (model, id) = (arg(args, "model"), arg(args, "id"));
     let include_usage = flag(args, "include_usage");
-    feed_stream(
+    feed_stream_ending(
         &input(case),
         || ollama::StreamTranslator::new(model, id, include_usage),
         |t, piece| t.feed(piece),
+        |t| t.finish(),
         |t, fed| done_at_done_marker(t.is_done(), fed),
     )
 }
