@@ -82,6 +82,10 @@ pub async fn exchange(
     let first_deadline = (started + first_byte).min(total_deadline);
     let name = || backend.name().to_string();
     let in_flight = backend.state.start_request();
+    // Backends that answer one item per request (Gemini images) get the request again.
+    let again: Vec<http::Request<Full<Bytes>>> = (1..decode.requests())
+        .map(|_| copy_request(&request))
+        .collect();
 
     let upstream = match timeout_at(first_deadline, backend.send(&core.client, wire, request)).await
     {
@@ -102,6 +106,9 @@ pub async fn exchange(
     }
     let held = Held {
         backend,
+        client: &core.client,
+        wire,
+        again,
         started,
         total,
         first_deadline,
@@ -133,9 +140,13 @@ pub async fn exchange(
     reply
 }
 
-/// An exchange's deadlines and backend.
+/// An exchange's deadlines, backend and transport.
 struct Held<'a> {
     backend: &'a Arc<Backend>,
+    client: &'a crate::backend::HttpClient,
+    wire: Wire,
+    /// The same request again, for backends that answer one item per request.
+    again: Vec<http::Request<Full<Bytes>>>,
     started: Instant,
     total: std::time::Duration,
     first_deadline: Instant,
@@ -159,6 +170,7 @@ async fn stream_reply(
         total,
         first_deadline,
         first_byte,
+        ..
     } = held;
     let name = || backend.name().to_string();
     // Peek the first chunk before committing: a failure before it is still a clean error.
@@ -225,6 +237,9 @@ async fn whole_reply(
 ) -> Result<Response, ProxyError> {
     let Held {
         backend,
+        client,
+        wire,
+        again,
         started,
         total,
         ..
@@ -254,16 +269,88 @@ async fn whole_reply(
     if !decode.translates() {
         return Ok(Response::from_parts(parts, body::full(bytes)));
     }
-    let (status, bytes) = decode
-        .whole(parts.status, bytes, model, id)
-        .map_err(|reason| ProxyError::BadUpstream {
-            backend: name(),
-            reason,
-        })?;
+    let (status, bytes) = if again.is_empty() || !parts.status.is_success() {
+        decode.whole(parts.status, bytes, model, id)
+    } else {
+        let mut replies = vec![bytes];
+        for request in again {
+            match send_again(client, backend, wire, request, total_deadline, total).await? {
+                (s, b) if s.is_success() => replies.push(b),
+                // A later failure is the answer, in the client's shape.
+                (s, b) => return finish(parts, decode.whole(s, b, model, id), &name),
+            }
+        }
+        decode.merge(parts.status, &replies)
+    }
+    .map_err(|reason| ProxyError::BadUpstream {
+        backend: name(),
+        reason,
+    })?;
     parts.status = status;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     Ok(Response::from_parts(parts, body::full(bytes)))
+}
+
+/// A translated whole reply as the response.
+fn finish(
+    mut parts: http::response::Parts,
+    translated: Result<(http::StatusCode, Bytes), String>,
+    name: &dyn Fn() -> String,
+) -> Result<Response, ProxyError> {
+    let (status, bytes) = translated.map_err(|reason| ProxyError::BadUpstream {
+        backend: name(),
+        reason,
+    })?;
+    parts.status = status;
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Response::from_parts(parts, body::full(bytes)))
+}
+
+/// Sends a repeated request within the exchange's total deadline; its status and body.
+async fn send_again(
+    client: &crate::backend::HttpClient,
+    backend: &Arc<Backend>,
+    wire: Wire,
+    request: http::Request<Full<Bytes>>,
+    deadline: Instant,
+    total: std::time::Duration,
+) -> Result<(http::StatusCode, Bytes), ProxyError> {
+    let name = || backend.name().to_string();
+    let timeout = || ProxyError::Timeout {
+        backend: name(),
+        what: "complete response",
+        after: total,
+    };
+    let resp = timeout_at(deadline, backend.send(client, wire, request))
+        .await
+        .map_err(|_| timeout())??;
+    let status = resp.status();
+    let bytes = timeout_at(
+        deadline,
+        Limited::new(resp.into_body(), MAX_UPSTREAM_BODY).collect(),
+    )
+    .await
+    .map_err(|_| timeout())?
+    .map_err(|e| ProxyError::BadUpstream {
+        backend: name(),
+        reason: format!("reading the response failed: {e}"),
+    })?
+    .to_bytes();
+    Ok((status, bytes))
+}
+
+/// A copy of a request with a whole body (for sending it again).
+fn copy_request(r: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    let mut copy = http::Request::new(r.body().clone());
+    *copy.method_mut() = r.method().clone();
+    *copy.uri_mut() = r.uri().clone();
+    *copy.version_mut() = r.version();
+    *copy.headers_mut() = r.headers().clone();
+    copy
 }

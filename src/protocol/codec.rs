@@ -253,19 +253,13 @@ pub fn encode(wire: Wire, pivot_body: Bytes, ctx: &EncodeCtx<'_>) -> Result<Enco
         Wire::LocalCount => plain(pivot_body, Wire::AnthropicCountTokens),
         Wire::GeminiImages => {
             let req = images::GenerateRequest::parse(&pivot_body).map_err(invalid("prompt"))?;
-            if req.n > 1 {
-                return Err(ProxyError::InvalidField {
-                    param: "n",
-                    message: format!(
-                        "n must be 1 for the Gemini image model '{}' (it makes one image per request)",
-                        ctx.model
-                    ),
-                });
-            }
             let model = crate::backend::gemini::bare_model_id(ctx.model)?;
             let body = images::to_gemini(&req, model).map_err(invalid("model"))?;
+            // One image per request there: `n` requests, merged.
             Encoded {
-                decode: Decode::GeminiImages,
+                decode: Decode::GeminiImages {
+                    count: req.n.max(1),
+                },
                 ..plain(body, Wire::OpenAiImages)
             }
         }
@@ -402,8 +396,12 @@ pub enum Decode {
     },
     /// Gemini `countTokens` → Anthropic's count answer.
     GeminiCount,
-    /// Gemini image models' reply → OpenAI's images response.
-    GeminiImages,
+    /// Gemini image models' replies (`count` identical requests, one image each) → OpenAI's
+    /// images response.
+    GeminiImages {
+        /// How many requests to send.
+        count: u8,
+    },
     /// OpenAI Responses → OpenAI chat (models served only through Responses).
     Responses {
         /// The client asked for a usage chunk.
@@ -541,7 +539,7 @@ impl Decode {
             Decode::Gemini { .. } if ok => (status, gemini::to_openai_response(&bytes, model, id)?),
             Decode::Ollama { .. } if ok => (status, ollama::translate_response(&bytes, model, id)?),
             Decode::Responses { .. } if ok => (status, responses::to_chat_response(&bytes, model)?),
-            Decode::GeminiImages if ok => {
+            Decode::GeminiImages { .. } if ok => {
                 let created = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
@@ -555,7 +553,7 @@ impl Decode {
                     Err(e) => return Err(e),
                 }
             }
-            Decode::GeminiImages => {
+            Decode::GeminiImages { .. } => {
                 openai_error(ProviderError::from_gemini(status, &bytes), status)
             }
             Decode::Responses { .. } => {
@@ -581,6 +579,35 @@ impl Decode {
                 (e.anthropic_status(status), e.anthropic_body())
             }
         })
+    }
+
+    /// How many identical requests the exchange sends (their replies are merged by
+    /// [`Decode::merge`]).
+    pub fn requests(&self) -> usize {
+        match self {
+            Decode::GeminiImages { count } => usize::from(*count).max(1),
+            _ => 1,
+        }
+    }
+
+    /// Merges the successful replies of [`Decode::requests`] identical requests.
+    pub fn merge(
+        &self,
+        status: StatusCode,
+        replies: &[Bytes],
+    ) -> Result<(StatusCode, Bytes), String> {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let refs: Vec<&[u8]> = replies.iter().map(|b| &b[..]).collect();
+        match images::from_gemini_replies(&refs, created) {
+            Ok(b) => Ok((status, b)),
+            Err(e) if e.starts_with(images::REFUSED) => {
+                let body = serde_json::json!({"error": {"message": e, "type": "invalid_request_error", "param": "prompt", "code": "content_policy_violation"}});
+                Ok((StatusCode::BAD_REQUEST, Bytes::from(body.to_string())))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the reply's body is rewritten (its content type becomes the pivot's).

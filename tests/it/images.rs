@@ -451,7 +451,7 @@ async fn gemini_refusals_are_content_policy_violations() {
 }
 
 #[tokio::test]
-async fn gemini_refuses_several_images_by_name_and_hosts_urls() {
+async fn gemini_makes_several_images_one_request_each_and_hosts_urls() {
     let up = ImageUpstream::start().await;
     let router = start_router(&format!(
         "{}backends:\n  - {{name: gem, type: gemini, url: \"{}\", api_key: gk, models: [gemini-2.5-flash-image]}}\n",
@@ -460,18 +460,28 @@ async fn gemini_refuses_several_images_by_name_and_hosts_urls() {
     ))
     .await;
     let addr = router.tcp_addr().unwrap();
+    // n = 3: Gemini makes one image per request, so it is asked three times.
     let r = generate(
         addr,
-        &json!({"model": "gemini-2.5-flash-image", "prompt": "two otters", "n": 2}),
+        &json!({"model": "gemini-2.5-flash-image", "prompt": "three otters", "n": 3}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let data = r.json()["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 3, "{}", r.text());
+    assert!(data.iter().all(|d| d["b64_json"] == OTTER), "{}", r.text());
+    let asked = up.received();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert!(asked.iter().all(|a| a.body == asked[0].body));
+    // n out of range is refused before anything is asked.
+    let r = generate(
+        addr,
+        &json!({"model": "gemini-2.5-flash-image", "prompt": "otters", "n": 11}),
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    let e = &r.json()["error"];
-    assert_eq!(e["param"], "n", "{}", r.text());
-    assert_eq!(e["type"], "invalid_request_error", "{}", r.text());
-    let message = e["message"].as_str().unwrap();
-    assert!(message.contains("gemini-2.5-flash-image"), "{message}");
-    assert!(up.received().is_empty(), "{:?}", up.received());
+    assert_eq!(r.json()["error"]["param"], "n", "{}", r.text());
+    assert_eq!(up.received().len(), 3);
 
     // response_format url: the router hosts the image Gemini sent in base64.
     let r = generate(

@@ -519,10 +519,10 @@ async fn official_openai_sdk_generates_edits_and_varies_images() {
         got.json(),
         json!({"model": "gpt-image-1", "prompt": "A cute baby sea otter", "response_format": "b64_json"})
     );
-    // Gemini got generateContent asking for an image: for b64_json, then for the hosted
-    // url (n=2 was refused before it was asked).
+    // Gemini got generateContent asking for an image: for b64_json, twice for n=2 (one
+    // image per request there), then for the hosted url.
     let all = gemini.received();
-    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all.len(), 4, "{all:?}");
     let got = all[0].clone();
     assert_eq!(
         got.path,
