@@ -17,7 +17,7 @@ use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 
-pub use client::{build_client, HttpClient};
+pub use client::{build_client, HttpClient, UpstreamBody};
 pub use endpoint::X_REQUEST_ID;
 pub use mock::MockBackend;
 pub use openai_compat::{adapt_request, LengthParams, OpenAiCompat};
@@ -255,16 +255,21 @@ impl Backend {
         &self,
         client: &HttpClient,
         wire: Wire,
-        request: Request<Full<Bytes>>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response, ProxyError> {
+        // In-process answers take whole bodies (uploads never reach them).
+        let whole = |b: UpstreamBody| match b {
+            http_body_util::Either::Left(full) => full,
+            http_body_util::Either::Right(_) => Full::default(),
+        };
         if wire == Wire::LocalCount {
-            return Ok(crate::tokens::answer_count(request.into_body()).await);
+            return Ok(crate::tokens::answer_count(whole(request.into_body())).await);
         }
         if let Adapter::Mock(mock) = &self.adapter {
-            return Ok(mock.serve(request).await);
+            return Ok(mock.serve(request.map(whole)).await);
         }
         let name = self.name();
-        match client.request(request).await {
+        match client.send(request).await {
             Ok(resp) => Ok(resp.map(|incoming| {
                 let backend = name.to_string();
                 incoming

@@ -11,6 +11,7 @@
 //! where a rename-then-commit order would leave an orphan blob after a crash between the
 //! two.)
 
+pub mod spool;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -291,6 +292,11 @@ impl Files {
         let mut temps = Vec::new();
         while let Some(entry) = entries.next_entry().await.map_err(store_error)? {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if spool::is_spool(&name) {
+                // An upload in passing when the router stopped.
+                let _ = tokio::fs::remove_file(entry.path()).await;
+                continue;
+            }
             match name.strip_suffix(".tmp") {
                 Some(id) if well_formed(id) => temps.push(id.to_string()),
                 None if well_formed(&name) => blobs.push(name),

@@ -64,7 +64,7 @@ async fn at_backend(
         .send(
             &state.client,
             crate::pipeline::op::Wire::OpenAiResponses,
-            req,
+            req.map(http_body_util::Either::Left),
         )
         .await?;
     Ok(resp.map(Body::new))

@@ -80,7 +80,16 @@ async fn serve(
         path: req.uri().path().to_string(),
     })?;
     let (parts, body) = req.into_parts();
-    let body = read_body(&parts.headers, body, state.config.server.max_body_size).await?;
+    // Uploads (image edits and variations) go to disk as they arrive; the rest is read whole.
+    let (body, spool) = if op.multipart() {
+        let limit = state.config.files.max_file_size;
+        let spooled =
+            crate::files::spool::spool(state.files.dir(), body.into_data_stream(), limit).await?;
+        (spooled.head.clone(), Some(std::sync::Arc::new(spooled)))
+    } else {
+        let limit = state.config.server.max_body_size;
+        (read_body(&parts.headers, body, limit).await?, None)
+    };
     let mut call = Call::new(
         state,
         op,
@@ -92,10 +101,12 @@ async fn serve(
     )?;
     super::access::check_model(&parts.extensions, call.model())?;
     call.owner = crate::auth::owner_of(&parts.extensions);
+    call.spool = spool;
     // Counts are never cached; nor are stored Responses (each is a new response, kept
     // under its own id); `store: false` ones are, like chat.
     let stored = op == Operation::Responses && !crate::pipeline::responses::unstored(&call.body);
-    if op == Operation::CountTokens || stored {
+    // Uploads are not cached either (their key would be their head only).
+    if op == Operation::CountTokens || stored || op.multipart() {
         let resp = pipeline::serve(state, &mut call).await?;
         return Ok(resp.map(Body::new));
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use tokio::time::{timeout_at, Instant};
 
 use super::body::{self, Response};
@@ -56,7 +56,7 @@ pub async fn exchange(
     core: &Core,
     backend: &Arc<Backend>,
     wire: Wire,
-    request: http::Request<Full<Bytes>>,
+    request: http::Request<crate::backend::UpstreamBody>,
     spec: Spec<'_>,
 ) -> Result<Response, ProxyError> {
     let Spec {
@@ -83,8 +83,8 @@ pub async fn exchange(
     let name = || backend.name().to_string();
     let in_flight = backend.state.start_request();
     // Backends that answer one item per request (Gemini images) get the request again.
-    let again: Vec<http::Request<Full<Bytes>>> = (1..decode.requests())
-        .map(|_| copy_request(&request))
+    let again: Vec<http::Request<crate::backend::UpstreamBody>> = (1..decode.requests())
+        .filter_map(|_| copy_request(&request))
         .collect();
 
     let upstream = match timeout_at(first_deadline, backend.send(&core.client, wire, request)).await
@@ -146,7 +146,7 @@ struct Held<'a> {
     client: &'a crate::backend::HttpClient,
     wire: Wire,
     /// The same request again, for backends that answer one item per request.
-    again: Vec<http::Request<Full<Bytes>>>,
+    again: Vec<http::Request<crate::backend::UpstreamBody>>,
     started: Instant,
     total: std::time::Duration,
     first_deadline: Instant,
@@ -317,7 +317,7 @@ async fn send_again(
     client: &crate::backend::HttpClient,
     backend: &Arc<Backend>,
     wire: Wire,
-    request: http::Request<Full<Bytes>>,
+    request: http::Request<crate::backend::UpstreamBody>,
     deadline: Instant,
     total: std::time::Duration,
 ) -> Result<(http::StatusCode, Bytes), ProxyError> {
@@ -345,12 +345,17 @@ async fn send_again(
     Ok((status, bytes))
 }
 
-/// A copy of a request with a whole body (for sending it again).
-fn copy_request(r: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
-    let mut copy = http::Request::new(r.body().clone());
+/// A copy of a request with a whole body (for sending it again); `None` for a streamed one.
+fn copy_request(
+    r: &http::Request<crate::backend::UpstreamBody>,
+) -> Option<http::Request<crate::backend::UpstreamBody>> {
+    let http_body_util::Either::Left(body) = r.body() else {
+        return None;
+    };
+    let mut copy = http::Request::new(http_body_util::Either::Left(body.clone()));
     *copy.method_mut() = r.method().clone();
     *copy.uri_mut() = r.uri().clone();
     *copy.version_mut() = r.version();
     *copy.headers_mut() = r.headers().clone();
-    copy
+    Some(copy)
 }

@@ -113,6 +113,8 @@ pub struct Call {
     pub owner: String,
     /// A Responses call's state (loaded before routing).
     turn: Option<responses::Turn>,
+    /// An upload spooled to disk (image edits and variations): `body` holds its head.
+    pub spool: Option<Arc<crate::files::spool::Spool>>,
     /// Uploaded files the request refers to (loaded before routing, the caller's own).
     files: Vec<crate::protocol::files::StoredFile>,
     /// The client's `anthropic-beta` header (passed to Anthropic backends).
@@ -164,6 +166,7 @@ impl Call {
             pivot: OnceLock::new(),
             owner: String::new(),
             turn: None,
+            spool: None,
             files: Vec::new(),
             beta: headers.get("anthropic-beta").cloned(),
             content_type,

@@ -24,7 +24,7 @@ pub struct Replied(pub Wire);
 /// What the exchange needs.
 pub struct ForExchange {
     /// The request to send.
-    pub request: http::Request<http_body_util::Full<Bytes>>,
+    pub request: http::Request<crate::backend::UpstreamBody>,
     /// The wire it is in.
     pub wire: Wire,
     /// How its reply is read back.
@@ -120,7 +120,7 @@ pub fn prepare(
         )?;
         return Ok(Prepared {
             exchange: ForExchange {
-                request,
+                request: request.map(http_body_util::Either::Left),
                 wire,
                 decode: Decode::Pass,
                 usage: None,
@@ -170,6 +170,7 @@ pub fn prepare(
     let usage = encoded
         .usage
         .map(|need| usage_fix(need, model, &encoded.body));
+    let sent = encoded.body.clone();
     let request = backend.request(
         wire,
         model,
@@ -178,9 +179,22 @@ pub fn prepare(
         &call.id,
         call.beta.as_ref(),
     )?;
+    let request = with_content_type(request, call);
+    // An upload spooled to disk is streamed from there, after its (maybe rewritten) head.
+    let request = match &call.spool {
+        Some(spool) => {
+            let len = spool.len - spool.head.len() as u64 + sent.len() as u64;
+            let mut request = request.map(|_| spool.body(sent));
+            request
+                .headers_mut()
+                .insert(http::header::CONTENT_LENGTH, len.into());
+            request
+        }
+        None => request.map(http_body_util::Either::Left),
+    };
     Ok(Prepared {
         exchange: ForExchange {
-            request: with_content_type(request, call),
+            request,
             wire,
             decode: encoded.decode,
             usage,

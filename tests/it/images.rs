@@ -828,3 +828,77 @@ async fn a_stalled_image_reply_times_out_after_the_image_total_deadline() {
 fn fixture_json(path: &str) -> Value {
     serde_json::from_str(&fixture(path)).unwrap()
 }
+
+/// What each attempt at a backend received: (attempt number, body).
+type Attempts = Arc<Mutex<Vec<(usize, Vec<u8>)>>>;
+
+/// An image edit far larger than `server.max_body_size` is streamed through from disk (not
+/// read into memory), replayed whole on a retry, and its spool file is gone afterwards.
+#[tokio::test]
+async fn a_large_edit_is_streamed_from_disk_and_replayed_on_retry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen: Attempts = Default::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (log, count) = (seen.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/v1/images/edits",
+        axum::routing::post(move |req: axum::extract::Request| {
+            let (log, count) = (log.clone(), count.clone());
+            async move {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let bytes = http_body_util::BodyExt::collect(req.into_body())
+                    .await
+                    .unwrap()
+                    .to_bytes();
+                log.lock().unwrap().push((n, bytes.to_vec()));
+                if n == 0 {
+                    return json_reply(503, r#"{"error":{"message":"busy"}}"#.into());
+                }
+                json_reply(200, fixture("images/openai_b64_reply.json"))
+            }
+        }),
+    );
+    let up = spawn_upstream(app).await;
+    let dir = temp_dir("img-large-edit");
+    let storage = dir.join("files");
+    let router = start_router(&format!(
+        "server: {{max_body_size: 1MB}}\nstore: {{path: \"{}\"}}\nfiles: {{storage_path: \"{}\"}}\nretry: {{max_attempts: 2, initial_delay: 1ms}}\nbackends:\n  - {{name: a, type: localai, url: \"http://{up}\", models: [sd]}}\n  - {{name: b, type: localai, url: \"http://{up}\", models: [sd]}}\n",
+        dir.join("store.redb").display(),
+        storage.display()
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let boundary = "continuumtestboundary7";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nsd\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na beret\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend((0..5 << 20).map(|i: u32| (i % 251) as u8));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let r = send(
+        Method::POST,
+        format!("http://{addr}/v1/images/edits"),
+        body.clone(),
+        &[("content-type", ct.as_str())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "a 503, then the retry");
+    for (n, bytes) in &got {
+        assert!(
+            bytes == &body,
+            "attempt {n} received {} of {} bytes, or others",
+            bytes.len(),
+            body.len()
+        );
+    }
+    let left: Vec<String> = std::fs::read_dir(&storage)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool files left behind: {left:?}");
+}
