@@ -238,7 +238,7 @@ fn with_model(call: &Call, pivot: &Bytes, routing: &super::fields::Routing, mode
     if model == routing.model {
         pivot.clone()
     } else if call.op.multipart() {
-        super::replace_multipart_model(pivot, call.content_type.as_ref(), model)
+        super::multipart::replace_model(pivot, call.content_type.as_ref(), model)
             .unwrap_or_else(|| pivot.clone())
     } else if !routing.model_in_body {
         pivot.clone()

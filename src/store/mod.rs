@@ -11,7 +11,7 @@ mod responses;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use responses::{ResponseRecord, ResponseRef};
+pub use responses::ResponseRecord;
 
 /// A table of JSON values by string key.
 type Table = redb::TableDefinition<'static, &'static str, &'static [u8]>;

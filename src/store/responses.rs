@@ -35,15 +35,6 @@ pub struct ResponseRecord {
     pub backend: Option<String>,
 }
 
-/// A stored response's id and owner, for listing and checks.
-#[derive(Debug, Clone)]
-pub struct ResponseRef {
-    /// The response id.
-    pub id: String,
-    /// Its owner.
-    pub owner: String,
-}
-
 impl ResponseRecord {
     /// The response's output items.
     pub fn output(&self) -> &[Value] {
