@@ -199,8 +199,15 @@ pub async fn serve_model(
             .retry_override
             .as_ref()
             .unwrap_or(&core.config.retry);
+        let deadline = call.deadline(core, &target.upstream_model);
         if again && attempt > 1 {
-            tokio::time::sleep(retry::wait_before_retry(policy, attempt - 1, retry_after)).await;
+            let wait = retry::wait_before_retry(policy, attempt - 1, retry_after);
+            tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
+        }
+        // One deadline for the whole call: no attempt starts once it has passed.
+        if attempt > 1 && Instant::now() >= deadline {
+            return previous
+                .unwrap_or_else(|| Err(ProxyError::NoHealthyBackend(call.routing.model.clone())));
         }
         tracing::debug!(request_id = call.id.to_str().unwrap_or(""), model = %call.routing.model, backend = backend.name(), attempt, "routing");
         let prepared = prepare::prepare(core, call, backend, target, plan.strategy)?;
@@ -300,6 +307,7 @@ async fn exchange_once(
         decode,
         id: call.id.to_str().unwrap_or("continuum"),
         images: call.op.makes_images(),
+        deadline: call.deadline(core, &target.upstream_model),
     };
     let outcome = exchange::exchange(core, backend, wire, request, spec).await;
     match (outcome, fix) {

@@ -35,6 +35,8 @@ pub struct Spec<'a> {
     pub id: &'a str,
     /// Held to `timeouts.request.image_generation`.
     pub images: bool,
+    /// The call's own deadline, shared by all its attempts.
+    pub deadline: Instant,
 }
 
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -67,6 +69,7 @@ pub async fn exchange(
         decode,
         id,
         images,
+        deadline,
     } = spec;
     let started = Instant::now();
     let (standard, streaming) = core.config.timeouts.for_model(model);
@@ -78,8 +81,9 @@ pub async fn exchange(
     } else {
         (standard.first_byte, standard.total)
     };
-    let total_deadline = started + total;
+    let total_deadline = (started + total).min(deadline);
     let first_deadline = (started + first_byte).min(total_deadline);
+    let total = total_deadline.saturating_duration_since(started);
     let name = || backend.name().to_string();
     let in_flight = backend.state.start_request();
     // Backends that answer one item per request (Gemini images) get the request again.

@@ -129,6 +129,10 @@ pub struct Call {
     credentials: Option<HeaderValue>,
     /// The request id, sent to backends.
     pub id: HeaderValue,
+    /// When the whole call must be answered: one total deadline that every attempt,
+    /// retry and fallback shares, set when the first attempt starts (`timeouts.request`'s
+    /// total for the call's kind and that attempt's model).
+    deadline: OnceLock<tokio::time::Instant>,
 }
 
 impl Call {
@@ -178,6 +182,23 @@ impl Call {
                 .or_else(|| headers.get("x-api-key"))
                 .cloned(),
             id,
+            deadline: OnceLock::new(),
+        })
+    }
+
+    /// The call's deadline, set by its first attempt (at `model`'s total deadline).
+    fn deadline(&self, core: &Core, model: &str) -> tokio::time::Instant {
+        *self.deadline.get_or_init(|| {
+            let t = &core.config.timeouts;
+            let (standard, streaming) = t.for_model(model);
+            let total = if self.op.makes_images() {
+                t.image_generation.total
+            } else if self.stream() {
+                streaming.total
+            } else {
+                standard.total
+            };
+            tokio::time::Instant::now() + total
         })
     }
 

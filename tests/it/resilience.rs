@@ -321,6 +321,26 @@ async fn hung_backend_times_out_and_the_retry_answers() {
     }
 }
 
+/// One deadline for the whole request: retries share the `total` timeout instead of each
+/// getting its own (three attempts at a stalled backend used to take three times `total`).
+#[tokio::test]
+async fn retries_share_one_deadline() {
+    let u = upstreams(&["hung"]).await;
+    u[0].faulty.set(Mode::Hang);
+    let yaml = format!(
+        "timeouts: {{request: {{standard: {{first_byte: 300ms, total: 300ms}}}}}}\nretry: {{max_attempts: 3, initial_delay: 1ms}}\nbackends:\n{}",
+        backend("hung", &u[0], "[m]", "")
+    );
+    let router = start_router(&yaml).await;
+    let r = chat(router.tcp_addr().unwrap(), HELLO).await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    assert_eq!(
+        u[0].faulty.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no attempt starts after the request's deadline"
+    );
+}
+
 /// 2,000 requests at concurrency 50 while one of three backends is killed and restarted:
 /// no client sees an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
