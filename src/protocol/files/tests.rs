@@ -371,8 +371,10 @@ fn file_refs_lists_each_id_once_in_every_wire_shape() {
 
 #[test]
 fn file_refs_refuses_malformed_references() {
+    // A body naming no file is not parsed at all (routing refuses bad JSON first).
+    assert!(file_refs(Wire::OpenAiChat, b"{").unwrap().is_empty());
     assert!(matches!(
-        file_refs(Wire::OpenAiChat, b"{"),
+        file_refs(Wire::OpenAiChat, br#"{"file_id":"#),
         Err(ProxyError::InvalidJson(_))
     ));
     let bad =
