@@ -367,6 +367,29 @@ async fn sync_dir(dir: &Path) {
             .await;
 }
 
+/// A file's content as 64 KB frames read as they are sent (downloads, spooled uploads);
+/// a read error ends the stream with it.
+pub fn frames(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<http_body::Frame<bytes::Bytes>>> + Send {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 << 10];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((
+                    Ok(http_body::Frame::data(bytes::Bytes::from(buf))),
+                    Some(file),
+                ))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
 /// A media type for a file name, when the upload named none.
 pub fn guess_mime(filename: &str) -> &'static str {
     let ext = filename

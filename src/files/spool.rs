@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http_body::Frame;
 use http_body_util::{BodyExt, Either, StreamBody};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::backend::UpstreamBody;
 use crate::error::ProxyError;
@@ -96,22 +96,9 @@ impl Spool {
             file.seek(std::io::SeekFrom::Start(skip)).await?;
             Ok::<_, std::io::Error>(file)
         })
-        .flat_map(|opened| {
-            futures_util::stream::unfold(Some(opened), |state| async move {
-                let mut file = match state? {
-                    Ok(f) => f,
-                    Err(e) => return Some((Err(e), None)),
-                };
-                let mut buf = vec![0u8; 64 << 10];
-                match file.read(&mut buf).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Some((Ok(Frame::data(Bytes::from(buf))), Some(Ok(file))))
-                    }
-                    Err(e) => Some((Err(e), None)),
-                }
-            })
+        .flat_map(|opened| match opened {
+            Ok(file) => super::frames(file).left_stream(),
+            Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
         });
         Either::Right(BodyExt::boxed(StreamBody::new(first.chain(rest))))
     }

@@ -11,12 +11,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 use http::{header, Extensions, HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
 
 use super::{answer, AppState};
 use crate::auth::Caller;
@@ -244,20 +242,7 @@ pub async fn hosted_image(
 /// A file's content as a streamed response with its type and length.
 async fn stream_content(state: &AppState, meta: &FileMeta) -> Result<Response, ProxyError> {
     let file = state.files.open(meta).await?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        let mut buf = vec![0u8; 64 << 10];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((
-                    Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from(buf))),
-                    file,
-                ))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
+    let stream = crate::files::frames(file);
     let body = Body::new(http_body_util::StreamBody::new(stream).map_err(axum::Error::new));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();

@@ -34,6 +34,23 @@ where
     body.boxed_unsync()
 }
 
+/// Largest reply the pipeline reads whole after the exchange (to translate or store it).
+const MAX_REPLY: usize = 256 << 20;
+
+/// A reply read whole (at most 256 MB), for a translation or the store; a failure names
+/// `model` and says what broke.
+pub async fn read_whole(body: Body, model: &str) -> Result<Bytes, ProxyError> {
+    use http_body_util::Limited;
+    Ok(Limited::new(body, MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| ProxyError::BadUpstream {
+            backend: model.to_string(),
+            reason: format!("reading the reply failed: {e}"),
+        })?
+        .to_bytes())
+}
+
 /// A JSON response with `status`.
 pub fn json(status: http::StatusCode, bytes: impl Into<Bytes>) -> Response {
     let mut resp = http::Response::new(full(bytes));

@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{header, HeaderValue};
 use http_body::Frame;
-use http_body_util::{BodyExt, Limited};
 
 use super::body::{self, Body, Response};
 use super::op::Wire;
@@ -18,9 +17,6 @@ use crate::error::ProxyError;
 use crate::protocol::anthropic_client::{self as anthropic, StreamTranslator};
 use crate::protocol::codec;
 use crate::protocol::errors::ProviderError;
-
-/// Largest translated (non-streamed) reply read.
-const MAX_REPLY: usize = 256 << 20;
 
 /// Turns a pipeline response into the client's wire.
 pub async fn to_client(
@@ -53,14 +49,7 @@ async fn whole(
     call: &Call,
 ) -> Result<Response, ProxyError> {
     let (mut parts, rbody) = resp.into_parts();
-    let bytes = Limited::new(rbody, MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|e| ProxyError::BadUpstream {
-            backend: call.model().to_string(),
-            reason: format!("reading the reply failed: {e}"),
-        })?
-        .to_bytes();
+    let bytes = body::read_whole(rbody, call.model()).await?;
     let Some(translated) = codec::client_reply(from, client, parts.status, &bytes, call.model())
     else {
         return Err(ProxyError::BadUpstream {
@@ -98,14 +87,7 @@ async fn to_anthropic(resp: Response, call: &Call) -> Result<Response, ProxyErro
         };
         return Ok(Response::from_parts(rparts, body::boxed(body)));
     }
-    let bytes = Limited::new(rbody, MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|e| ProxyError::BadUpstream {
-            backend: model.clone(),
-            reason: format!("reading the reply failed: {e}"),
-        })?
-        .to_bytes();
+    let bytes = body::read_whole(rbody, &model).await?;
     rparts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

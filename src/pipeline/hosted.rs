@@ -3,9 +3,8 @@
 //! `image_hosting`, not uploadable) and the reply gets URLs of the router's
 //! `GET /v1/images/hosted/{id}`, which serves them for an hour without a key.
 
-use bytes::Bytes;
 use http::header;
-use http_body_util::{BodyExt, Limited};
+
 use serde::Deserialize;
 
 use super::body::{self, Response};
@@ -13,9 +12,6 @@ use super::{Call, Core};
 use crate::error::ProxyError;
 use crate::files::{HOSTED_IMAGE, HOSTED_IMAGE_TTL};
 use crate::protocol::images;
-
-/// Largest images reply read to host its images.
-const MAX_REPLY: usize = 256 << 20;
 
 #[derive(Deserialize)]
 struct Format {
@@ -32,14 +28,7 @@ pub async fn host_images(core: &Core, call: &Call, resp: Response) -> Result<Res
         return Ok(resp);
     }
     let (mut parts, inner) = resp.into_parts();
-    let bytes: Bytes = Limited::new(inner, MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|e| ProxyError::BadUpstream {
-            backend: call.model().to_string(),
-            reason: format!("reading the images reply failed: {e}"),
-        })?
-        .to_bytes();
+    let bytes = body::read_whole(inner, call.model()).await?;
     let found = images::b64_images(&bytes).map_err(|reason| ProxyError::BadUpstream {
         backend: call.model().to_string(),
         reason,

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{header, HeaderValue};
 use http_body::Frame;
-use http_body_util::{BodyExt, Limited};
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -23,9 +23,6 @@ use crate::error::ProxyError;
 use crate::metrics::Served;
 use crate::protocol::responses::{self, StreamTranslator};
 use crate::store::{ResponseRecord, Store};
-
-/// Largest reply read whole.
-const MAX_REPLY: usize = 256 << 20;
 
 /// A Responses call's state: its id, and the conversation it continues.
 #[derive(Debug, Clone)]
@@ -212,7 +209,7 @@ pub async fn finish(
         };
         return Ok(Response::from_parts(parts, body::boxed(body)));
     }
-    let bytes = read_whole(inner, call).await?;
+    let bytes = body::read_whole(inner, call.model()).await?;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -235,17 +232,6 @@ pub async fn finish(
             .map_err(|e| ProxyError::Store(e.to_string()))?;
     }
     Ok(Response::from_parts(parts, body::full(out)))
-}
-
-async fn read_whole(inner: Body, call: &Call) -> Result<Bytes, ProxyError> {
-    Ok(Limited::new(inner, MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|e| ProxyError::BadUpstream {
-            backend: call.model().to_string(),
-            reason: format!("reading the reply failed: {e}"),
-        })?
-        .to_bytes())
 }
 
 /// A backend's own Response (passthrough): noted in the store as living at that backend,
@@ -284,7 +270,7 @@ async fn passed_through(
         return Ok(Response::from_parts(parts, body::boxed(body)));
     }
     let (parts, inner) = resp.into_parts();
-    let bytes = read_whole(inner, call).await?;
+    let bytes = body::read_whole(inner, call.model()).await?;
     if let Some(id) = serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| v["id"].as_str().map(str::to_string))
