@@ -539,20 +539,8 @@ impl Decode {
             Decode::Gemini { .. } if ok => (status, gemini::to_openai_response(&bytes, model, id)?),
             Decode::Ollama { .. } if ok => (status, ollama::translate_response(&bytes, model, id)?),
             Decode::Responses { .. } if ok => (status, responses::to_chat_response(&bytes, model)?),
-            Decode::GeminiImages { .. } if ok => {
-                let created = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                match images::from_gemini(&bytes, created) {
-                    Ok(b) => (status, b),
-                    // A refused prompt is the client's: 400 in OpenAI's shape.
-                    Err(e) if e.starts_with(images::REFUSED) => {
-                        let body = serde_json::json!({"error": {"message": e, "type": "invalid_request_error", "param": "prompt", "code": "content_policy_violation"}});
-                        (StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            // One reply is a merge of one.
+            Decode::GeminiImages { .. } if ok => return self.merge(status, &[bytes]),
             Decode::GeminiImages { .. } => {
                 openai_error(ProviderError::from_gemini(status, &bytes), status)
             }
