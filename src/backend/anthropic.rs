@@ -4,8 +4,7 @@
 //! requests are translated (`protocol::anthropic_backend`).
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::Full;
 
 use super::endpoint::{Credential, Endpoint};
@@ -19,8 +18,6 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub struct AnthropicApi {
     /// Server root and headers (`x-api-key`, `anthropic-version`).
     pub endpoint: Endpoint,
-    messages_uri: Uri,
-    count_uri: Uri,
     models_uri: Uri,
 }
 
@@ -31,52 +28,11 @@ impl AnthropicApi {
         let endpoint = Endpoint::new(config, Credential::Header("x-api-key"), &version)?;
         let name = &config.name;
         Ok(AnthropicApi {
-            messages_uri: endpoint
-                .uri("/v1/messages")
-                .map_err(|e| format!("backend '{name}': {e}"))?,
-            count_uri: endpoint
-                .uri("/v1/messages/count_tokens")
-                .map_err(|e| format!("backend '{name}': {e}"))?,
             models_uri: endpoint
                 .uri("/v1/models")
                 .map_err(|e| format!("backend '{name}': {e}"))?,
             endpoint,
         })
-    }
-
-    /// A Messages request; `beta` is the client's `anthropic-beta` header, passed on.
-    pub fn messages_request(
-        &self,
-        body: Bytes,
-        id: &HeaderValue,
-        beta: Option<&HeaderValue>,
-    ) -> Request<Full<Bytes>> {
-        self.post(self.messages_uri.clone(), body, id, beta)
-    }
-
-    /// A `count_tokens` request (Anthropic counts its own tokens).
-    pub fn count_request(
-        &self,
-        body: Bytes,
-        id: &HeaderValue,
-        beta: Option<&HeaderValue>,
-    ) -> Request<Full<Bytes>> {
-        self.post(self.count_uri.clone(), body, id, beta)
-    }
-
-    fn post(
-        &self,
-        uri: Uri,
-        body: Bytes,
-        id: &HeaderValue,
-        beta: Option<&HeaderValue>,
-    ) -> Request<Full<Bytes>> {
-        let mut req = self.endpoint.request(Method::POST, uri, body, id);
-        if let Some(b) = beta {
-            req.headers_mut()
-                .insert(HeaderName::from_static("anthropic-beta"), b.clone());
-        }
-        req
     }
 
     /// The model list (discovery and health probes).

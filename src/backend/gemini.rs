@@ -3,8 +3,7 @@
 //! discovery and probes. Requests are translated (`protocol::gemini`).
 
 use bytes::Bytes;
-use http::header::HeaderValue;
-use http::{Method, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::Full;
 
 use super::endpoint::{Credential, Endpoint};
@@ -30,52 +29,6 @@ impl GeminiApi {
             endpoint,
             models_uri,
         })
-    }
-
-    /// The generate request for `model` (a bare id or `models/<id>`).
-    pub fn generate_request(
-        &self,
-        model: &str,
-        stream: bool,
-        body: Bytes,
-        id: &HeaderValue,
-    ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        let method = if stream {
-            "streamGenerateContent?alt=sse"
-        } else {
-            "generateContent"
-        };
-        self.model_request(model, method, body, id)
-    }
-
-    /// The `countTokens` request for `model`; `body` is a `countTokens` body (see
-    /// [`crate::protocol::gemini::count_tokens_body`]).
-    pub fn count_request(
-        &self,
-        model: &str,
-        body: Bytes,
-        id: &HeaderValue,
-    ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        self.model_request(model, "countTokens", body, id)
-    }
-
-    fn model_request(
-        &self,
-        model: &str,
-        method: &str,
-        body: Bytes,
-        id: &HeaderValue,
-    ) -> Result<Request<Full<Bytes>>, ProxyError> {
-        let model = bare_model_id(model)?;
-        let path = format!("/v1beta/models/{model}:{method}");
-        let uri = self
-            .endpoint
-            .uri(&path)
-            .map_err(|message| ProxyError::InvalidField {
-                param: "model",
-                message,
-            })?;
-        Ok(self.endpoint.request(Method::POST, uri, body, id))
     }
 
     /// The model list (discovery and health probes).

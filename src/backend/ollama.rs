@@ -2,7 +2,7 @@
 //! (the translations are in `crate::protocol::ollama`).
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::Full;
 use serde::Deserialize;
 
@@ -13,7 +13,6 @@ use super::OpenAiCompat;
 pub struct Ollama {
     /// Headers, credentials and the server root.
     pub http: OpenAiCompat,
-    chat_uri: Uri,
     tags_uri: Uri,
 }
 
@@ -22,17 +21,9 @@ impl Ollama {
     pub fn new(http: OpenAiCompat) -> Result<Ollama, String> {
         let parse = |p: &str| http.endpoint.uri(p);
         Ok(Ollama {
-            chat_uri: parse("/api/chat")?,
             tags_uri: parse("/api/tags")?,
             http,
         })
-    }
-
-    /// The `/api/chat` request for an (already translated) body.
-    pub fn chat_request(&self, body: Bytes, id: &HeaderValue) -> Request<Full<Bytes>> {
-        self.http
-            .endpoint
-            .request(Method::POST, self.chat_uri.clone(), body, id)
     }
 
     /// The `/api/tags` request (model list).

@@ -3,8 +3,7 @@
 //! through unchanged, with the backend's own headers.
 
 use bytes::Bytes;
-use http::header::HeaderValue;
-use http::{Method, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::Full;
 
 use super::endpoint::{Credential, Endpoint};
@@ -15,7 +14,6 @@ use crate::config::{BackendConfig, BackendType};
 pub struct OpenAiCompat {
     /// Server root and headers.
     pub endpoint: Endpoint,
-    chat_uri: Uri,
     models_uri: Uri,
 }
 
@@ -30,9 +28,6 @@ impl OpenAiCompat {
         let endpoint = Endpoint::new(config, Credential::Bearer, &org)?;
         let name = &config.name;
         Ok(OpenAiCompat {
-            chat_uri: endpoint
-                .uri("/v1/chat/completions")
-                .map_err(|e| format!("backend '{name}': {e}"))?,
             models_uri: endpoint
                 .uri("/v1/models")
                 .map_err(|e| format!("backend '{name}': {e}"))?,
@@ -43,29 +38,6 @@ impl OpenAiCompat {
     /// Server root, for messages.
     pub fn url(&self) -> &str {
         &self.endpoint.url
-    }
-
-    /// The chat completions request carrying `body` as is.
-    pub fn chat_request(&self, body: Bytes, request_id: &HeaderValue) -> Request<Full<Bytes>> {
-        self.endpoint
-            .request(Method::POST, self.chat_uri.clone(), body, request_id)
-    }
-
-    /// A POST of an OpenAI-format `body` to `path` (`/v1/completions`, `/v1/embeddings`).
-    pub fn post_request(
-        &self,
-        path: &str,
-        body: Bytes,
-        request_id: &HeaderValue,
-    ) -> Result<Request<Full<Bytes>>, crate::error::ProxyError> {
-        let uri =
-            self.endpoint
-                .uri(path)
-                .map_err(|reason| crate::error::ProxyError::BadUpstream {
-                    backend: "backend".into(),
-                    reason,
-                })?;
-        Ok(self.endpoint.request(Method::POST, uri, body, request_id))
     }
 
     /// The model list request used for discovery.
