@@ -7,7 +7,6 @@ use http::{header, HeaderValue};
 
 use crate::error::ProxyError;
 use crate::protocol::errors::openai_error_json;
-pub use crate::protocol::errors::openai_stream_error_event;
 
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
