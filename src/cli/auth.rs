@@ -8,6 +8,7 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use continuum::config::{self, BackendConfig, Overrides, ProcessEnv, Strictness};
 
+use super::output::outln;
 use super::target::runtime;
 use super::AuthCommand;
 
@@ -64,22 +65,22 @@ fn login(name: &str, config: Option<&Path>) -> Result<(), String> {
     let http = continuum::backend::build_client(2, Duration::from_secs(10));
     let token = rt
         .block_on(continuum::oauth::device_login(cfg, http, |details| {
-            println!(
+            outln!(
                 "To authorize continuum for backend '{name}', open\n\n    {}\n\nand enter the code\n\n    {}\n",
                 details.verification_uri().as_str(),
                 details.user_code().secret()
             );
             if let Some(complete) = details.verification_uri_complete() {
-                println!("(or open {} directly)", complete.secret());
+                outln!("(or open {} directly)", complete.secret());
             }
-            println!(
+            outln!(
                 "Waiting for the authorization (the code expires in {}s)…",
                 details.expires_in().as_secs()
             );
         }))
         .map_err(|e| e.to_string())?;
     continuum::oauth::save_token(&cfg.token_store, name, &token).map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "Logged in: the token for '{name}' is stored in {}{}",
         cfg.token_store.display(),
         token
@@ -94,7 +95,7 @@ fn status(config: Option<&Path>) -> Result<(), String> {
     let all = backends(config)?;
     let oauth: Vec<&BackendConfig> = all.iter().filter(|b| b.oauth.is_some()).collect();
     if oauth.is_empty() {
-        println!("no backend uses OAuth (backends[].auth.type: oauth)");
+        outln!("no backend uses OAuth (backends[].auth.type: oauth)");
         return Ok(());
     }
     let now = std::time::SystemTime::now()
@@ -136,7 +137,7 @@ fn status(config: Option<&Path>) -> Result<(), String> {
             cfg.token_store.display().to_string(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 
@@ -146,12 +147,12 @@ fn logout(name: &str, config: Option<&Path>) -> Result<(), String> {
         return Err(format!("backend '{name}' does not use OAuth"));
     };
     if continuum::oauth::remove_token(&cfg.token_store, name).map_err(|e| e.to_string())? {
-        println!(
+        outln!(
             "removed the token of '{name}' from {}",
             cfg.token_store.display()
         );
     } else {
-        println!(
+        outln!(
             "no token of '{name}' was stored in {}",
             cfg.token_store.display()
         );

@@ -12,6 +12,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use continuum::bench::{self, LoadSpec, Progress, Report, Stop, Summary};
 use continuum::client::Client;
 
+use super::output::outln;
 use super::BenchArgs;
 
 /// Alternating runs split the load into this many rounds (half per endpoint).
@@ -48,9 +49,9 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
                 let report = with_progress(&spec, args.json, |p| bench::run(&a, &spec, p)).await;
                 let s = report.summary();
                 if args.json {
-                    println!("{}", s.to_json());
+                    outln!("{}", s.to_json());
                 } else {
-                    println!("{}", single_table(&a, &s));
+                    outln!("{}", single_table(&a, &s));
                 }
                 check_errors(&s)
             }
@@ -59,12 +60,12 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
                 let (ra, rb) = alternate(&spec, &a, &b, args.json).await;
                 let (sa, sb) = (ra.summary(), rb.summary());
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({"a": {"url": a.root(), "summary": sa.to_json()}, "b": {"url": b.root(), "summary": sb.to_json()}, "ratios": ratios(&sa, &sb)})
                     );
                 } else {
-                    println!("{}", compare_table(a.root(), &sa, b.root(), &sb));
+                    outln!("{}", compare_table(a.root(), &sa, b.root(), &sb));
                 }
                 Ok(())
             }
@@ -280,13 +281,13 @@ async fn overhead(args: &BenchArgs) -> Result<(), String> {
         "p99": sr.latency.p99 - sd.latency.p99,
     });
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"direct": sd.to_json(), "router": sr.to_json(), "added_ms": added, "rps_ratio": if sd.rps > 0.0 { sr.rps / sd.rps } else { 0.0 }})
         );
     } else {
-        println!("{}", compare_table("direct", &sd, "through continuum", &sr));
-        println!(
+        outln!("{}", compare_table("direct", &sd, "through continuum", &sr));
+        outln!(
             "router added latency: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs (concurrency {})",
             (sr.latency.p50 - sd.latency.p50) * 1000.0,
             (sr.latency.p90 - sd.latency.p90) * 1000.0,

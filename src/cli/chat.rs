@@ -2,12 +2,13 @@
 //! interactive conversation with history and `/model`, `/system`, `/clear`, `/exit`.
 //! Ctrl-C cancels the answer being streamed, not the session.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use continuum::client::Client;
 use serde_json::{json, Value};
 
+use super::output::{self, outln};
 use super::target::{connect, runtime};
 use super::ChatArgs;
 
@@ -74,14 +75,12 @@ fn one_shot(
     prompt: &str,
 ) -> ExitCode {
     let history = [json!({"role": "user", "content": prompt})];
-    let mut out = std::io::stdout();
     let result = rt.block_on(client.chat_stream(model, &messages(system, &history), |t| {
-        let _ = out.write_all(t.as_bytes());
-        let _ = out.flush();
+        output::write_stdout(t.as_bytes())
     }));
     match result {
         Ok(_) => {
-            println!();
+            outln!();
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),
@@ -180,12 +179,10 @@ fn answer(
     interrupts: &mut tokio::signal::unix::Signal,
 ) -> Answer {
     let mut text = String::new();
-    let mut out = std::io::stdout();
     rt.block_on(async {
         let stream = client.chat_stream(model, messages, |t| {
             text.push_str(t);
-            let _ = out.write_all(t.as_bytes());
-            let _ = out.flush();
+            output::write_stdout(t.as_bytes());
         });
         tokio::select! {
             r = stream => match r {
@@ -197,14 +194,14 @@ fn answer(
     })
     .map_or_else(
         || {
-            println!();
+            outln!();
             Answer::Done(text.clone())
         },
         |e| {
             if e.is_empty() {
                 Answer::Cancelled(text.clone())
             } else {
-                println!();
+                outln!();
                 Answer::Failed(e)
             }
         },

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use continuum::config::{self, ConfigError, Format, Overrides, ProcessEnv, Strictness};
 
+use super::output::{out, outln};
 use super::SampleFormat;
 
 /// Prints the commented sample.
@@ -13,7 +14,7 @@ pub fn generate(format: SampleFormat, minimal: bool) -> ExitCode {
         SampleFormat::Yaml => Format::Yaml,
         SampleFormat::Toml => Format::Toml,
     };
-    print!("{}", config::sample::sample(format, minimal));
+    out!("{}", config::sample::sample(format, minimal));
     ExitCode::SUCCESS
 }
 
@@ -30,7 +31,7 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
                 Some(f) => f.display().to_string(),
                 None => "no config file found; the built-in defaults".to_string(),
             };
-            println!(
+            outln!(
                 "{source}: valid ({} backend(s), listening on {})",
                 loaded.config.backends.len(),
                 loaded
@@ -73,13 +74,13 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
         Err(e) => return fail(format!("{}: {e}", file.display())),
     };
     if migration.changes.is_empty() {
-        println!("{}: already current; nothing to migrate", file.display());
+        outln!("{}: already current; nothing to migrate", file.display());
         return ExitCode::SUCCESS;
     }
     let colour = std::io::stdout().is_terminal();
-    print!("{}", unified_diff(&text, &migration.text, file, colour));
+    out!("{}", unified_diff(&text, &migration.text, file, colour));
     for c in &migration.changes {
-        println!("  - {c}");
+        outln!("  - {c}");
     }
     // The result must load; a problem left (an unrelated one) is said, not hidden.
     if let Err(e) = config::from_text(
@@ -92,7 +93,7 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
         eprintln!("warning: the migrated config still has problems:\n{e}");
     }
     if dry_run {
-        println!("(dry run: {} not written)", file.display());
+        outln!("(dry run: {} not written)", file.display());
         return ExitCode::SUCCESS;
     }
     if !yes && std::io::stdin().is_terminal() {
@@ -103,7 +104,7 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
         match ok {
             Ok(true) => {}
             Ok(false) => {
-                println!("not written");
+                outln!("not written");
                 return ExitCode::SUCCESS;
             }
             Err(e) => return fail(format!("cannot ask: {e}")),
@@ -118,7 +119,7 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
     if let Err(e) = std::fs::write(file, &migration.text) {
         return fail(format!("{}: {e}", file.display()));
     }
-    println!(
+    outln!(
         "wrote {} (the old version is in {})",
         file.display(),
         backup.display()

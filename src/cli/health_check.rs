@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::output::outln;
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -40,7 +41,7 @@ pub fn run(url: &str, timeout: Duration) -> ExitCode {
     });
     match result {
         Ok(Ok(resp)) if resp.status() == http::StatusCode::OK => {
-            println!("{url}: healthy (200)");
+            outln!("{url}: healthy (200)");
             ExitCode::SUCCESS
         }
         Ok(Ok(resp)) => {

@@ -8,6 +8,7 @@ mod chat;
 mod config_cmd;
 mod health_check;
 mod models;
+mod output;
 mod serve;
 mod target;
 
@@ -362,12 +363,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Auth(command)) => auth::run(command),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "continuum",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "continuum", &mut script);
+            output::write_stdout(&script);
             ExitCode::SUCCESS
         }
         Some(Command::Man { out_dir: Some(dir) }) => match write_man_pages(&dir) {
@@ -379,8 +377,12 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Some(Command::Man { out_dir: None }) => {
             let man = clap_mangen::Man::new(Cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let mut page = Vec::new();
+            match man.render(&mut page) {
+                Ok(()) => {
+                    output::write_stdout(&page);
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("error: cannot write the man page: {e}");
                     ExitCode::FAILURE

@@ -7,6 +7,7 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::Value;
 
+use super::output::outln;
 use super::target::{connect, runtime};
 use super::ModelsListArgs;
 
@@ -42,13 +43,13 @@ pub fn list(args: ModelsListArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&models).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
-    println!("{}", table(&models, backends.as_ref()));
+    outln!("{}", table(&models, backends.as_ref()));
     ExitCode::SUCCESS
 }
 

@@ -23,6 +23,7 @@ mod oauth;
 mod ollama;
 mod operations;
 mod pairs;
+mod pipes;
 mod prompts;
 mod proxy;
 mod ratelimit;
