@@ -37,9 +37,6 @@ _continuum() {
             continuum,help)
                 cmd="continuum__subcmd__help"
                 ;;
-            continuum,man)
-                cmd="continuum__subcmd__man"
-                ;;
             continuum,models)
                 cmd="continuum__subcmd__models"
                 ;;
@@ -115,9 +112,6 @@ _continuum() {
             continuum__subcmd__help,help)
                 cmd="continuum__subcmd__help__subcmd__help"
                 ;;
-            continuum__subcmd__help,man)
-                cmd="continuum__subcmd__help__subcmd__man"
-                ;;
             continuum__subcmd__help,models)
                 cmd="continuum__subcmd__help__subcmd__models"
                 ;;
@@ -164,48 +158,12 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --config --generate-config --health-check --health-check-url --bind --backends --log-level --log-format --health-check-interval --model-metadata --migrate-config-file --dry-run --help --version serve config health-check chat models bench auth completions man help"
+            opts="-h -V --help --version serve config health-check chat models bench auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --health-check-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --bind)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --backends)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --log-level)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --log-format)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --health-check-interval)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --model-metadata)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --migrate-config-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -372,7 +330,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__bench)
-            opts="-m -c -n -d -h --url --api-key --model --concurrency --requests --duration --stream --prompt-words --max-tokens --rate --compare --overhead --json --help"
+            opts="-m -c -n -d -h --url --api-key --config --model --concurrency --requests --duration --stream --prompt-words --max-tokens --rate --compare --overhead --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,6 +341,10 @@ _continuum() {
                     return 0
                     ;;
                 --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -442,7 +404,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__chat)
-            opts="-m -c -h --model --system --url --api-key --config --help"
+            opts="-m -c -h --model --system --url --api-key --config --in-process --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -636,13 +598,21 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__health__subcmd__check)
-            opts="-h --url --timeout --help"
+            opts="-c -h --url --config --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -658,7 +628,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help)
-            opts="serve config health-check chat models bench auth completions man help"
+            opts="serve config health-check chat models bench auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -853,20 +823,6 @@ _continuum() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        continuum__subcmd__help__subcmd__man)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         continuum__subcmd__help__subcmd__models)
             opts="list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -902,24 +858,6 @@ _continuum() {
                 return 0
             fi
             case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        continuum__subcmd__man)
-            opts="-h --out-dir --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -984,7 +922,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__models__subcmd__list)
-            opts="-c -h --url --api-key --config --json --help"
+            opts="-c -h --url --api-key --config --in-process --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1014,7 +952,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__serve)
-            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --help"
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --port --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1049,6 +987,10 @@ _continuum() {
                     return 0
                     ;;
                 --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -18,18 +18,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
     }
     var completions = [
         &'continuum'= {
-            cand --config 'Config file (serve with it)'
-            cand --health-check-url 'URL for `--health-check`'
-            cand --bind 'Address to listen on'
-            cand --backends 'Backend URLs, comma-separated'
-            cand --log-level 'Log level'
-            cand --log-format 'Log format'
-            cand --health-check-interval 'Seconds between health probes'
-            cand --model-metadata 'Model metadata file'
-            cand --migrate-config-file 'Migrate a config file (as `config migrate`)'
-            cand --generate-config 'Print a sample config (as `config generate`)'
-            cand --health-check 'Check a running router''s health (as `health-check`)'
-            cand --dry-run 'With --migrate-config-file: show the changes only'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -42,7 +30,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
-            cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;serve'= {
@@ -54,6 +41,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --log-format 'Log format'
             cand --health-check-interval 'Seconds between backend health probes (replaces health_checks.interval)'
             cand --model-metadata 'Model metadata file (replaces model_metadata_file; `~` is expanded)'
+            cand --port 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -99,7 +87,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;config;help;help'= {
         }
         &'continuum;health-check'= {
-            cand --url 'Health URL to GET'
+            cand --url 'The router''s root URL (`/health` is checked), or a full health URL. Default: as for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080)'
+            cand -c 'Config file whose router to check. Default: the search path'
+            cand --config 'Config file whose router to check. Default: the search path'
             cand --timeout 'How long to wait for the answer (e.g. 500ms, 3s)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -108,10 +98,11 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -m 'Model (default: the first one the router lists)'
             cand --model 'Model (default: the first one the router lists)'
             cand --system 'System prompt'
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
-            cand -c 'Talk to the backends of this config directly, through an in-process router'
-            cand --config 'Talk to the backends of this config directly, through an in-process router'
+            cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -122,10 +113,11 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;models;list'= {
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
-            cand -c 'Talk to the backends of this config directly, through an in-process router'
-            cand --config 'Talk to the backends of this config directly, through an in-process router'
+            cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
             cand --json 'Print the `/v1/models` JSON instead of a table'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -139,8 +131,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;models;help;help'= {
         }
         &'continuum;bench'= {
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
+            cand --config 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)'
             cand -m 'Model (default: the first one the endpoint lists)'
             cand --model 'Model (default: the first one the endpoint lists)'
             cand -c 'Requests in flight at once'
@@ -205,11 +198,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
-        &'continuum;man'= {
-            cand --out-dir 'Write `continuum.1` and `continuum-<command>.1` pages here'
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
         &'continuum;help'= {
             cand serve 'Run the router'
             cand config 'Generate or validate configuration files'
@@ -219,7 +207,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
-            cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;help;serve'= {
@@ -258,8 +245,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;auth;logout'= {
         }
         &'continuum;help;completions'= {
-        }
-        &'continuum;help;man'= {
         }
         &'continuum;help;help'= {
         }

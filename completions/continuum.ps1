@@ -21,18 +21,6 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'continuum' {
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (serve with it)')
-            [CompletionResult]::new('--health-check-url', '--health-check-url', [CompletionResultType]::ParameterName, 'URL for `--health-check`')
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on')
-            [CompletionResult]::new('--backends', '--backends', [CompletionResultType]::ParameterName, 'Backend URLs, comma-separated')
-            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level')
-            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
-            [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between health probes')
-            [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file')
-            [CompletionResult]::new('--migrate-config-file', '--migrate-config-file', [CompletionResultType]::ParameterName, 'Migrate a config file (as `config migrate`)')
-            [CompletionResult]::new('--generate-config', '--generate-config', [CompletionResultType]::ParameterName, 'Print a sample config (as `config generate`)')
-            [CompletionResult]::new('--health-check', '--health-check', [CompletionResultType]::ParameterName, 'Check a running router''s health (as `health-check`)')
-            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'With --migrate-config-file: show the changes only')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -45,7 +33,6 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -58,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
             [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between backend health probes (replaces health_checks.interval)')
             [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file (replaces model_metadata_file; `~` is expanded)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -113,7 +101,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;health-check' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Health URL to GET')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL (`/health` is checked), or a full health URL. Default: as for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to check. Default: the search path')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to check. Default: the search path')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the answer (e.g. 500ms, 3s)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -123,10 +113,11 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the router lists)')
             [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'System prompt')
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--in-process', '--in-process', [CompletionResultType]::ParameterName, 'Start the config''s router inside this command and talk to its backends directly (no running server needed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -139,10 +130,11 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;models;list' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Talk to the backends of this config directly, through an in-process router')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--in-process', '--in-process', [CompletionResultType]::ParameterName, 'Start the config''s router inside this command and talk to its backends directly (no running server needed)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the `/v1/models` JSON instead of a table')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -160,8 +152,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;bench' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s (or endpoint''s) root URL')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Requests in flight at once')
@@ -237,12 +230,6 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
-        'continuum;man' {
-            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write `continuum.1` and `continuum-<command>.1` pages here')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            break
-        }
         'continuum;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate or validate configuration files')
@@ -252,7 +239,6 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), or write one page per command into a directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -306,9 +292,6 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;help;completions' {
-            break
-        }
-        'continuum;help;man' {
             break
         }
         'continuum;help;help' {

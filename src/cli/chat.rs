@@ -20,9 +20,10 @@ pub fn run(args: ChatArgs) -> ExitCode {
     };
     let e = &args.endpoint;
     let target = match rt.block_on(connect(
-        &e.remote.url,
+        e.remote.url.as_deref(),
         e.remote.api_key.as_deref(),
         e.config.as_deref(),
+        e.in_process,
     )) {
         Ok(t) => t,
         Err(e) => return fail(&e),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use continuum::config::{self, ConfigError, Format, Overrides, ProcessEnv, Strictness};
+use continuum::config::{self, Format, Overrides, ProcessEnv, Strictness};
 
 use super::output::{out, outln};
 use super::SampleFormat;
@@ -43,14 +43,13 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(hint) = super::hints::outdated_hint(loaded.file.as_deref()) {
+                eprintln!("note: {hint}");
+            }
             ExitCode::SUCCESS
         }
-        Err(e @ ConfigError::Invalid { .. }) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
         Err(e) => {
-            eprintln!("error: {e}");
+            super::hints::report_config_error(&e, path.as_deref());
             ExitCode::FAILURE
         }
     }

@@ -17,6 +17,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         log_format: args.log_format,
         health_check_interval: args.health_check_interval,
         model_metadata: args.model_metadata,
+        port: args.port,
     };
     let reload_overrides = overrides.clone();
     let loaded = match config::load(
@@ -27,7 +28,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     ) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::hints::report_config_error(&e, args.config.as_deref());
             return ExitCode::FAILURE;
         }
     };
@@ -46,6 +47,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .map(|f| f.display().to_string())
             .unwrap_or_default();
         tracing::warn!("{file}: {w} (ignored)");
+    }
+    if let Some(hint) = super::hints::outdated_hint(loaded.file.as_deref()) {
+        tracing::warn!("{hint}");
     }
     // This runtime only waits for signals and runs model discovery; requests are served on
     // the router's own worker threads (`server.workers`).

@@ -14,6 +14,7 @@ mod cors;
 mod endpoints;
 mod faults;
 mod files;
+mod first_hour;
 mod gemini;
 mod images;
 mod metrics;

@@ -76,7 +76,7 @@ fn chat_with_a_config_talks_to_its_backends_directly() {
     let file = dir.join("config.yaml");
     std::fs::write(&file, MOCKS).unwrap();
     let out = run(bin()
-        .args(["chat", "-m", "mock-a", "--config"])
+        .args(["chat", "--in-process", "-m", "mock-a", "--config"])
         .arg(&file)
         .arg("direct"));
     assert_eq!(out.code, 0, "{}", out.stderr);
