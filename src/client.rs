@@ -169,20 +169,25 @@ impl Client {
         self.get_json("/v1/models", Duration::from_secs(30)).await
     }
 
-    /// Streams a chat completion of `messages` with `model`, calling `on_text` with each
-    /// piece of text as it arrives.
+    /// Streams a chat completion of `messages` with `model` and the request fields in
+    /// `extra` (`temperature`, `max_tokens`, …), calling `on_text` with each piece of text
+    /// as it arrives.
     pub async fn chat_stream(
         &self,
         model: &str,
         messages: &[Value],
+        extra: &serde_json::Map<String, Value>,
         mut on_text: impl FnMut(&str),
     ) -> Result<(), ClientError> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "model": model,
             "messages": messages,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        for (k, v) in extra {
+            body[k] = v.clone();
+        }
         let req = self.request(
             Method::POST,
             "/v1/chat/completions",

@@ -10,6 +10,7 @@ mod health_check;
 mod hints;
 mod models;
 mod output;
+mod repl;
 mod serve;
 mod target;
 

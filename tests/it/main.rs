@@ -30,6 +30,7 @@ mod proxy;
 mod ratelimit;
 mod reasoning;
 mod reload;
+mod repl;
 mod resilience;
 mod resolution;
 mod responses;
