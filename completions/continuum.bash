@@ -158,12 +158,16 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --help --version serve config health-check chat models bench auth completions help"
+            opts="-h -V --color --help --version serve config health-check chat models bench auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -172,12 +176,16 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__auth)
-            opts="-h --help login status logout help"
+            opts="-h --color --help login status logout help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -256,7 +264,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__auth__subcmd__login)
-            opts="-c -h --backend --config --help"
+            opts="-c -h --backend --config --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +280,10 @@ _continuum() {
                     ;;
                 -c)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -282,7 +294,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__auth__subcmd__logout)
-            opts="-c -h --backend --config --help"
+            opts="-c -h --backend --config --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +312,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -308,7 +324,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__auth__subcmd__status)
-            opts="-c -h --config --help"
+            opts="-c -h --config --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,6 +338,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -330,7 +350,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__bench)
-            opts="-m -c -n -d -h --url --api-key --config --model --concurrency --requests --duration --stream --prompt-words --max-tokens --rate --compare --overhead --json --help"
+            opts="-m -c -n -d -h --url --api-key --config --model --concurrency --requests --duration --stream --prompt-words --max-tokens --rate --compare --overhead --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,6 +416,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -404,7 +428,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__chat)
-            opts="-m -c -h --model --system --url --api-key --config --in-process --help"
+            opts="-m -c -h --model --system --url --api-key --config --in-process --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +462,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -446,12 +474,16 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__completions)
-            opts="-h --help bash elvish fish powershell zsh"
+            opts="-h --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -460,12 +492,16 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config)
-            opts="-h --help generate validate migrate help"
+            opts="-h --color --help generate validate migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -474,7 +510,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__generate)
-            opts="-h --minimal --format --help"
+            opts="-h --minimal --format --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,6 +518,10 @@ _continuum() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "yaml toml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -562,12 +602,16 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__migrate)
-            opts="-y -h --dry-run --yes --help"
+            opts="-y -h --dry-run --yes --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -576,7 +620,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__validate)
-            opts="-c -h --config --help"
+            opts="-c -h --config --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +634,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -598,7 +646,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__health__subcmd__check)
-            opts="-c -h --url --config --timeout --help"
+            opts="-c -h --url --config --timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,6 +666,10 @@ _continuum() {
                     ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -866,12 +918,16 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__models)
-            opts="-h --help list help"
+            opts="-h --color --help list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -922,7 +978,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__models__subcmd__list)
-            opts="-c -h --url --api-key --config --in-process --json --help"
+            opts="-c -h --url --api-key --config --in-process --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,6 +1000,10 @@ _continuum() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -952,7 +1012,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__serve)
-            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --port --help"
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --port --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -992,6 +1052,10 @@ _continuum() {
                     ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -18,8 +18,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
     }
     var completions = [
         &'continuum'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
             cand serve 'Run the router'
@@ -42,12 +43,14 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --health-check-interval 'Seconds between backend health probes (replaces health_checks.interval)'
             cand --model-metadata 'Model metadata file (replaces model_metadata_file; `~` is expanded)'
             cand --port 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
             cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
@@ -55,6 +58,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
         }
         &'continuum;config;generate'= {
             cand --format 'Output format'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --minimal 'Only the few keys a first config needs'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -62,15 +66,17 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;config;validate'= {
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config;migrate'= {
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --dry-run 'Show the changes; write nothing'
             cand -y 'Write without asking'
             cand --yes 'Write without asking'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config;help'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
@@ -91,8 +97,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -c 'Config file whose router to check. Default: the search path'
             cand --config 'Config file whose router to check. Default: the search path'
             cand --timeout 'How long to wait for the answer (e.g. 500ms, 3s)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;chat'= {
             cand -m 'Model (default: the first one the router lists)'
@@ -102,13 +109,15 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --api-key 'API key (sent as Authorization: Bearer)'
             cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
             cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;models'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand list 'A table of models: id, backends, health, context window, pricing'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -117,10 +126,11 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --api-key 'API key (sent as Authorization: Bearer)'
             cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
             cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
             cand --json 'Print the `/v1/models` JSON instead of a table'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;models;help'= {
             cand list 'A table of models: id, backends, health, context window, pricing'
@@ -146,15 +156,17 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --max-tokens 'max_tokens of each request'
             cand --rate 'At most this many requests per second'
             cand --compare 'Also run the same load against this endpoint, alternating, and print the ratios'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --stream 'Streamed requests (time to first token and inter-token latency are measured)'
             cand --overhead 'Measure the router''s added latency: an in-process backend, direct and through an in-process router'
             cand --json 'Print the figures as JSON'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
             cand status 'The stored tokens of every OAuth backend'
             cand logout 'Delete a backend''s stored token'
@@ -164,21 +176,24 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --backend 'The backend''s name'
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;status'= {
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;logout'= {
             cand --backend 'The backend''s name'
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;help'= {
             cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
@@ -195,8 +210,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;auth;help;help'= {
         }
         &'continuum;completions'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;help'= {
             cand serve 'Run the router'

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_continuum_global_optspecs
-    string join \n h/help V/version
+    string join \n color= h/help V/version
 end
 
 function __fish_continuum_needs_command
@@ -24,7 +24,10 @@ function __fish_continuum_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_needs_command" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate or validate configuration files'
@@ -44,21 +47,36 @@ pretty\t''"
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l port -d 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)' -r
-complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l format -d 'Output format' -r -f -a "yaml\t'YAML'
 toml\t'TOML'"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l minimal -d 'Only the few keys a first config needs'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s c -l config -d 'Config file. Default: the search path' -r -F
-complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -l dry-run -d 'Show the changes; write nothing'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s y -l yes -d 'Write without asking'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
@@ -66,23 +84,35 @@ complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_s
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'The router\'s root URL (`/health` is checked), or a full health URL. Default: as for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s c -l config -d 'Config file whose router to check. Default: the search path' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l timeout -d 'How long to wait for the answer (e.g. 500ms, 3s)' -r
-complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand health-check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -s m -l model -d 'Model (default: the first one the router lists)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l system -d 'System prompt' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l url -d 'The router\'s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -s c -l config -d 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand chat" -l in-process -d 'Start the config\'s router inside this command and talk to its backends directly (no running server needed)'
-complete -c continuum -n "__fish_continuum_using_subcommand chat" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand chat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l url -d 'The router\'s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080' -r
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l in-process -d 'Start the config\'s router inside this command and talk to its backends directly (no running server needed)'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -l json -d 'Print the `/v1/models` JSON instead of a table'
-complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'The router\'s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080' -r
@@ -96,28 +126,46 @@ complete -c continuum -n "__fish_continuum_using_subcommand bench" -l prompt-wor
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l max-tokens -d 'max_tokens of each request' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l rate -d 'At most this many requests per second' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also run the same load against this endpoint, alternating, and print the ratios' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (time to first token and inter-token latency are measured)'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: an in-process backend, direct and through an in-process router'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l json -d 'Print the figures as JSON'
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "login" -d 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "status" -d 'The stored tokens of every OAuth backend'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "logout" -d 'Delete a backend\'s stored token'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from login" -l backend -d 'The backend\'s name' -r
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from login" -s c -l config -d 'Config file. Default: the search path' -r -F
-complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from login" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from status" -s c -l config -d 'Config file. Default: the search path' -r -F
-complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from status" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from logout" -l backend -d 'The backend\'s name' -r
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from logout" -s c -l config -d 'Config file. Default: the search path' -r -F
-complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from logout" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "login" -d 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "status" -d 'The stored tokens of every OAuth backend'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Delete a backend\'s stored token'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand completions" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "serve" -d 'Run the router'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "config" -d 'Generate or validate configuration files'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'

@@ -21,8 +21,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'continuum' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
@@ -46,13 +47,15 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between backend health probes (replaces health_checks.interval)')
             [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file (replaces model_metadata_file; `~` is expanded)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;config' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
@@ -61,6 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         }
         'continuum;config;generate' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--minimal', '--minimal', [CompletionResultType]::ParameterName, 'Only the few keys a first config needs')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -69,16 +73,18 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;config;validate' {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;config;migrate' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the changes; write nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Write without asking')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Write without asking')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;config;help' {
@@ -105,8 +111,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to check. Default: the search path')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to check. Default: the search path')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the answer (e.g. 500ms, 3s)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;chat' {
@@ -117,14 +124,16 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--in-process', '--in-process', [CompletionResultType]::ParameterName, 'Start the config''s router inside this command and talk to its backends directly (no running server needed)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;models' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'A table of models: id, backends, health, context window, pricing')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -134,10 +143,11 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'API key (sent as Authorization: Bearer)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--in-process', '--in-process', [CompletionResultType]::ParameterName, 'Start the config''s router inside this command and talk to its backends directly (no running server needed)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the `/v1/models` JSON instead of a table')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;models;help' {
@@ -167,16 +177,18 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--max-tokens', '--max-tokens', [CompletionResultType]::ParameterName, 'max_tokens of each request')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most this many requests per second')
             [CompletionResult]::new('--compare', '--compare', [CompletionResultType]::ParameterName, 'Also run the same load against this endpoint, alternating, and print the ratios')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Streamed requests (time to first token and inter-token latency are measured)')
             [CompletionResult]::new('--overhead', '--overhead', [CompletionResultType]::ParameterName, 'Measure the router''s added latency: an in-process backend, direct and through an in-process router')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the figures as JSON')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;auth' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The stored tokens of every OAuth backend')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Delete a backend''s stored token')
@@ -187,23 +199,26 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'The backend''s name')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;auth;status' {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;auth;logout' {
             [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'The backend''s name')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file. Default: the search path')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;auth;help' {
@@ -226,8 +241,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;completions' {
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'continuum;help' {

@@ -31,6 +31,9 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
                 Some(f) => f.display().to_string(),
                 None => "no config file found; the built-in defaults".to_string(),
             };
+            for w in &loaded.warnings {
+                eprintln!("warning: {source}: {w}");
+            }
             outln!(
                 "{source}: valid ({} backend(s), listening on {})",
                 loaded.config.backends.len(),
@@ -76,7 +79,7 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
         outln!("{}: already current; nothing to migrate", file.display());
         return ExitCode::SUCCESS;
     }
-    let colour = std::io::stdout().is_terminal();
+    let colour = super::output::color_for(std::io::stdout().is_terminal());
     out!("{}", unified_diff(&text, &migration.text, file, colour));
     for c in &migration.changes {
         outln!("  - {c}");

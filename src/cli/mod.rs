@@ -37,6 +37,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: output::ColorChoice,
+
     #[command(flatten)]
     pub legacy: LegacyArgs,
 }
@@ -372,6 +376,7 @@ fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    output::set_color(cli.color);
     let legacy = cli.legacy;
     match cli.command {
         Some(Command::Serve(args)) => serve::run(args),

@@ -1,6 +1,7 @@
 //! `continuum serve` (and bare `continuum`): load the config, start the router, stop
 //! gracefully on SIGTERM or Ctrl-C.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use continuum::config::{self, Overrides, ProcessEnv, Strictness};
@@ -32,7 +33,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = continuum::telemetry::init_logging(&loaded.config.logging) {
+    if let Err(e) = continuum::telemetry::init_logging(
+        &loaded.config.logging,
+        super::output::color_for(std::io::stderr().is_terminal()),
+    ) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -46,7 +50,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .as_ref()
             .map(|f| f.display().to_string())
             .unwrap_or_default();
-        tracing::warn!("{file}: {w} (ignored)");
+        tracing::warn!("{file}: {w}");
     }
     if let Some(hint) = super::hints::outdated_hint(loaded.file.as_deref()) {
         tracing::warn!("{hint}");
@@ -82,8 +86,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         let router = match builder.start().await {
             Ok(r) => r,
             Err(e) => {
+                // Logged once, in the log's own format (a JSON line with --log-format json).
                 tracing::error!("{e}");
-                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };

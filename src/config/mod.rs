@@ -121,7 +121,7 @@ pub struct Loaded {
 pub enum Strictness {
     /// `config validate`: unknown keys are errors.
     Validate,
-    /// `serve`: unknown keys are warnings.
+    /// `serve`: unknown keys are warnings (and shown with the errors when there are some).
     Serve,
 }
 
@@ -136,18 +136,21 @@ pub fn from_text(
     let (tree, mut r) = parse_and_substitute(text, format, file, env)?;
     let config = validate::read_config(&tree, &mut r);
     let mut problems = r.errors;
-    let warnings = match strictness {
-        Strictness::Validate => {
-            problems.extend(r.unknown);
-            Vec::new()
-        }
-        Strictness::Serve => r.unknown,
-    };
+    let mut warnings = r.notes;
+    if strictness == Strictness::Validate {
+        problems.append(&mut r.unknown);
+    }
     match config {
-        Some(config) if problems.is_empty() => Ok((config, warnings)),
+        Some(config) if problems.is_empty() => {
+            warnings.extend(r.unknown.into_iter().map(|mut p| {
+                p.message.push_str(" (ignored)");
+                p
+            }));
+            Ok((config, warnings))
+        }
         _ => {
             // Unknown keys are reported with the errors: a typo is often their cause.
-            problems.extend(warnings);
+            problems.append(&mut r.unknown);
             problems.sort_by(|a, b| a.path.cmp(&b.path));
             Err(ConfigError::Invalid {
                 file: file.to_string(),
@@ -174,6 +177,12 @@ fn parse_and_substitute(
         unset: subst.unset,
         ..Default::default()
     };
+    for (path, var, default) in subst.defaulted {
+        r.notes.push(Problem {
+            path,
+            message: format!("{var} is unset; using the default '{default}'"),
+        });
+    }
     for (path, message) in subst.errors {
         r.error(path, message);
     }

@@ -47,6 +47,9 @@ pub struct Reader {
     pub unknown: Vec<Problem>,
     /// Paths whose value referenced an unset environment variable, with its name.
     pub unset: HashMap<String, String>,
+    /// Doubtful but valid values (a URL built from a default because its variable is
+    /// unset), shown as warnings.
+    pub notes: Vec<Problem>,
 }
 
 /// Joins a key onto a path: `server` + `workers` → `server.workers`.
