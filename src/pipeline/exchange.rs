@@ -13,6 +13,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::body::{self, Response};
 use super::op::Wire;
+use super::spill;
 use super::stream::{GuardedStream, StreamLimits, StreamMode, TranslatedSse};
 use super::Core;
 use crate::backend::Backend;
@@ -138,10 +139,24 @@ pub async fn exchange(
         )
         .await;
     }
-    let reply = whole_reply(held, parts, incoming, count_cache, &decode, model, id).await;
-    // The backend's request counts as in flight until its whole reply is read.
-    drop(in_flight);
-    reply
+    let read = Read {
+        count_cache,
+        decode: &decode,
+        model,
+        id,
+        in_flight,
+    };
+    whole_reply(held, parts, incoming, read).await
+}
+
+/// How a whole reply is read back.
+struct Read<'a> {
+    count_cache: bool,
+    decode: &'a Decode,
+    model: &'a str,
+    id: &'a str,
+    /// The backend's request counts as in flight until its whole reply is read.
+    in_flight: crate::resilience::InFlight,
 }
 
 /// An exchange's deadlines, backend and transport.
@@ -229,15 +244,13 @@ async fn stream_reply(
     Ok(Response::from_parts(parts, body))
 }
 
-/// A whole reply, read within the total deadline and translated when needed.
+/// A whole reply, read within the total deadline and translated when needed. One that
+/// passes through unchanged is streamed on past [`spill::WHOLE_REPLY_BUFFER`].
 async fn whole_reply(
     held: Held<'_>,
     mut parts: http::response::Parts,
     incoming: body::Body,
-    count_cache: bool,
-    decode: &Decode,
-    model: &str,
-    id: &str,
+    read: Read<'_>,
 ) -> Result<Response, ProxyError> {
     let Held {
         backend,
@@ -248,8 +261,32 @@ async fn whole_reply(
         total,
         ..
     } = held;
+    let Read {
+        count_cache,
+        decode,
+        model,
+        id,
+        in_flight,
+    } = read;
     let total_deadline = started + total;
     let name = || backend.name().to_string();
+    if !decode.translates() && again.is_empty() {
+        let hold = spill::Hold {
+            backend: name(),
+            deadline: total_deadline,
+            total,
+        };
+        return match spill::read(incoming, spill::WHOLE_REPLY_BUFFER, hold, in_flight).await? {
+            spill::Read::Whole(bytes) => {
+                if count_cache && parts.status.is_success() {
+                    backend.state.cache.count_json(&bytes);
+                }
+                Ok(Response::from_parts(parts, body::full(bytes)))
+            }
+            spill::Read::Spilled(body) => Ok(Response::from_parts(parts, body)),
+        };
+    }
+    let _in_flight = in_flight;
     let limited = Limited::new(incoming, MAX_UPSTREAM_BODY);
     let bytes = match timeout_at(total_deadline, limited.collect()).await {
         Err(_) => {
@@ -259,12 +296,7 @@ async fn whole_reply(
                 after: total,
             })
         }
-        Ok(Err(e)) => {
-            return Err(ProxyError::BadUpstream {
-                backend: name(),
-                reason: format!("reading the response failed: {e}"),
-            })
-        }
+        Ok(Err(e)) => return Err(read_failed(name(), &*e)),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     if count_cache && parts.status.is_success() {
@@ -341,12 +373,23 @@ async fn send_again(
     )
     .await
     .map_err(|_| timeout())?
-    .map_err(|e| ProxyError::BadUpstream {
-        backend: name(),
-        reason: format!("reading the response failed: {e}"),
-    })?
+    .map_err(|e| read_failed(name(), &*e))?
     .to_bytes();
     Ok((status, bytes))
+}
+
+/// A whole reply that could not be read: too large to translate (the limit named), or
+/// broken off.
+fn read_failed(backend: String, e: &(dyn std::error::Error + 'static)) -> ProxyError {
+    let reason = if e.is::<http_body_util::LengthLimitError>() {
+        format!(
+            "the reply is larger than {} MiB, the most the router reads whole to translate it; ask for a stream",
+            MAX_UPSTREAM_BODY >> 20
+        )
+    } else {
+        format!("reading the response failed: {e}")
+    };
+    ProxyError::BadUpstream { backend, reason }
 }
 
 /// A copy of a request with a whole body (for sending it again); `None` for a streamed one.

@@ -14,6 +14,7 @@ mod multipart;
 pub mod op;
 mod prepare;
 pub mod responses;
+mod spill;
 mod stream;
 pub mod usage;
 

@@ -62,9 +62,13 @@ pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
     };
     let stripped = StrippedUsage::default();
     if !sse {
-        let Ok(collected) = http_body_util::BodyExt::collect(incoming).await else {
-            return Response::from_parts(parts, body::empty());
-        };
+        // A reply too long to hold is passed on as it is (its usage left as sent).
+        let whole =
+            match super::spill::read_unguarded(incoming, super::spill::WHOLE_REPLY_BUFFER).await {
+                Ok(super::spill::Read::Whole(bytes)) => bytes,
+                Ok(super::spill::Read::Spilled(rest)) => return Response::from_parts(parts, rest),
+                Err(_) => return Response::from_parts(parts, body::empty()),
+            };
         let mut fixer = UsageFixer {
             inner: body::empty(),
             fix,
@@ -75,7 +79,7 @@ pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
             id: None,
             model,
         };
-        let fixed = fixer.fix(collected.to_bytes());
+        let fixed = fixer.fix(whole);
         parts.headers.remove(http::header::CONTENT_LENGTH);
         return Response::from_parts(parts, body::full(fixed));
     }

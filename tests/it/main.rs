@@ -17,6 +17,7 @@ mod files;
 mod first_hour;
 mod gemini;
 mod images;
+mod large_replies;
 mod logs;
 mod metrics;
 mod migrate;
