@@ -79,6 +79,9 @@ _continuum() {
             continuum__subcmd__config,migrate)
                 cmd="continuum__subcmd__config__subcmd__migrate"
                 ;;
+            continuum__subcmd__config,show)
+                cmd="continuum__subcmd__config__subcmd__show"
+                ;;
             continuum__subcmd__config,validate)
                 cmd="continuum__subcmd__config__subcmd__validate"
                 ;;
@@ -90,6 +93,9 @@ _continuum() {
                 ;;
             continuum__subcmd__config__subcmd__help,migrate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__migrate"
+                ;;
+            continuum__subcmd__config__subcmd__help,show)
+                cmd="continuum__subcmd__config__subcmd__help__subcmd__show"
                 ;;
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
@@ -138,6 +144,9 @@ _continuum() {
                 ;;
             continuum__subcmd__help__subcmd__config,migrate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__migrate"
+                ;;
+            continuum__subcmd__help__subcmd__config,show)
+                cmd="continuum__subcmd__help__subcmd__config__subcmd__show"
                 ;;
             continuum__subcmd__help__subcmd__config,validate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__validate"
@@ -498,7 +507,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config)
-            opts="-h --help generate validate migrate help"
+            opts="-h --help generate validate show migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -530,7 +539,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__help)
-            opts="generate validate migrate help"
+            opts="generate validate show migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +594,20 @@ _continuum() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        continuum__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         continuum__subcmd__config__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -606,6 +629,52 @@ _continuum() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__config__subcmd__show)
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backends)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "json pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                --health-check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -770,7 +839,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config)
-            opts="generate validate migrate"
+            opts="generate validate show migrate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +867,20 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

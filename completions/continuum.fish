@@ -39,7 +39,7 @@ complete -c continuum -n "__fish_continuum_needs_command" -l dry-run -d 'With --
 complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "models" -d 'What a router can route'
@@ -57,22 +57,34 @@ pretty\t''"
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -s h -l help -d 'Print help'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l format -d 'Output format' -r -f -a "yaml\t'YAML'
 toml\t'TOML'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l minimal -d 'Only the few keys a first config needs'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s c -l config -d 'Config file. Default: the search path' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l bind -d 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l backends -d 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l log-level -d 'Log level: trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l log-format -d 'Log format' -r -f -a "json\t''
+pretty\t''"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Print `{"file", "config", "sources"}` as JSON instead of commented YAML'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -l dry-run -d 'Show the changes; write nothing'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s y -l yes -d 'Write without asking'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'Health URL to GET' -r
@@ -97,15 +109,15 @@ complete -c continuum -n "__fish_continuum_using_subcommand models; and __fish_s
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'The router\'s (or endpoint\'s) root URL' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s m -l model -d 'Model (default: the first one the endpoint lists)' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s n -l requests -d 'Requests to send' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s d -l duration -d 'Run for this long instead (e.g. 30s, 5m)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once (at least 1)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s n -l requests -d 'Requests to send (at least 1); with --compare or --overhead, to each side' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s d -l duration -d 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l prompt-words -d 'Words in each prompt' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l max-tokens -d 'max_tokens of each request' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l rate -d 'At most this many requests per second' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also run the same load against this endpoint, alternating, and print the ratios' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (time to first token and inter-token latency are measured)'
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: an in-process backend, direct and through an in-process router'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also send the same load to this endpoint (B), in alternating rounds, and print B / A' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (only then are time to first token and inter-token latency measured)'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: the same load to an in-process backend, direct and through an in-process router'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l json -d 'Print the figures as JSON'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s h -l help -d 'Print help'
@@ -129,7 +141,7 @@ complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l
 complete -c continuum -n "__fish_continuum_using_subcommand man" -l out-dir -d 'Write `continuum.1` and `continuum-<command>.1` pages here' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand man" -s h -l help -d 'Print help'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "models" -d 'What a router can route'
@@ -140,6 +152,7 @@ complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'

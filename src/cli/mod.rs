@@ -6,6 +6,7 @@ mod auth;
 mod bench;
 mod chat;
 mod config_cmd;
+mod config_show;
 mod health_check;
 mod models;
 mod serve;
@@ -79,7 +80,7 @@ pub struct LegacyArgs {
 pub enum Command {
     /// Run the router.
     Serve(ServeArgs),
-    /// Generate or validate configuration files.
+    /// Generate, validate, migrate or show configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check a running router's health endpoint (exit 0 if it answers 200, else 1).
@@ -151,6 +152,15 @@ pub enum ConfigCommand {
         /// Config file. Default: the search path.
         #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Print the configuration `serve` would run with (file, environment, command line,
+    /// defaults) and where each value came from; secrets redacted. Takes `serve`'s flags.
+    Show {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Print `{"file", "config", "sources"}` as JSON instead of commented YAML.
+        #[arg(long)]
+        json: bool,
     },
     /// Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak).
     Migrate {
@@ -371,6 +381,9 @@ pub fn run(cli: Cli) -> ExitCode {
             config_cmd::generate(format, minimal)
         }
         Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
+        Some(Command::Config(ConfigCommand::Show { serve, json })) => {
+            config_show::show(serve, json)
+        }
         Some(Command::Config(ConfigCommand::Migrate { file, dry_run, yes })) => {
             config_cmd::migrate(&file, dry_run, yes)
         }
