@@ -538,7 +538,43 @@ mod tests {
     }
 
     /// A config that sets every section, in every form the reader takes.
-    const EVERY_SECTION: &str = "server: {bind_address: [\"127.0.0.1:9\", \"unix:/tmp/c.sock\"], socket_mode: 0o640, max_body_size: 1000, queue_timeout: 1500ms}\nbackends:\n  - {name: m, type: mock, models: [a, b], model_aliases: {x: a}, mock: {first_token_latency: 3ms, tokens_per_second: 7.5, fail_rate: 0.25}}\n  - name: o\n    type: openai\n    api_key: sk-1\n    org_id: org-1\n    weight: 4\n    headers: {X-Team: r}\n    retry_override: {max_attempts: 5}\n    model_configs: [{id: gpt-4o, metadata: {display_name: G, pricing: {input_tokens: 1.5}}}]\n    max_concurrent: 9\n    responses_only_models: [codex]\n  - {name: h, url: \"http://h:1\", auth: {type: oauth, oauth: {client_id: c, client_secret: s, device_authorization_url: \"http://a/d\", token_url: \"http://a/t\", scopes: [x], token_store: /tmp/t.json}}}\nselection_strategy: LeastLatency\ntimeouts: {connection: 2s, request: {standard: {total: 1m}, image_generation: {first_byte: 5s}, model_overrides: {a: {streaming: {chunk_interval: 4s}}}}}\nlogging: {level: debug, format: json}\nhealth_checks: {enabled: false, endpoint: /health, max_warmup_duration: 0s}\nretry: {max_attempts: 2, jitter: false, retryable_status_codes: [500]}\ncircuit_breaker: {timeout: 90s, failure_rate_threshold: 0.75}\nfallback: {fallback_chains: {a: [b]}, fallback_policy: {max_fallback_attempts: 1, trigger_conditions: {model_not_found: true}}, mid_stream: continue}\nmodel_configs: [{id: a, aliases: [a2], selection_strategy: Random, metadata: {limits: {context_window: 10}}}]\nmodel_metadata_file: meta.yaml\nmetrics: {endpoint: /m}\napi_keys: {mode: blocking, api_keys: [{key: k1, id: one, name: One, user_id: u, organization_id: o, scopes: [chat, admin], allowed_models: [\"a*\"], rate_limit: 600, expires_at: \"2027-01-01T00:00:00Z\", enabled: false}, {key_hash: \"sha256:0000000000000000000000000000000000000000000000000000000000000000\", rate_limit: {requests_per_second: 2.5, burst_capacity: 4}}], api_keys_file: keys.yaml}\nrate_limiting: {storage: redis, redis: {url: \"redis://h:1\", key_prefix: \"p:\", timeout: 50ms}, limits: {per_client: {requests_per_second: 1}, global: 60}, whitelist: [10.0.0.0/8, \"::1\"], bypass_keys: [b1], trust_forwarded_for: true, use_rightmost_xff: false, fail_open: false}\ncors: {allowed_origins: [\"http://x\"], allowed_methods: [get], allow_credentials: true, max_age: 1h}\nmodel_aliases: {fast: a}\nadmin: {auth: {method: ip_whitelist, allowed_ips: [127.0.0.1]}, stats: {retention_window: 1h, token_tracking: false, persistence: {path: s.json, snapshot_interval: 10s}}}\nhot_reload: {poll_interval: 250ms}\nglobal_prompts: {merge_strategy: append, separator: \"--\", default: hello, prompts_dir: p, backends: {m: {prompt_file: m.md}}, models: {a: short}}\ntracing: {w3c_trace_context: false, headers: {trace_id: X-T}, otlp_endpoint: \"http://c:4318\", service_name: svc}\ncache: {ttl: 30s, max_entries: 5, only_deterministic: false, max_entry_size: 2KB}\nstore: {path: db.redb}\nresponses: {retention: 2d}\nfiles: {enabled: false, max_file_size: 3MB, storage_path: f, retention_days: 3, metadata_storage: memory, cleanup_orphans_on_startup: true, auth: {method: api_key, required_scope: write, enforce_ownership: false, admin_can_access_all: false}}\n";
+    const EVERY_SECTION: &str = r#"server: {bind_address: ["127.0.0.1:9", "unix:/tmp/c.sock"], socket_mode: 0o640, max_body_size: 1000, queue_timeout: 1500ms}
+backends:
+  - {name: m, type: mock, models: [a, b], model_aliases: {x: a}, mock: {first_token_latency: 3ms, tokens_per_second: 7.5, fail_rate: 0.25}}
+  - name: o
+    type: openai
+    api_key: sk-1
+    org_id: org-1
+    weight: 4
+    headers: {X-Team: r}
+    retry_override: {max_attempts: 5}
+    model_configs: [{id: gpt-4o, metadata: {display_name: G, pricing: {input_tokens: 1.5}}}]
+    max_concurrent: 9
+    responses_only_models: [codex]
+  - {name: h, url: "http://h:1", auth: {type: oauth, oauth: {client_id: c, client_secret: s, device_authorization_url: "http://a/d", token_url: "http://a/t", scopes: [x], token_store: /tmp/t.json}}}
+selection_strategy: LeastLatency
+timeouts: {connection: 2s, request: {standard: {total: 1m}, image_generation: {first_byte: 5s}, model_overrides: {a: {streaming: {chunk_interval: 4s}}}}}
+logging: {level: debug, format: json}
+health_checks: {enabled: false, endpoint: /health, max_warmup_duration: 0s}
+retry: {max_attempts: 2, jitter: false, retryable_status_codes: [500]}
+circuit_breaker: {timeout: 90s, failure_rate_threshold: 0.75}
+fallback: {fallback_chains: {a: [b]}, fallback_policy: {max_fallback_attempts: 1, trigger_conditions: {model_not_found: true}}, mid_stream: continue}
+model_configs: [{id: a, aliases: [a2], selection_strategy: Random, metadata: {limits: {context_window: 10}}}]
+model_metadata_file: meta.yaml
+metrics: {endpoint: /m}
+api_keys: {mode: blocking, api_keys: [{key: k1, id: one, name: One, user_id: u, organization_id: o, scopes: [chat, admin], allowed_models: ["a*"], rate_limit: 600, expires_at: "2027-01-01T00:00:00Z", enabled: false}, {key_hash: "sha256:0000000000000000000000000000000000000000000000000000000000000000", rate_limit: {requests_per_second: 2.5, burst_capacity: 4}}], api_keys_file: keys.yaml}
+rate_limiting: {storage: redis, redis: {url: "redis://h:1", key_prefix: "p:", timeout: 50ms}, limits: {per_client: {requests_per_second: 1}, global: 60}, whitelist: [10.0.0.0/8, "::1"], bypass_keys: [b1], trust_forwarded_for: true, use_rightmost_xff: false, fail_open: false}
+cors: {allowed_origins: ["http://x"], allowed_methods: [get], allow_credentials: true, max_age: 1h}
+model_aliases: {fast: a}
+admin: {auth: {method: ip_whitelist, allowed_ips: [127.0.0.1]}, stats: {retention_window: 1h, token_tracking: false, persistence: {path: s.json, snapshot_interval: 10s}}}
+hot_reload: {poll_interval: 250ms}
+global_prompts: {merge_strategy: append, separator: "--", default: hello, prompts_dir: p, backends: {m: {prompt_file: m.md}}, models: {a: short}}
+tracing: {w3c_trace_context: false, headers: {trace_id: X-T}, otlp_endpoint: "http://c:4318", service_name: svc}
+cache: {ttl: 30s, max_entries: 5, only_deterministic: false, max_entry_size: 2KB}
+store: {path: db.redb}
+responses: {retention: 2d}
+files: {enabled: false, max_file_size: 3MB, storage_path: f, retention_days: 3, metadata_storage: memory, cleanup_orphans_on_startup: true, auth: {method: api_key, required_scope: write, enforce_ownership: false, admin_can_access_all: false}}
+"#;
 
     fn plain(mut c: Config) -> Config {
         c.source = Value::Null;
