@@ -475,7 +475,11 @@ mod tests {
         let back: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(back, tree, "{text}");
         assert!(text.contains("# backends[0].mock.fail_rate"), "{text}");
-        assert!(text.contains("  - headers: {}"), "{text}");
+        assert!(text.contains("  - name: \"a b\""), "the name first: {text}");
+        assert!(
+            text.starts_with("server:"),
+            "sections in the sample's order: {text}"
+        );
     }
 
     #[test]
