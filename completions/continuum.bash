@@ -76,6 +76,9 @@ _continuum() {
             continuum__subcmd__config,migrate)
                 cmd="continuum__subcmd__config__subcmd__migrate"
                 ;;
+            continuum__subcmd__config,show)
+                cmd="continuum__subcmd__config__subcmd__show"
+                ;;
             continuum__subcmd__config,validate)
                 cmd="continuum__subcmd__config__subcmd__validate"
                 ;;
@@ -87,6 +90,9 @@ _continuum() {
                 ;;
             continuum__subcmd__config__subcmd__help,migrate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__migrate"
+                ;;
+            continuum__subcmd__config__subcmd__help,show)
+                cmd="continuum__subcmd__config__subcmd__help__subcmd__show"
                 ;;
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
@@ -132,6 +138,9 @@ _continuum() {
                 ;;
             continuum__subcmd__help__subcmd__config,migrate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__migrate"
+                ;;
+            continuum__subcmd__help__subcmd__config,show)
+                cmd="continuum__subcmd__help__subcmd__config__subcmd__show"
                 ;;
             continuum__subcmd__help__subcmd__config,validate)
                 cmd="continuum__subcmd__help__subcmd__config__subcmd__validate"
@@ -492,7 +501,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config)
-            opts="-h --color --help generate validate migrate help"
+            opts="-h --color --help generate validate show migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -532,7 +541,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__config__subcmd__help)
-            opts="generate validate migrate help"
+            opts="generate validate show migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -587,6 +596,20 @@ _continuum() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        continuum__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         continuum__subcmd__config__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -608,6 +631,60 @@ _continuum() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__config__subcmd__show)
+            opts="-c -h --config --bind --backends --log-level --log-format --health-check-interval --model-metadata --port --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backends)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "json pretty" -- "${cur}"))
+                    return 0
+                    ;;
+                --health-check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -792,7 +869,7 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config)
-            opts="generate validate migrate"
+            opts="generate validate show migrate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -820,6 +897,20 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help__subcmd__config__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

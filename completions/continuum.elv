@@ -24,7 +24,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand serve 'Run the router'
-            cand config 'Generate or validate configuration files'
+            cand config 'Generate, validate, migrate or show configuration files'
             cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
@@ -53,6 +53,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand show 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags'
             cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -70,6 +71,21 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'continuum;config;show'= {
+            cand -c 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --bind 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)'
+            cand --backends 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)'
+            cand --log-level 'Log level: trace, debug, info, warn, error'
+            cand --log-format 'Log format'
+            cand --health-check-interval 'Seconds between backend health probes (replaces health_checks.interval)'
+            cand --model-metadata 'Model metadata file (replaces model_metadata_file; `~` is expanded)'
+            cand --port 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand --json 'Print `{"file", "config", "sources"}` as JSON instead of commented YAML'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'continuum;config;migrate'= {
             cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --dry-run 'Show the changes; write nothing'
@@ -81,12 +97,15 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;config;help'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand show 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags'
             cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;config;help;generate'= {
         }
         &'continuum;config;help;validate'= {
+        }
+        &'continuum;config;help;show'= {
         }
         &'continuum;config;help;migrate'= {
         }
@@ -146,19 +165,19 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --config 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)'
             cand -m 'Model (default: the first one the endpoint lists)'
             cand --model 'Model (default: the first one the endpoint lists)'
-            cand -c 'Requests in flight at once'
-            cand --concurrency 'Requests in flight at once'
-            cand -n 'Requests to send'
-            cand --requests 'Requests to send'
-            cand -d 'Run for this long instead (e.g. 30s, 5m)'
-            cand --duration 'Run for this long instead (e.g. 30s, 5m)'
+            cand -c 'Requests in flight at once (at least 1)'
+            cand --concurrency 'Requests in flight at once (at least 1)'
+            cand -n 'Requests to send (at least 1); with --compare or --overhead, to each side'
+            cand --requests 'Requests to send (at least 1); with --compare or --overhead, to each side'
+            cand -d 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side'
+            cand --duration 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side'
             cand --prompt-words 'Words in each prompt'
             cand --max-tokens 'max_tokens of each request'
             cand --rate 'At most this many requests per second'
-            cand --compare 'Also run the same load against this endpoint, alternating, and print the ratios'
+            cand --compare 'Also send the same load to this endpoint (B), in alternating rounds, and print B / A'
             cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
-            cand --stream 'Streamed requests (time to first token and inter-token latency are measured)'
-            cand --overhead 'Measure the router''s added latency: an in-process backend, direct and through an in-process router'
+            cand --stream 'Streamed requests (only then are time to first token and inter-token latency measured)'
+            cand --overhead 'Measure the router''s added latency: the same load to an in-process backend, direct and through an in-process router'
             cand --json 'Print the figures as JSON'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -216,7 +235,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
         }
         &'continuum;help'= {
             cand serve 'Run the router'
-            cand config 'Generate or validate configuration files'
+            cand config 'Generate, validate, migrate or show configuration files'
             cand health-check 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)'
             cand chat 'Chat with a model: one prompt, or an interactive conversation'
             cand models 'What a router can route'
@@ -230,11 +249,14 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;config'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
+            cand show 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags'
             cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
         }
         &'continuum;help;config;generate'= {
         }
         &'continuum;help;config;validate'= {
+        }
+        &'continuum;help;config;show'= {
         }
         &'continuum;help;config;migrate'= {
         }

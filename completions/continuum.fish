@@ -30,7 +30,7 @@ never\t'Never'"
 complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "models" -d 'What a router can route'
@@ -51,14 +51,15 @@ complete -c continuum -n "__fish_continuum_using_subcommand serve" -l color -d '
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
-complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and not __fish_seen_subcommand_from generate validate show migrate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l format -d 'Output format' -r -f -a "yaml\t'YAML'
 toml\t'TOML'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from generate" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
@@ -71,6 +72,20 @@ complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_s
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l bind -d 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l backends -d 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l log-level -d 'Log level: trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l log-format -d 'Log format' -r -f -a "json\t''
+pretty\t''"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l health-check-interval -d 'Seconds between backend health probes (replaces health_checks.interval)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l model-metadata -d 'Model metadata file (replaces model_metadata_file; `~` is expanded)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l port -d 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Print `{"file", "config", "sources"}` as JSON instead of commented YAML'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
@@ -79,6 +94,7 @@ complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_s
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand health-check" -l url -d 'The router\'s root URL (`/health` is checked), or a full health URL. Default: as for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080)' -r
@@ -119,18 +135,18 @@ complete -c continuum -n "__fish_continuum_using_subcommand bench" -l url -d 'Th
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l api-key -d 'API key (sent as Authorization: Bearer)' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l config -d 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s m -l model -d 'Model (default: the first one the endpoint lists)' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s n -l requests -d 'Requests to send' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -s d -l duration -d 'Run for this long instead (e.g. 30s, 5m)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s c -l concurrency -d 'Requests in flight at once (at least 1)' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s n -l requests -d 'Requests to send (at least 1); with --compare or --overhead, to each side' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -s d -l duration -d 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l prompt-words -d 'Words in each prompt' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l max-tokens -d 'max_tokens of each request' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l rate -d 'At most this many requests per second' -r
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also run the same load against this endpoint, alternating, and print the ratios' -r
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l compare -d 'Also send the same load to this endpoint (B), in alternating rounds, and print B / A' -r
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (time to first token and inter-token latency are measured)'
-complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: an in-process backend, direct and through an in-process router'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l stream -d 'Streamed requests (only then are time to first token and inter-token latency measured)'
+complete -c continuum -n "__fish_continuum_using_subcommand bench" -l overhead -d 'Measure the router\'s added latency: the same load to an in-process backend, direct and through an in-process router'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -l json -d 'Print the figures as JSON'
 complete -c continuum -n "__fish_continuum_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
@@ -167,7 +183,7 @@ always\t'Always, even into a pipe or a file'
 never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "config" -d 'Generate or validate configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "models" -d 'What a router can route'
@@ -177,6 +193,7 @@ complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish
 complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "migrate" -d 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'A table of models: id, backends, health, context window, pricing'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'

@@ -27,7 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
-            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate or validate configuration files')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate, validate, migrate or show configuration files')
             [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
@@ -58,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -78,6 +79,22 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'continuum;config;show' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on, "host:port" or "unix:/path" (repeatable; replaces server.bind_address)')
+            [CompletionResult]::new('--backends', '--backends', [CompletionResultType]::ParameterName, 'Comma-separated OpenAI-compatible backend URLs (replace the configured backends)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: trace, debug, info, warn, error')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format')
+            [CompletionResult]::new('--health-check-interval', '--health-check-interval', [CompletionResultType]::ParameterName, 'Seconds between backend health probes (replaces health_checks.interval)')
+            [CompletionResult]::new('--model-metadata', '--model-metadata', [CompletionResultType]::ParameterName, 'Model metadata file (replaces model_metadata_file; `~` is expanded)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print `{"file", "config", "sources"}` as JSON instead of commented YAML')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'continuum;config;migrate' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the changes; write nothing')
@@ -90,6 +107,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;config;help' {
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -98,6 +116,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;config;help;validate' {
+            break
+        }
+        'continuum;config;help;show' {
             break
         }
         'continuum;config;help;migrate' {
@@ -167,19 +188,19 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)')
             [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Model (default: the first one the endpoint lists)')
-            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Requests in flight at once')
-            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
-            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Requests to send')
-            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send')
-            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m)')
-            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m)')
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Requests in flight at once (at least 1)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once (at least 1)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Requests to send (at least 1); with --compare or --overhead, to each side')
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to send (at least 1); with --compare or --overhead, to each side')
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side')
             [CompletionResult]::new('--prompt-words', '--prompt-words', [CompletionResultType]::ParameterName, 'Words in each prompt')
             [CompletionResult]::new('--max-tokens', '--max-tokens', [CompletionResultType]::ParameterName, 'max_tokens of each request')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'At most this many requests per second')
-            [CompletionResult]::new('--compare', '--compare', [CompletionResultType]::ParameterName, 'Also run the same load against this endpoint, alternating, and print the ratios')
+            [CompletionResult]::new('--compare', '--compare', [CompletionResultType]::ParameterName, 'Also send the same load to this endpoint (B), in alternating rounds, and print B / A')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
-            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Streamed requests (time to first token and inter-token latency are measured)')
-            [CompletionResult]::new('--overhead', '--overhead', [CompletionResultType]::ParameterName, 'Measure the router''s added latency: an in-process backend, direct and through an in-process router')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Streamed requests (only then are time to first token and inter-token latency measured)')
+            [CompletionResult]::new('--overhead', '--overhead', [CompletionResultType]::ParameterName, 'Measure the router''s added latency: the same load to an in-process backend, direct and through an in-process router')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the figures as JSON')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -248,7 +269,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         }
         'continuum;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the router')
-            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate or validate configuration files')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Generate, validate, migrate or show configuration files')
             [CompletionResult]::new('health-check', 'health-check', [CompletionResultType]::ParameterValue, 'Check a running router''s health endpoint (exit 0 if it answers 200, else 1)')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Chat with a model: one prompt, or an interactive conversation')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
@@ -264,6 +285,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;help;config' {
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Print a fully commented sample configuration (valid as printed)')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Load, substitute and validate a config; print every problem with its key path')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`''s flags')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)')
             break
         }
@@ -271,6 +293,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;help;config;validate' {
+            break
+        }
+        'continuum;help;config;show' {
             break
         }
         'continuum;help;config;migrate' {

@@ -80,14 +80,22 @@ pub struct Progress {
     pub errors: AtomicU64,
 }
 
+/// Distinct error messages kept per run; further ones are counted under [`OTHER_ERRORS`].
+const MAX_ERROR_MESSAGES: usize = 32;
+
+/// The key that counts error messages beyond [`MAX_ERROR_MESSAGES`] distinct ones.
+pub const OTHER_ERRORS: &str = "(other error messages)";
+
 /// Everything one run recorded.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
+    /// The requests were streamed (time to first token and inter-token gaps exist only then).
+    pub streamed: bool,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Per-request latency (successes and failures).
     pub latencies: Vec<Duration>,
-    /// Time to first token (streamed: first content chunk; else the whole answer).
+    /// Time to the first content chunk of streamed answers.
     pub ttft: Vec<Duration>,
     /// Gaps between content chunks of streamed answers.
     pub inter_token: Vec<Duration>,
@@ -97,11 +105,15 @@ pub struct Report {
     pub statuses: BTreeMap<String, u64>,
     /// Requests that failed.
     pub errors: u64,
+    /// Failures by what the server (or the connection) said, e.g.
+    /// `"404 model 'x' not found"`.
+    pub error_messages: BTreeMap<String, u64>,
 }
 
 impl Report {
     /// Adds another run's records (elapsed times add up).
     pub fn merge(&mut self, o: Report) {
+        self.streamed |= o.streamed;
         self.elapsed += o.elapsed;
         self.latencies.extend(o.latencies);
         self.ttft.extend(o.ttft);
@@ -111,6 +123,22 @@ impl Report {
         for (k, v) in o.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
+        for (k, v) in o.error_messages {
+            self.count_error(k, v);
+        }
+    }
+
+    /// Counts `n` failures that said `message` (bounded: past [`MAX_ERROR_MESSAGES`]
+    /// distinct messages, new ones are counted together).
+    fn count_error(&mut self, message: String, n: u64) {
+        let key = if self.error_messages.contains_key(&message)
+            || self.error_messages.len() < MAX_ERROR_MESSAGES
+        {
+            message
+        } else {
+            OTHER_ERRORS.to_string()
+        };
+        *self.error_messages.entry(key).or_default() += n;
     }
 
     /// Requests sent.
@@ -126,10 +154,11 @@ impl Report {
             errors: self.errors,
             rps: self.requests() as f64 / secs,
             latency: Percentiles::of(&self.latencies),
-            ttft: Percentiles::of(&self.ttft),
-            inter_token: Percentiles::of(&self.inter_token),
+            ttft: self.streamed.then(|| Percentiles::of(&self.ttft)),
+            inter_token: self.streamed.then(|| Percentiles::of(&self.inter_token)),
             output_tokens_per_second: self.output_tokens as f64 / secs,
             statuses: self.statuses.clone(),
+            error_messages: self.error_messages.clone(),
             elapsed: self.elapsed,
         }
     }
@@ -180,31 +209,67 @@ pub struct Summary {
     pub rps: f64,
     /// Whole-request latency.
     pub latency: Percentiles,
-    /// Time to first token.
-    pub ttft: Percentiles,
-    /// Inter-token latency (streamed runs).
-    pub inter_token: Percentiles,
+    /// Time to first token (`None`: the run was not streamed, so there is none).
+    pub ttft: Option<Percentiles>,
+    /// Inter-token latency (`None`: the run was not streamed).
+    pub inter_token: Option<Percentiles>,
     /// Output tokens per second, all clients together.
     pub output_tokens_per_second: f64,
     /// Answers by status.
     pub statuses: BTreeMap<String, u64>,
+    /// Failures by message.
+    pub error_messages: BTreeMap<String, u64>,
     /// Wall time.
     pub elapsed: Duration,
 }
 
-impl Summary {
-    /// The `bench --json` shape.
+/// `v` rounded to `places` decimals, for figures printed as JSON.
+fn round(v: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (v * scale).round() / scale
+}
+
+impl Percentiles {
+    /// `{"p50","p90","p99","max"}` in milliseconds to 3 decimals (µs resolution).
     pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "p50": round(self.p50, 3),
+            "p90": round(self.p90, 3),
+            "p99": round(self.p99, 3),
+            "max": round(self.max, 3),
+        })
+    }
+}
+
+impl Summary {
+    /// The most frequent failure message and how many requests failed with it.
+    pub fn top_error(&self) -> Option<(&str, u64)> {
+        self.error_messages
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(m, n)| (m.as_str(), *n))
+    }
+
+    /// The `bench --json` figures (SPEC's keys): latencies in ms to 3 decimals, rates to
+    /// 2; `ttft_ms` and `inter_token_ms` are `null` for a run that was not streamed.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ttft = |p: &Option<Percentiles>| match p {
+            Some(p) => {
+                serde_json::json!({"p50": round(p.p50, 3), "p90": round(p.p90, 3), "p99": round(p.p99, 3)})
+            }
+            None => serde_json::Value::Null,
+        };
         serde_json::json!({
             "requests": self.requests,
             "errors": self.errors,
-            "rps": self.rps,
-            "latency_ms": self.latency,
-            "ttft_ms": {"p50": self.ttft.p50, "p90": self.ttft.p90, "p99": self.ttft.p99},
-            "inter_token_ms": {"p50": self.inter_token.p50, "p90": self.inter_token.p90, "p99": self.inter_token.p99},
-            "output_tokens_per_second": self.output_tokens_per_second,
+            "rps": round(self.rps, 2),
+            "latency_ms": self.latency.to_json(),
+            "ttft_ms": ttft(&self.ttft),
+            "inter_token_ms": ttft(&self.inter_token),
+            "output_tokens_per_second": round(self.output_tokens_per_second, 2),
             "statuses": self.statuses,
-            "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "error_messages": self.error_messages,
+            "elapsed_seconds": round(self.elapsed.as_secs_f64(), 3),
         })
     }
 }
@@ -287,7 +352,10 @@ pub async fn run(client: &Client, spec: &LoadSpec, progress: Arc<Progress>) -> R
             tokio::spawn(async move { client_loop(client, shared, progress).await })
         })
         .collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        streamed: spec.stream,
+        ..Report::default()
+    };
     for t in tasks {
         if let Ok(r) = t.await {
             report.merge(r);
@@ -352,17 +420,12 @@ async fn client_loop(client: Client, shared: Arc<Shared>, progress: Arc<Progress
         let outcome = one(&client, req, shared.stream, sent, &mut report).await;
         report.latencies.push(sent.elapsed());
         let key = match outcome {
-            Ok(status) => {
-                if !(200..300).contains(&status) {
-                    report.errors += 1;
-                    progress.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                status.to_string()
-            }
-            Err(kind) => {
+            Ok(status) => status.to_string(),
+            Err(failure) => {
                 report.errors += 1;
                 progress.errors.fetch_add(1, Ordering::Relaxed);
-                kind.to_string()
+                report.count_error(failure.message, 1);
+                failure.key
             }
         };
         *report.statuses.entry(key).or_default() += 1;
@@ -371,28 +434,93 @@ async fn client_loop(client: Client, shared: Arc<Shared>, progress: Arc<Progress
     report
 }
 
-/// Sends one request and reads its answer; the status, or what kind of failure.
+/// Why one request failed: its status key (`"404"`, `"connection error"`) and what was
+/// said (`"404 model 'x' not found"`).
+struct Failure {
+    key: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(key: &str, message: String) -> Failure {
+        Failure {
+            key: key.to_string(),
+            message,
+        }
+    }
+}
+
+/// The message of an error reply: OpenAI's and Anthropic's `error.message`, a top-level
+/// `message` or `error` string, else the start of the body; prefixed with the status.
+pub fn error_message(status: u16, body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let said = parsed.as_ref().and_then(|v| {
+        v["error"]["message"]
+            .as_str()
+            .or_else(|| v["message"].as_str())
+            .or_else(|| v["error"].as_str())
+            .or_else(|| v["detail"].as_str())
+            .map(str::to_string)
+    });
+    let said = said.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        match text.char_indices().nth(200) {
+            Some((at, _)) => format!("{}…", &text[..at]),
+            None => text.to_string(),
+        }
+    });
+    if said.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {said}")
+    }
+}
+
+/// The innermost cause of an error (hyper's outer layers say only "client error").
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Sends one request and reads its answer: the status of a success, else what failed.
 async fn one(
     client: &Client,
     req: http::Request<http_body_util::Full<Bytes>>,
     stream: bool,
     sent: Instant,
     report: &mut Report,
-) -> Result<u16, &'static str> {
-    let resp = client
-        .http()
-        .request(req)
-        .await
-        .map_err(|_| "connection error")?;
+) -> Result<u16, Failure> {
+    let resp = client.http().request(req).await.map_err(|e| {
+        Failure::new(
+            "connection error",
+            format!("connection error: {}", root_cause(&e)),
+        )
+    })?;
     let status = resp.status().as_u16();
     let mut body = resp.into_body();
-    if !(200..300).contains(&status) || !stream {
-        let bytes = body.collect().await.map_err(|_| "read error")?.to_bytes();
-        if (200..300).contains(&status) {
-            report.ttft.push(sent.elapsed());
-            if let Ok(u) = serde_json::from_slice::<UsageOnly>(&bytes) {
-                report.output_tokens += u.usage.and_then(|u| u.completion_tokens).unwrap_or(0);
-            }
+    if !(200..300).contains(&status) {
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Err(Failure::new(
+            &status.to_string(),
+            error_message(status, &bytes),
+        ));
+    }
+    if !stream {
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| Failure::new("read error", format!("read error: {}", root_cause(&e))))?
+            .to_bytes();
+        if let Ok(u) = serde_json::from_slice::<UsageOnly>(&bytes) {
+            report.output_tokens += u.usage.and_then(|u| u.completion_tokens).unwrap_or(0);
         }
         return Ok(status);
     }
@@ -402,7 +530,9 @@ async fn one(
     let mut usage = None;
     let mut done = false;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| "stream error")?;
+        let frame = frame.map_err(|e| {
+            Failure::new("stream error", format!("stream error: {}", root_cause(&e)))
+        })?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -412,7 +542,12 @@ async fn one(
                 continue;
             }
             if event.contains("\"error\"") && !event.contains("\"choices\"") {
-                return Err("stream error");
+                let said = error_message(status, event.as_bytes());
+                let said = said.strip_prefix(&format!("{status} ")).unwrap_or(&said);
+                return Err(Failure::new(
+                    "stream error",
+                    format!("stream error: {said}"),
+                ));
             }
             if event.contains("\"content\":\"") && !event.contains("\"content\":\"\"") {
                 let now = Instant::now();
@@ -431,7 +566,10 @@ async fn one(
         }
     }
     if !done {
-        return Err("stream error");
+        return Err(Failure::new(
+            "stream error",
+            "stream error: the stream ended without [DONE]".to_string(),
+        ));
     }
     report.output_tokens += usage.unwrap_or(chunks);
     Ok(status)
@@ -447,6 +585,69 @@ mod tests {
         let p = Percentiles::of(&v);
         assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
         assert_eq!(Percentiles::of(&[]).max, 0.0);
+    }
+
+    #[test]
+    fn error_messages_come_from_the_reply_body() {
+        assert_eq!(
+            error_message(
+                404,
+                br#"{"error":{"message":"model 'x' not found","type":"invalid_request_error"}}"#
+            ),
+            "404 model 'x' not found"
+        );
+        assert_eq!(
+            error_message(
+                529,
+                br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#
+            ),
+            "529 busy"
+        );
+        assert_eq!(error_message(502, b"Bad Gateway\n"), "502 Bad Gateway");
+        assert_eq!(error_message(500, b""), "500");
+    }
+
+    #[test]
+    fn distinct_error_messages_are_bounded() {
+        let mut r = Report::default();
+        for i in 0..(MAX_ERROR_MESSAGES + 5) {
+            r.count_error(format!("500 failure {i}"), 1);
+        }
+        r.count_error("500 failure 0".into(), 2);
+        assert_eq!(r.error_messages.len(), MAX_ERROR_MESSAGES + 1);
+        assert_eq!(r.error_messages[OTHER_ERRORS], 5);
+        assert_eq!(r.error_messages["500 failure 0"], 3);
+    }
+
+    #[test]
+    fn a_run_that_was_not_streamed_has_no_ttft() {
+        let r = Report {
+            latencies: vec![Duration::from_millis(5)],
+            elapsed: Duration::from_secs(1),
+            ..Report::default()
+        };
+        let s = r.summary();
+        assert!(s.ttft.is_none() && s.inter_token.is_none());
+        assert!(s.to_json()["ttft_ms"].is_null());
+        let streamed = Report {
+            streamed: true,
+            ..r
+        };
+        assert!(streamed.summary().to_json()["ttft_ms"]["p50"].is_number());
+    }
+
+    #[test]
+    fn json_figures_are_rounded() {
+        let r = Report {
+            latencies: vec![Duration::from_nanos(1_234_567)],
+            elapsed: Duration::from_secs(3),
+            output_tokens: 10,
+            ..Report::default()
+        };
+        let v = r.summary().to_json();
+        assert_eq!(v["latency_ms"]["p50"], 1.235);
+        assert_eq!(v["rps"], 0.33);
+        assert_eq!(v["output_tokens_per_second"], 3.33);
     }
 
     #[test]

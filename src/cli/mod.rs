@@ -6,6 +6,7 @@ mod auth;
 mod bench;
 mod chat;
 mod config_cmd;
+mod config_show;
 mod health_check;
 mod hints;
 mod models;
@@ -91,7 +92,7 @@ pub struct LegacyArgs {
 pub enum Command {
     /// Run the router.
     Serve(ServeArgs),
-    /// Generate or validate configuration files.
+    /// Generate, validate, migrate or show configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check a running router's health endpoint (exit 0 if it answers 200, else 1).
@@ -167,6 +168,15 @@ pub enum ConfigCommand {
         /// Config file. Default: the search path.
         #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Print the configuration `serve` would run with (file, environment, command line,
+    /// defaults) and where each value came from; secrets redacted. Takes `serve`'s flags.
+    Show {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Print `{"file", "config", "sources"}` as JSON instead of commented YAML.
+        #[arg(long)]
+        json: bool,
     },
     /// Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak).
     Migrate {
@@ -249,22 +259,23 @@ pub struct BenchArgs {
     /// Model (default: the first one the endpoint lists).
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, short = 'c', value_name = "N", default_value_t = 8)]
-    pub concurrency: usize,
-    /// Requests to send.
+    /// Requests in flight at once (at least 1).
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
+    pub concurrency: u64,
+    /// Requests to send (at least 1); with --compare or --overhead, to each side.
     #[arg(
         long,
         short = 'n',
         value_name = "N",
         default_value_t = 200,
-        conflicts_with = "duration"
+        conflicts_with = "duration",
+        value_parser = parse_at_least_one
     )]
     pub requests: u64,
-    /// Run for this long instead (e.g. 30s, 5m).
-    #[arg(long, short = 'd', value_name = "DURATION", value_parser = parse_duration)]
+    /// Run for this long instead (e.g. 30s, 5m); with --compare or --overhead, each side.
+    #[arg(long, short = 'd', value_name = "DURATION", value_parser = parse_positive_duration)]
     pub duration: Option<std::time::Duration>,
-    /// Streamed requests (time to first token and inter-token latency are measured).
+    /// Streamed requests (only then are time to first token and inter-token latency measured).
     #[arg(long)]
     pub stream: bool,
     /// Words in each prompt.
@@ -276,10 +287,10 @@ pub struct BenchArgs {
     /// At most this many requests per second.
     #[arg(long, value_name = "REQ_PER_SEC")]
     pub rate: Option<f64>,
-    /// Also run the same load against this endpoint, alternating, and print the ratios.
+    /// Also send the same load to this endpoint (B), in alternating rounds, and print B / A.
     #[arg(long, value_name = "URL", conflicts_with = "overhead")]
     pub compare: Option<String>,
-    /// Measure the router's added latency: an in-process backend, direct and through an in-process router.
+    /// Measure the router's added latency: the same load to an in-process backend, direct and through an in-process router.
     #[arg(long)]
     pub overhead: bool,
     /// Print the figures as JSON.
@@ -352,6 +363,23 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     continuum::config::types::parse_duration(s)
 }
 
+/// A count of 1 or more (`bench -n 0` or `-c 0` would measure nothing).
+fn parse_at_least_one(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
+/// A duration longer than zero (`bench -d 0s` would measure nothing).
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than 0".to_string()),
+        d => Ok(d),
+    }
+}
+
 /// Writes the man page of `continuum` and of every visible subcommand (nested ones as
 /// `continuum-config-validate.1`) into `dir`.
 fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
@@ -384,6 +412,9 @@ pub fn run(cli: Cli) -> ExitCode {
             config_cmd::generate(format, minimal)
         }
         Some(Command::Config(ConfigCommand::Validate { config })) => config_cmd::validate(config),
+        Some(Command::Config(ConfigCommand::Show { serve, json })) => {
+            config_show::show(serve, json)
+        }
         Some(Command::Config(ConfigCommand::Migrate { file, dry_run, yes })) => {
             config_cmd::migrate(&file, dry_run, yes)
         }

@@ -440,6 +440,13 @@ pub struct IpNet {
     prefix: u8,
 }
 
+/// `10.0.0.0/8` (as [`IpNet::parse`] reads it), for `config show`.
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 impl IpNet {
     /// Parses `a.b.c.d/n`, `a:b::/n`, or a bare address.
     pub fn parse(s: &str) -> Option<IpNet> {
@@ -644,6 +651,11 @@ mod net_tests {
             .unwrap()
             .contains("8.8.8.8".parse().unwrap()));
         assert_eq!(IpNet::parse("10.0.0.0/33"), None);
+        assert_eq!(
+            IpNet::parse("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
         assert_eq!(IpNet::parse("nope"), None);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod backends;
+pub mod effective;
 pub mod files;
 mod interpolate;
 mod listen;

@@ -38,6 +38,8 @@ pub static X_CONTINUUM_BACKEND: HeaderName = HeaderName::from_static("x-continuu
 pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-model");
 
 pub use crate::pipeline::Core as AppState;
+/// Secret redaction and timestamps as `/admin/config` shows them, for `config show`.
+pub use admin::{redact, rfc3339};
 
 /// The axum router with every endpoint of this build.
 pub fn app(state: Arc<AppState>) -> axum::Router {
