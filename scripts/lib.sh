@@ -42,7 +42,7 @@ ensure_venv() {
         echo "created the virtualenv $venv" >&2
     fi
     # Reinstall only when the requirements changed since the last install.
-    local stamp="$venv/.installed-$(basename "$requirements")"
+    local stamp="$venv/.installed-$(echo "$requirements" | tr / _)"
     if ! cmp -s "$requirements" "$stamp"; then
         echo "installing $(tr '\n' ' ' <"$requirements")into $venv" >&2
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" >&2

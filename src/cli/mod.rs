@@ -17,11 +17,23 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+/// What `continuum --version` prints after the name: the version, the git commit it was
+/// built from and the build date (set by build.rs). `-V` prints the version alone.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CONTINUUM_GIT_COMMIT"),
+    ", built ",
+    env!("CONTINUUM_BUILD_DATE"),
+    ")"
+);
+
 /// Continuum: one fast OpenAI-compatible endpoint in front of all your LLM backends.
 #[derive(Debug, Parser)]
 #[command(
     name = "continuum",
     version,
+    long_version = LONG_VERSION,
     about,
     args_conflicts_with_subcommands = true
 )]
@@ -340,7 +352,7 @@ fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
         Ok(())
     }
     std::fs::create_dir_all(dir)?;
-    let mut cli = Cli::command();
+    let mut cli = Cli::command().long_version(None::<&'static str>);
     cli.build();
     walk(&cli, "continuum", dir)
 }
@@ -376,7 +388,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Some(Command::Man { out_dir: None }) => {
-            let man = clap_mangen::Man::new(Cli::command());
+            let man = clap_mangen::Man::new(Cli::command().long_version(None::<&'static str>));
             let mut page = Vec::new();
             match man.render(&mut page) {
                 Ok(()) => {
