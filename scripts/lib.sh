@@ -3,9 +3,14 @@
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# The build directory: cargo's target dir, where the test tools are kept.
+# The build directory: cargo's target dir (as cargo itself resolves it: CARGO_TARGET_DIR,
+# a config's build.target-dir, else target/), where the test tools are kept.
 target_dir() {
-    echo "${CARGO_TARGET_DIR:-$repo/target}"
+    local dir
+    dir="$(cd "$repo" && cargo metadata --format-version 1 --no-deps \
+        | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)"
+    [ -n "$dir" ] || { echo "error: cargo metadata did not name the target directory" >&2; exit 1; }
+    echo "$dir"
 }
 
 # apt-get install, through sudo when not root. `apt-get update` runs once per script.

@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod config_cmd;
 mod health_check;
+mod man;
 mod models;
 mod output;
 mod serve;
@@ -335,28 +336,6 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     continuum::config::types::parse_duration(s)
 }
 
-/// Writes the man page of `continuum` and of every visible subcommand (nested ones as
-/// `continuum-config-validate.1`) into `dir`.
-fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
-    fn walk(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<()> {
-        let cmd = cmd.clone().name(name.to_string());
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
-        std::fs::write(dir.join(format!("{name}.1")), page)?;
-        for sub in cmd
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
-        {
-            walk(sub, &format!("{name}-{}", sub.get_name()), dir)?;
-        }
-        Ok(())
-    }
-    std::fs::create_dir_all(dir)?;
-    let mut cli = Cli::command().long_version(None::<&'static str>);
-    cli.build();
-    walk(&cli, "continuum", dir)
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let legacy = cli.legacy;
@@ -380,27 +359,23 @@ pub fn run(cli: Cli) -> ExitCode {
             output::write_stdout(&script);
             ExitCode::SUCCESS
         }
-        Some(Command::Man { out_dir: Some(dir) }) => match write_man_pages(&dir) {
+        Some(Command::Man { out_dir: Some(dir) }) => match man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Man { out_dir: None }) => {
-            let man = clap_mangen::Man::new(Cli::command().long_version(None::<&'static str>));
-            let mut page = Vec::new();
-            match man.render(&mut page) {
-                Ok(()) => {
-                    output::write_stdout(&page);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: cannot write the man page: {e}");
-                    ExitCode::FAILURE
-                }
+        Some(Command::Man { out_dir: None }) => match man::main_page() {
+            Ok(page) => {
+                output::write_stdout(&page);
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: cannot write the man page: {e}");
+                ExitCode::FAILURE
+            }
+        },
         None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
         None if legacy.migrate_config_file.is_some() => config_cmd::migrate(
             legacy

@@ -94,3 +94,130 @@ fn the_deployment_config_is_valid_and_writes_only_to_the_state_directory() {
         "ExecStart=/usr/local/bin/continuum serve --config /etc/continuum-router/config.yaml"
     ));
 }
+
+/// A roff page as plain text: font changes dropped, escapes undone.
+fn unroff(page: &str) -> String {
+    page.replace("\\fB", "")
+        .replace("\\fI", "")
+        .replace("\\fR", "")
+        .replace("\\-", "-")
+        .replace("\\*(Aq", "'")
+        .replace("\\e", "\\")
+        .replace("\\\\", "\\")
+}
+
+/// The text of section `name` (`.SH NAME` up to the next `.SH`).
+fn section<'a>(page: &'a str, name: &str) -> &'a str {
+    let heading = if name.contains(' ') {
+        format!(".SH \"{name}\"\n")
+    } else {
+        format!(".SH {name}\n")
+    };
+    let start = page
+        .find(&heading)
+        .map(|i| i + heading.len())
+        .unwrap_or_else(|| panic!("no {name} section"));
+    let end = page[start..]
+        .find("\n.SH ")
+        .map_or(page.len(), |i| start + i);
+    &page[start..end]
+}
+
+/// The long options `continuum <command> --help` lists.
+fn long_options(command: &[&str]) -> Vec<String> {
+    let help = run(bin().args(command).arg("--help"));
+    assert_eq!(help.code, 0, "{command:?} --help: {}", help.stderr);
+    help.stdout
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| {
+            w.trim_end_matches(',')
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn man_pages_have_every_section_option_and_repl_command() {
+    let dir = temp_dir("man-sections");
+    assert_eq!(run(bin().args(["man", "--out-dir"]).arg(&dir)).code, 0);
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let page = unroff(&std::fs::read_to_string(&path).unwrap());
+        pages += 1;
+        let fix = "(the words are in src/cli/man/text.rs)";
+        // More than clap's one-line summary.
+        assert!(
+            section(&page, "DESCRIPTION").contains("\n.PP\n"),
+            "{name}: DESCRIPTION has only the summary {fix}"
+        );
+        let examples = section(&page, "EXAMPLES");
+        assert!(examples.contains("continuum "), "{name}: no EXAMPLES {fix}");
+        let env = section(&page, "ENVIRONMENT");
+        for var in [
+            "CONTINUUM_CONFIG",
+            "CONTINUUM_BIND_ADDRESS",
+            "CONTINUUM_BACKEND_URLS",
+            "CONTINUUM_LOG_LEVEL",
+            "CONTINUUM_URL",
+            "CONTINUUM_API_KEY",
+            "RUST_LOG",
+            "NO_COLOR",
+        ] {
+            assert!(env.contains(var), "{name}: ENVIRONMENT lacks {var}");
+        }
+        let files = section(&page, "FILES");
+        for file in [
+            "./config.yaml",
+            "~/.config/continuum-router/config.yaml",
+            "/etc/continuum-router/config.yaml",
+        ] {
+            assert!(files.contains(file), "{name}: FILES lacks {file}");
+        }
+        let exit = section(&page, "EXIT STATUS");
+        for code in ["\n0\n", "\n1\n", "\n2\n"] {
+            assert!(exit.contains(code), "{name}: EXIT STATUS lacks {code:?}");
+        }
+        assert!(section(&page, "SEE ALSO").contains("continuum"));
+        // Every option of the command, from its --help.
+        let synopsis = section(&page, "SYNOPSIS");
+        let command: Vec<&str> = synopsis
+            .split_whitespace()
+            .take_while(|w| !w.starts_with(['<', '[']))
+            .collect();
+        assert_eq!(command[0], "continuum", "{name}: {synopsis}");
+        let options = section(&page, "OPTIONS");
+        for option in long_options(&command[1..]) {
+            assert!(
+                options.contains(&format!("{option} ")) || options.contains(&format!("{option}\n")),
+                "{name}: OPTIONS lacks {option}"
+            );
+        }
+    }
+    assert!(pages >= 16, "only {pages} pages");
+    let chat = unroff(&std::fs::read_to_string(dir.join("continuum-chat.1")).unwrap());
+    let repl = section(&chat, "INTERACTIVE COMMANDS");
+    for command in [
+        "/help",
+        "/exit, /quit",
+        "/model NAME",
+        "/models",
+        "/system TEXT",
+        "/clear",
+        "/set temperature X",
+        "/set max_tokens N",
+        "\n\\\n",
+        "Ctrl-C",
+        "Ctrl-D",
+    ] {
+        assert!(repl.contains(command), "continuum-chat.1 lacks {command:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
