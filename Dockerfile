@@ -29,7 +29,9 @@ COPY --from=build --chown=65532:65532 /out/var/lib/continuum-router /var/lib/con
 COPY packaging/config.yaml /etc/continuum-router/config.yaml
 WORKDIR /var/lib/continuum-router
 VOLUME ["/var/lib/continuum-router"]
-ENV CONTINUUM_BIND_ADDRESS=0.0.0.0:8080
+# `~` in a config (the OAuth token store's default) is the state volume.
+ENV CONTINUUM_BIND_ADDRESS=0.0.0.0:8080 \
+    HOME=/var/lib/continuum-router
 USER 65532:65532
 EXPOSE 8080
 # `continuum health-check` GETs http://127.0.0.1:8080/health: exit 0 on 200, else 1.
