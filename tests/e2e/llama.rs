@@ -130,8 +130,9 @@ async fn the_anthropic_sdk_is_translated_onto_llama_server() {
     let p = serve(&format!("backends:\n{}", llama_backend("llama", &llama)));
     let url = format!("http://{}", p.tcp_addr());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/anthropic_llama.py");
+    let python = crate::common::python_with("anthropic");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
+        std::process::Command::new(python)
             .arg(script)
             .arg(url)
             .output()

@@ -329,7 +329,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("redis-server is needed for these tests (apt-get install redis-server; .ci/run installs it): {e}"));
+            .unwrap_or_else(|e| panic!("redis-server is needed for these tests (apt-get install redis-server; scripts/test installs it): {e}"));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -356,5 +356,34 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The Python that runs the official SDKs' scripts: `$CONTINUUM_PYTHON` (`scripts/test` sets
+/// it), else the virtualenv `scripts/test` keeps in the build directory. Fails the test,
+/// saying how to get it, when `package` cannot be imported there: SDK tests never skip.
+pub fn python_with(package: &str) -> std::path::PathBuf {
+    let python = std::env::var_os("CONTINUUM_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .expect("the target directory")
+                .join("venv/bin/python")
+        });
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {package}")])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{} cannot import the official {package} SDK ({}); run `scripts/test`, which installs it (tests/sdk/requirements.txt)",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or("")
+        ),
+        Err(e) => panic!(
+            "no Python at {} ({e}); run `scripts/test`, which creates that virtualenv with the official SDKs, or set CONTINUUM_PYTHON",
+            python.display()
+        ),
     }
 }

@@ -26,6 +26,7 @@ mod models;
 mod oauth;
 mod ollama;
 mod operations;
+mod packaging;
 mod pairs;
 mod pipes;
 mod prompts;

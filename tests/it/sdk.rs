@@ -1,4 +1,4 @@
-//! The official `openai` and `anthropic` Python SDKs (installed by `.ci/run`) against the router.
+//! The official `openai` and `anthropic` Python SDKs (installed by `scripts/test`) against the router.
 
 use std::process::Command;
 
@@ -8,15 +8,10 @@ const MOCK: &str = "backends:\n  - {name: demo, type: mock, models: [mock-model]
 
 /// Runs `tests/sdk/<script>` with `args` (needs the SDK `package`); returns its stdout.
 async fn run_sdk_script(package: &str, script: &str, args: Vec<String>) -> String {
-    let probe = Command::new("python3")
-        .args(["-c", &format!("import {package}")])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
-        panic!("this test needs python3 with the official {package} package: run `pip install {package}` (.ci/run does)");
-    }
+    let python = python_with(package);
     let path = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
     let out =
-        tokio::task::spawn_blocking(move || Command::new("python3").arg(path).args(args).output())
+        tokio::task::spawn_blocking(move || Command::new(python).arg(path).args(args).output())
             .await
             .unwrap()
             .unwrap();
