@@ -51,10 +51,26 @@ pub enum ProxyError {
         path: String,
     },
     /// Every backend serving the model is unhealthy, warming up or circuit-open.
+    #[error("{}", no_healthy_message(.model, .reasons))]
+    NoHealthyBackend {
+        /// The model asked for.
+        model: String,
+        /// Why each of its backends is passed over ("backend 'a' is unhealthy (…)").
+        reasons: Vec<String>,
+    },
+    /// No backend is known to serve the model, but some backends' model lists are unknown
+    /// (no `models` configured and discovery failing): the model may well be theirs.
     #[error(
-        "no healthy backend is available for model '{0}' (unhealthy, warming up or circuit open)"
+        "the model '{model}' is not in any known model list, and {}; start it (or fix its url) and try again",
+        .backends.join("; ")
     )]
-    NoHealthyBackend(String),
+    ModelsUnknown {
+        /// The model asked for.
+        model: String,
+        /// Each such backend and why ("backend 'ollama' at URL is unreachable, so its
+        /// models are unknown").
+        backends: Vec<String>,
+    },
     /// The backend could not be connected to.
     #[error("backend '{backend}' is unreachable: {reason}")]
     Unreachable {
@@ -136,6 +152,18 @@ pub enum ProxyError {
     },
 }
 
+fn no_healthy_message(model: &str, reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        return format!(
+            "no healthy backend is available for model '{model}' (unhealthy, warming up or circuit open)"
+        );
+    }
+    format!(
+        "no backend can take model '{model}' now: {}",
+        reasons.join("; ")
+    )
+}
+
 /// Whole seconds to wait, at least 1 (`Retry-After`).
 pub fn retry_after_secs(d: &crate::ratelimit::Decision) -> u64 {
     d.retry_after.as_secs_f64().ceil().max(1.0) as u64
@@ -171,7 +199,9 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::NoHealthyBackend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoHealthyBackend { .. } | ProxyError::ModelsUnknown { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -229,7 +259,8 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => Some("backend_unreachable"),
             ProxyError::Timeout { .. } => Some("backend_timeout"),
             ProxyError::BadUpstream { .. } => Some("backend_error"),
-            ProxyError::NoHealthyBackend(_) => Some("no_healthy_backend"),
+            ProxyError::NoHealthyBackend { .. } => Some("no_healthy_backend"),
+            ProxyError::ModelsUnknown { .. } => Some("models_unknown"),
             ProxyError::Unauthenticated(_) => Some("invalid_api_key"),
             ProxyError::Forbidden { code, .. } => Some(code),
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
@@ -250,7 +281,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingModel
             | ProxyError::ModelNotFound(_)
-            | ProxyError::NoHealthyBackend(_) => Some("model"),
+            | ProxyError::NoHealthyBackend { .. }
+            | ProxyError::ModelsUnknown { .. } => Some("model"),
             ProxyError::InvalidField { param, .. } => Some(param),
             _ => None,
         }

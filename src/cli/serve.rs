@@ -45,7 +45,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .as_ref()
             .map(|f| f.display().to_string())
             .unwrap_or_default();
-        tracing::warn!("{file}: {w} (ignored)");
+        tracing::warn!("{file}: {w}");
     }
     // This runtime only waits for signals and runs model discovery; requests are served on
     // the router's own worker threads (`server.workers`).

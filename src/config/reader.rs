@@ -45,6 +45,8 @@ pub struct Reader {
     pub errors: Vec<Problem>,
     /// Keys nobody knows (likely typos): errors in `config validate`, warnings in `serve`.
     pub unknown: Vec<Problem>,
+    /// Values taken, but not as written (an Ollama url's `/api` dropped): always warnings.
+    pub notes: Vec<Problem>,
     /// Paths whose value referenced an unset environment variable, with its name.
     pub unset: HashMap<String, String>,
 }
@@ -102,6 +104,14 @@ impl Reader {
     /// Records an error at `path`.
     pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records a value taken, but not as written (a warning, never an error).
+    pub fn note(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.notes.push(Problem {
             path: path.into(),
             message: message.into(),
         });

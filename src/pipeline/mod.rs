@@ -462,16 +462,19 @@ async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {
                 };
                 attempt::serve_model(core, plan, call).await
             }
+            Err(ProxyError::ModelNotFound(m)) => Err(crate::routing::not_found(&core.backends, &m)),
             Err(e) => Err(e),
         };
         let triggers = &fallback.triggers;
         let fall_back = match &outcome {
             Ok(resp) => triggers.error_codes.contains(&resp.status().as_u16()),
             Err(ProxyError::Timeout { .. }) => triggers.timeout,
-            Err(ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. }) => {
-                triggers.connection_error
-            }
-            Err(ProxyError::NoHealthyBackend(_)) => triggers.circuit_breaker_open,
+            Err(
+                ProxyError::Unreachable { .. }
+                | ProxyError::BadUpstream { .. }
+                | ProxyError::ModelsUnknown { .. },
+            ) => triggers.connection_error,
+            Err(ProxyError::NoHealthyBackend { .. }) => triggers.circuit_breaker_open,
             Err(ProxyError::ModelNotFound(_)) => triggers.model_not_found || i > 0,
             Err(_) => false,
         };

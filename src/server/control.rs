@@ -137,7 +137,7 @@ impl Control {
         )
         .map_err(|e| e.to_string())?;
         for w in &loaded.warnings {
-            tracing::warn!("{}: {w} (ignored)", source.file.display());
+            tracing::warn!("{}: {w}", source.file.display());
         }
         let old = self.state.live.current.load_full();
         let snapshot = Snapshot::build(loaded.config, Some(&old), self.cx)?;

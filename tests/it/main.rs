@@ -22,6 +22,7 @@ mod models;
 mod oauth;
 mod ollama;
 mod operations;
+mod outages;
 mod pairs;
 mod pipes;
 mod prompts;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-fn ollama_upstream(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
+pub fn ollama_upstream(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
     axum::Router::new()
         .route(
             "/api/tags",
