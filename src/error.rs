@@ -142,6 +142,11 @@ pub enum ProxyError {
     #[error("{0}")]
     Store(String),
 
+    /// The router is shutting down and its `server.shutdown_grace` ran out while this
+    /// request (a stream) was still open.
+    #[error("the router is shutting down and its shutdown grace time ran out before this response was complete; retry the request")]
+    ShuttingDown,
+
     /// A rate limit was hit.
     #[error("rate limit exceeded for {subject}; retry after {}s", retry_after_secs(.decision))]
     RateLimited {
@@ -205,9 +210,9 @@ impl ProxyError {
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::RateLimitStoreDown(_) | ProxyError::Overloaded(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::RateLimitStoreDown(_)
+            | ProxyError::Overloaded(_)
+            | ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -266,6 +271,7 @@ impl ProxyError {
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
             ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
             ProxyError::Overloaded(_) => Some("server_overloaded"),
+            ProxyError::ShuttingDown => Some("shutting_down"),
             ProxyError::NotFound { .. } => Some("not_found"),
             ProxyError::FileTooLarge { .. } => Some("file_too_large"),
             ProxyError::Store(_) => Some("store_error"),

@@ -35,6 +35,7 @@ use crate::state::{Live, Snapshot};
 pub use body::{Body, Response};
 use fields::{parse_routing, require_messages, Routing, PREFIX_BYTES};
 use op::{Operation, Wire};
+pub use stream::{CutSwitch, StreamCut};
 
 /// Everything a request is served with: the snapshot it is served with (fields of
 /// [`Snapshot`] are reached through `Deref`) and the worker's own parts. Each worker
@@ -54,6 +55,11 @@ pub struct Core {
     pub shard: usize,
     /// Admission control (`None`: `server.max_concurrent_requests: 0`).
     pub admission: Option<Arc<crate::http::admission::Admission>>,
+    /// The API requests in flight (shared by every worker).
+    pub requests: Arc<crate::http::admission::Requests>,
+    /// Ends this worker's open streams with an error event when the shutdown grace
+    /// time is over.
+    pub cut: stream::StreamCut,
     /// The response cache (`None`: `cache` off).
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// OTLP span export (`None`: no `tracing.otlp_endpoint`).

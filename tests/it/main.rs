@@ -36,6 +36,7 @@ mod responses;
 mod sdk;
 mod seed;
 mod serve;
+mod shutdown;
 mod streams;
 mod toolkit;
 mod tracing;

@@ -197,3 +197,48 @@ async fn a_503_says_why_and_a_recovered_probe_half_opens_the_circuit_at_once() {
     let admin = get_path(addr, "/admin/backends").await.json();
     assert_eq!(admin["backends"][0]["circuit"], "closed", "{admin}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_list_and_chat_say_which_backend_is_down() {
+    let dead = closed_port();
+    let router = start_router(&format!(
+        "backends:\n  - {{name: ollama, type: ollama, url: \"http://{dead}\"}}\n  - {{name: demo, type: mock}}\n"
+    ))
+    .await;
+    let url = format!("http://{}", router.tcp_addr().unwrap());
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run(bin().args(["models", "list", "--url", &url]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("mock-model"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "backend 'ollama' (http://{dead}) is down: it is unhealthy (last probe: GET /api/tags failed"
+        )) && out.stdout.contains("; its models are not listed"),
+        "{}",
+        out.stdout
+    );
+
+    // With the dead backend alone, `chat` has no model to pick, and says why instead of
+    // suggesting -m.
+    let alone = start_router(&format!(
+        "backends:\n  - {{name: ollama, type: ollama, url: \"http://{dead}\"}}\n"
+    ))
+    .await;
+    let url = format!("http://{}", alone.tcp_addr().unwrap());
+    let out = tokio::task::spawn_blocking(move || run(bin().args(["chat", "--url", &url, "hi"])))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "lists no models because backend 'ollama' (http://{dead}) is down"
+        )) && out.stderr.contains("start it (or fix its url)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("-m"), "{}", out.stderr);
+}
