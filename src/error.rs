@@ -60,10 +60,7 @@ pub enum ProxyError {
     },
     /// No backend is known to serve the model, but some backends' model lists are unknown
     /// (no `models` configured and discovery failing): the model may well be theirs.
-    #[error(
-        "the model '{model}' is not in any known model list, and {}; start it (or fix its url) and try again",
-        .backends.join("; ")
-    )]
+    #[error("{}", models_unknown_message(.model, .backends))]
     ModelsUnknown {
         /// The model asked for.
         model: String,
@@ -166,6 +163,18 @@ fn no_healthy_message(model: &str, reasons: &[String]) -> String {
     format!(
         "no backend can take model '{model}' now: {}",
         reasons.join("; ")
+    )
+}
+
+fn models_unknown_message(model: &str, backends: &[String]) -> String {
+    let what = if backends.len() == 1 {
+        "start it (or fix its url)"
+    } else {
+        "start them (or fix their urls)"
+    };
+    format!(
+        "the model '{model}' is not in any known model list, and {}; {what} and try again",
+        backends.join("; ")
     )
 }
 

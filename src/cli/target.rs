@@ -73,8 +73,13 @@ pub async fn first_model(client: &Client) -> Result<String, String> {
         .map(|(line, _)| line)
         .collect();
     if !down.is_empty() {
+        let what = if down.len() == 1 {
+            "start it (or fix its url)"
+        } else {
+            "start them (or fix their urls)"
+        };
         return Err(format!(
-            "{} lists no models because {}; start it (or fix its url) and try again",
+            "{} lists no models because {}; {what} and try again",
             client.root(),
             down.join(", and ")
         ));
