@@ -18,20 +18,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
     }
     var completions = [
         &'continuum'= {
-            cand --config 'Config file (serve with it)'
-            cand --health-check-url 'URL for `--health-check`'
-            cand --bind 'Address to listen on'
-            cand --backends 'Backend URLs, comma-separated'
-            cand --log-level 'Log level'
-            cand --log-format 'Log format'
-            cand --health-check-interval 'Seconds between health probes'
-            cand --model-metadata 'Model metadata file'
-            cand --migrate-config-file 'Migrate a config file (as `config migrate`)'
-            cand --generate-config 'Print a sample config (as `config generate`)'
-            cand --health-check 'Check a running router''s health (as `health-check`)'
-            cand --dry-run 'With --migrate-config-file: show the changes only'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
             cand serve 'Run the router'
@@ -42,7 +31,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
-            cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;serve'= {
@@ -54,12 +42,15 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --log-format 'Log format'
             cand --health-check-interval 'Seconds between backend health probes (replaces health_checks.interval)'
             cand --model-metadata 'Model metadata file (replaces model_metadata_file; `~` is expanded)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --port 'Listen on this port instead, keeping the configured host(s) (for another host too, use --bind HOST:PORT)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand generate 'Print a fully commented sample configuration (valid as printed)'
             cand validate 'Load, substitute and validate a config; print every problem with its key path'
             cand migrate 'Rewrite an outdated config to the current schema (diff, ask, keep FILE.bak)'
@@ -67,6 +58,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
         }
         &'continuum;config;generate'= {
             cand --format 'Output format'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --minimal 'Only the few keys a first config needs'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -74,15 +66,17 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;config;validate'= {
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config;migrate'= {
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --dry-run 'Show the changes; write nothing'
             cand -y 'Write without asking'
             cand --yes 'Write without asking'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;config;help'= {
             cand generate 'Print a fully commented sample configuration (valid as printed)'
@@ -99,36 +93,44 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;config;help;help'= {
         }
         &'continuum;health-check'= {
-            cand --url 'Health URL to GET'
+            cand --url 'The router''s root URL (`/health` is checked), or a full health URL. Default: as for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080)'
+            cand -c 'Config file whose router to check. Default: the search path'
+            cand --config 'Config file whose router to check. Default: the search path'
             cand --timeout 'How long to wait for the answer (e.g. 500ms, 3s)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;chat'= {
             cand -m 'Model (default: the first one the router lists)'
             cand --model 'Model (default: the first one the router lists)'
             cand --system 'System prompt'
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
-            cand -c 'Talk to the backends of this config directly, through an in-process router'
-            cand --config 'Talk to the backends of this config directly, through an in-process router'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;models'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand list 'A table of models: id, backends, health, context window, pricing'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;models;list'= {
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
-            cand -c 'Talk to the backends of this config directly, through an in-process router'
-            cand --config 'Talk to the backends of this config directly, through an in-process router'
+            cand -c 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand --in-process 'Start the config''s router inside this command and talk to its backends directly (no running server needed)'
             cand --json 'Print the `/v1/models` JSON instead of a table'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;models;help'= {
             cand list 'A table of models: id, backends, health, context window, pricing'
@@ -139,8 +141,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;models;help;help'= {
         }
         &'continuum;bench'= {
-            cand --url 'The router''s (or endpoint''s) root URL'
+            cand --url 'The router''s root URL. Default: the address the config in scope listens on (server.bind_address of --config or the search path), else http://127.0.0.1:8080'
             cand --api-key 'API key (sent as Authorization: Bearer)'
+            cand --config 'Config file whose router to load-test when --url is not given (no short form: -c is the concurrency here)'
             cand -m 'Model (default: the first one the endpoint lists)'
             cand --model 'Model (default: the first one the endpoint lists)'
             cand -c 'Requests in flight at once'
@@ -153,15 +156,17 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --max-tokens 'max_tokens of each request'
             cand --rate 'At most this many requests per second'
             cand --compare 'Also run the same load against this endpoint, alternating, and print the ratios'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --stream 'Streamed requests (time to first token and inter-token latency are measured)'
             cand --overhead 'Measure the router''s added latency: an in-process backend, direct and through an in-process router'
             cand --json 'Print the figures as JSON'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
             cand status 'The stored tokens of every OAuth backend'
             cand logout 'Delete a backend''s stored token'
@@ -171,21 +176,24 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand --backend 'The backend''s name'
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;status'= {
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;logout'= {
             cand --backend 'The backend''s name'
             cand -c 'Config file. Default: the search path'
             cand --config 'Config file. Default: the search path'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;auth;help'= {
             cand login 'OAuth 2.0 device authorization (RFC 8628) for a backend with auth.type oauth'
@@ -202,13 +210,9 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;auth;help;help'= {
         }
         &'continuum;completions'= {
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
-        &'continuum;man'= {
-            cand --out-dir 'Write `continuum.1` and `continuum-<command>.1` pages here'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'continuum;help'= {
             cand serve 'Run the router'
@@ -219,7 +223,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
             cand completions 'Print shell completions'
-            cand man 'Print the man page (roff), or write one page per command into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'continuum;help;serve'= {
@@ -258,8 +261,6 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;auth;logout'= {
         }
         &'continuum;help;completions'= {
-        }
-        &'continuum;help;man'= {
         }
         &'continuum;help;help'= {
         }

@@ -17,12 +17,22 @@ pub enum ClientError {
     /// The URL is not usable.
     #[error("'{0}' is not a valid URL")]
     BadUrl(String),
-    /// Nothing answered.
-    #[error("{url}: {reason}")]
+    /// Nothing accepts connections at the endpoint.
+    #[error("nothing is listening at {root}{origin}; start `continuum serve` or pass --url")]
+    NotListening {
+        /// The endpoint's root.
+        root: String,
+        /// Where the URL came from (` (server.bind_address in FILE)`), or empty.
+        origin: String,
+    },
+    /// The endpoint could not be reached for another reason (name lookup, TLS, reset).
+    #[error("cannot reach {root}{origin}: {reason}; check the URL or pass --url")]
     Unreachable {
-        /// The URL asked.
-        url: String,
-        /// Why.
+        /// The endpoint's root.
+        root: String,
+        /// Where the URL came from, or empty.
+        origin: String,
+        /// The innermost cause, e.g. "Name or service not known".
         reason: String,
     },
     /// The server refused, with its message.
@@ -53,6 +63,7 @@ pub enum ClientError {
 #[derive(Clone)]
 pub struct Client {
     root: String,
+    origin: String,
     api_key: Option<HeaderValue>,
     http: HttpClient,
 }
@@ -75,9 +86,17 @@ impl Client {
         };
         Ok(Client {
             root,
+            origin: String::new(),
             api_key,
             http: build_client(64, Duration::from_secs(5)),
         })
+    }
+
+    /// Names where the root URL came from (e.g. `server.bind_address in config.yaml`),
+    /// for the message when nothing answers there.
+    pub fn with_origin(mut self, origin: &str) -> Client {
+        self.origin = format!(" ({origin})");
+        self
     }
 
     /// The endpoint's root.
@@ -119,10 +138,7 @@ impl Client {
                 url,
                 after: timeout,
             }),
-            Ok(Err(e)) => Err(ClientError::Unreachable {
-                url,
-                reason: crate::http::describe_client_error(&e),
-            }),
+            Ok(Err(e)) => Err(self.unreachable(&e)),
             Ok(Ok(resp)) => Ok(resp),
         }
     }
@@ -140,25 +156,38 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// GETs `path` and returns the answer's status only (the health check).
+    pub async fn status(&self, path: &str, timeout: Duration) -> Result<StatusCode, ClientError> {
+        let resp = self
+            .send(self.request(Method::GET, path, Bytes::new()), timeout)
+            .await?;
+        Ok(resp.status())
+    }
+
     /// `GET /v1/models`.
     pub async fn models(&self) -> Result<Value, ClientError> {
         self.get_json("/v1/models", Duration::from_secs(30)).await
     }
 
-    /// Streams a chat completion of `messages` with `model`, calling `on_text` with each
-    /// piece of text as it arrives.
+    /// Streams a chat completion of `messages` with `model` and the request fields in
+    /// `extra` (`temperature`, `max_tokens`, …), calling `on_text` with each piece of text
+    /// as it arrives.
     pub async fn chat_stream(
         &self,
         model: &str,
         messages: &[Value],
+        extra: &serde_json::Map<String, Value>,
         mut on_text: impl FnMut(&str),
     ) -> Result<(), ClientError> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "model": model,
             "messages": messages,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        for (k, v) in extra {
+            body[k] = v.clone();
+        }
         let req = self.request(
             Method::POST,
             "/v1/chat/completions",
@@ -210,6 +239,31 @@ fn message_of(err: &Value) -> String {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| err.to_string())
+}
+
+impl Client {
+    /// What a failed connection means, in one sentence: nothing listening, or the
+    /// innermost cause (not hyper's whole chain).
+    fn unreachable(&self, e: &hyper_util::client::legacy::Error) -> ClientError {
+        use std::error::Error;
+        let mut innermost: &dyn Error = e;
+        while let Some(next) = innermost.source() {
+            if let Some(io) = next.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return ClientError::NotListening {
+                        root: self.root.clone(),
+                        origin: self.origin.clone(),
+                    };
+                }
+            }
+            innermost = next;
+        }
+        ClientError::Unreachable {
+            root: self.root.clone(),
+            origin: self.origin.clone(),
+            reason: innermost.to_string(),
+        }
+    }
 }
 
 /// A refusal's one-line message: OpenAI's `error.message`, Anthropic's, or the body.

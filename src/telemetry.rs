@@ -1,8 +1,6 @@
 //! Log output: level from `logging.level` / `--log-level` / `CONTINUUM_LOG_LEVEL`, else
 //! `RUST_LOG`, else `info`; human-readable or one JSON object per line, on stderr.
 
-use std::io::IsTerminal;
-
 use std::sync::OnceLock;
 
 use tracing_subscriber::filter::Targets;
@@ -35,8 +33,9 @@ pub fn set_log_level(config: &LoggingConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Installs the global log subscriber. Call once, early; later calls do nothing.
-pub fn init_logging(config: &LoggingConfig) -> Result<(), String> {
+/// Installs the global log subscriber, with ANSI colours when `ansi`. Call once, early;
+/// later calls do nothing.
+pub fn init_logging(config: &LoggingConfig, ansi: bool) -> Result<(), String> {
     let (filter, handle) = reload::Layer::new(level_filter(config)?);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match config.format {
@@ -50,7 +49,7 @@ pub fn init_logging(config: &LoggingConfig) -> Result<(), String> {
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_ansi(ansi)
                     .with_writer(std::io::stderr),
             )
             .try_init(),

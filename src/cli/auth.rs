@@ -39,9 +39,11 @@ fn backends(config: Option<&Path>) -> Result<Vec<BackendConfig>, String> {
     Ok(loaded.config.backends)
 }
 
-fn oauth_backend(name: &str, config: Option<&Path>) -> Result<BackendConfig, String> {
+/// The OAuth backend `name`, and the config key path of its OAuth settings
+/// (`backends[2].auth.oauth`) for messages.
+fn oauth_backend(name: &str, config: Option<&Path>) -> Result<(BackendConfig, String), String> {
     let all = backends(config)?;
-    let Some(b) = all.iter().find(|b| b.name == name) else {
+    let Some((i, b)) = all.iter().enumerate().find(|(_, b)| b.name == name) else {
         let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
         return Err(format!(
             "no backend named '{name}' (backends: {})",
@@ -50,14 +52,40 @@ fn oauth_backend(name: &str, config: Option<&Path>) -> Result<BackendConfig, Str
     };
     if b.oauth.is_none() {
         return Err(format!(
-            "backend '{name}' does not use OAuth (set backends[].auth: {{type: oauth, oauth: {{...}}}})"
+            "backend '{name}' does not use OAuth (set backends[{i}].auth: {{type: oauth, oauth: {{...}}}})"
         ));
     }
-    Ok(b.clone())
+    Ok((b.clone(), format!("backends[{i}].auth.oauth")))
+}
+
+/// A login or logout failure as one sentence naming the backend and the config key to
+/// check.
+fn oauth_error(
+    action: &str,
+    name: &str,
+    key: &str,
+    cfg: &continuum::config::operations::OAuthConfig,
+    e: &continuum::oauth::OAuthError,
+) -> String {
+    use continuum::oauth::OAuthError;
+    let field = match e {
+        OAuthError::Config(m) => m.split(':').next().map(str::to_string),
+        OAuthError::Transport(m) if m.starts_with(&cfg.device_authorization_url) => {
+            Some("device_authorization_url".into())
+        }
+        OAuthError::Transport(m) if m.starts_with(&cfg.token_url) => Some("token_url".into()),
+        OAuthError::Refused(_) => Some("client_id".into()),
+        OAuthError::Store { .. } => Some("token_store".into()),
+        OAuthError::Denied | OAuthError::Expired | OAuthError::Transport(_) => None,
+    };
+    match field {
+        Some(f) => format!("{action} for backend '{name}' failed: {e}; check {key}.{f}"),
+        None => format!("{action} for backend '{name}' failed: {e}"),
+    }
 }
 
 fn login(name: &str, config: Option<&Path>) -> Result<(), String> {
-    let backend = oauth_backend(name, config)?;
+    let (backend, key) = oauth_backend(name, config)?;
     let Some(cfg) = &backend.oauth else {
         return Err(format!("backend '{name}' does not use OAuth"));
     };
@@ -78,8 +106,9 @@ fn login(name: &str, config: Option<&Path>) -> Result<(), String> {
                 details.expires_in().as_secs()
             );
         }))
-        .map_err(|e| e.to_string())?;
-    continuum::oauth::save_token(&cfg.token_store, name, &token).map_err(|e| e.to_string())?;
+        .map_err(|e| oauth_error("login", name, &key, cfg, &e))?;
+    continuum::oauth::save_token(&cfg.token_store, name, &token)
+        .map_err(|e| oauth_error("login", name, &key, cfg, &e))?;
     outln!(
         "Logged in: the token for '{name}' is stored in {}{}",
         cfg.token_store.display(),
@@ -142,11 +171,13 @@ fn status(config: Option<&Path>) -> Result<(), String> {
 }
 
 fn logout(name: &str, config: Option<&Path>) -> Result<(), String> {
-    let backend = oauth_backend(name, config)?;
+    let (backend, key) = oauth_backend(name, config)?;
     let Some(cfg) = &backend.oauth else {
         return Err(format!("backend '{name}' does not use OAuth"));
     };
-    if continuum::oauth::remove_token(&cfg.token_store, name).map_err(|e| e.to_string())? {
+    if continuum::oauth::remove_token(&cfg.token_store, name)
+        .map_err(|e| oauth_error("logout", name, &key, cfg, &e))?
+    {
         outln!(
             "removed the token of '{name}' from {}",
             cfg.token_store.display()

@@ -38,7 +38,14 @@ fn bench_main(args: BenchArgs) -> Result<(), String> {
         if args.overhead {
             return overhead(&args).await;
         }
-        let a = Client::new(&args.remote.url, args.remote.api_key.as_deref()).map_err(|e| e.to_string())?;
+        let a = super::target::connect(
+            args.remote.url.as_deref(),
+            args.remote.api_key.as_deref(),
+            args.config.as_deref(),
+            false,
+        )
+        .await?
+        .client;
         let model = match &args.model {
             Some(m) => m.clone(),
             None => super::target::first_model(&a).await?,

@@ -1,6 +1,5 @@
 //! `continuum chat`: one prompt answered as it streams (`PROMPT`, or `-` for stdin), or an
-//! interactive conversation with history and `/model`, `/system`, `/clear`, `/exit`.
-//! Ctrl-C cancels the answer being streamed, not the session.
+//! interactive conversation (`repl.rs`).
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -20,9 +19,10 @@ pub fn run(args: ChatArgs) -> ExitCode {
     };
     let e = &args.endpoint;
     let target = match rt.block_on(connect(
-        &e.remote.url,
+        e.remote.url.as_deref(),
         e.remote.api_key.as_deref(),
         e.config.as_deref(),
+        e.in_process,
     )) {
         Ok(t) => t,
         Err(e) => return fail(&e),
@@ -48,7 +48,13 @@ pub fn run(args: ChatArgs) -> ExitCode {
             };
             one_shot(&rt, &client, &model, args.system.as_deref(), &prompt)
         }
-        None => repl(&rt, &client, model, args.system),
+        None => super::repl::run(
+            &rt,
+            &client,
+            model,
+            args.system,
+            std::io::stdin().is_terminal(),
+        ),
     };
     drop(target);
     code
@@ -59,7 +65,8 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn messages(system: Option<&str>, history: &[Value]) -> Vec<Value> {
+/// The messages of a request: the system prompt, then the conversation.
+pub(super) fn messages(system: Option<&str>, history: &[Value]) -> Vec<Value> {
     system
         .map(|s| json!({"role": "system", "content": s}))
         .into_iter()
@@ -75,7 +82,9 @@ fn one_shot(
     prompt: &str,
 ) -> ExitCode {
     let history = [json!({"role": "user", "content": prompt})];
-    let result = rt.block_on(client.chat_stream(model, &messages(system, &history), |t| {
+    let no_settings = serde_json::Map::new();
+    let messages = messages(system, &history);
+    let result = rt.block_on(client.chat_stream(model, &messages, &no_settings, |t| {
         output::write_stdout(t.as_bytes())
     }));
     match result {
@@ -84,162 +93,5 @@ fn one_shot(
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string()),
-    }
-}
-
-/// How a streamed answer ended in the REPL.
-enum Answer {
-    Done(String),
-    Cancelled(String),
-    Failed(String),
-}
-
-fn repl(
-    rt: &tokio::runtime::Runtime,
-    client: &Client,
-    mut model: String,
-    mut system: Option<String>,
-) -> ExitCode {
-    let tty = std::io::stdin().is_terminal();
-    eprintln!(
-        "chatting with {model} at {} — /model NAME, /system TEXT, /clear, /exit; Ctrl-C stops an answer",
-        client.root()
-    );
-    // Ctrl-C is ours from here on: it stops an answer and never ends the session.
-    let mut interrupts = {
-        let _in_runtime = rt.enter();
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-            Ok(s) => s,
-            Err(e) => return fail(&format!("cannot listen for Ctrl-C: {e}")),
-        }
-    };
-    let mut history: Vec<Value> = Vec::new();
-    let mut lines = LineSource::new(tty);
-    loop {
-        let Some(line) = lines.next() else {
-            return ExitCode::SUCCESS;
-        };
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(command) = line.strip_prefix('/') {
-            let (name, rest) = command.split_once(' ').unwrap_or((command, ""));
-            let rest = rest.trim();
-            match name {
-                "exit" | "quit" => return ExitCode::SUCCESS,
-                "clear" => {
-                    history.clear();
-                    eprintln!("(conversation cleared)");
-                }
-                "model" if !rest.is_empty() => {
-                    model = rest.to_string();
-                    eprintln!("model: {model}");
-                }
-                "model" => eprintln!("model: {model}"),
-                "system" if rest.is_empty() => {
-                    system = None;
-                    eprintln!("(system prompt removed)");
-                }
-                "system" => {
-                    system = Some(rest.to_string());
-                    eprintln!("system: {rest}");
-                }
-                "help" => eprintln!("/model NAME, /system TEXT, /clear, /exit"),
-                other => eprintln!("unknown command /{other} (try /help)"),
-            }
-            continue;
-        }
-        history.push(json!({"role": "user", "content": line}));
-        let asked = messages(system.as_deref(), &history);
-        match answer(rt, client, &model, &asked, &mut interrupts) {
-            Answer::Done(text) => history.push(json!({"role": "assistant", "content": text})),
-            Answer::Cancelled(text) => {
-                eprintln!("\n[cancelled]");
-                if text.is_empty() {
-                    history.pop();
-                } else {
-                    history.push(json!({"role": "assistant", "content": text}));
-                }
-            }
-            Answer::Failed(message) => {
-                eprintln!("error: {message}");
-                history.pop();
-            }
-        }
-    }
-}
-
-/// Streams one answer to stdout until it ends or Ctrl-C.
-fn answer(
-    rt: &tokio::runtime::Runtime,
-    client: &Client,
-    model: &str,
-    messages: &[Value],
-    interrupts: &mut tokio::signal::unix::Signal,
-) -> Answer {
-    let mut text = String::new();
-    rt.block_on(async {
-        let stream = client.chat_stream(model, messages, |t| {
-            text.push_str(t);
-            output::write_stdout(t.as_bytes());
-        });
-        tokio::select! {
-            r = stream => match r {
-                Ok(_) => None,
-                Err(e) => Some(e.to_string()),
-            },
-            _ = interrupts.recv() => Some(String::new()),
-        }
-    })
-    .map_or_else(
-        || {
-            outln!();
-            Answer::Done(text.clone())
-        },
-        |e| {
-            if e.is_empty() {
-                Answer::Cancelled(text.clone())
-            } else {
-                outln!();
-                Answer::Failed(e)
-            }
-        },
-    )
-}
-
-/// Lines typed at a prompt with history (a terminal), or read from piped stdin.
-struct LineSource {
-    history: Option<dialoguer::BasicHistory>,
-    stdin: std::io::Lines<std::io::StdinLock<'static>>,
-}
-
-impl LineSource {
-    fn new(tty: bool) -> LineSource {
-        use std::io::BufRead;
-        LineSource {
-            history: tty.then(|| dialoguer::BasicHistory::new().max_entries(500)),
-            stdin: std::io::stdin().lock().lines(),
-        }
-    }
-
-    fn next(&mut self) -> Option<String> {
-        let Some(history) = &mut self.history else {
-            return self.stdin.next()?.ok();
-        };
-        loop {
-            let read = dialoguer::Input::<String>::new()
-                .with_prompt("you")
-                .allow_empty(true)
-                .history_with(history)
-                .interact_text();
-            match read {
-                Ok(line) => return Some(line),
-                Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    eprintln!("(Ctrl-C stops an answer; /exit or Ctrl-D leaves)");
-                }
-                Err(_) => return None,
-            }
-        }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use continuum::config::{self, ConfigError, Format, Overrides, ProcessEnv, Strictness};
+use continuum::config::{self, Format, Overrides, ProcessEnv, Strictness};
 
 use super::output::{out, outln};
 use super::SampleFormat;
@@ -31,6 +31,9 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
                 Some(f) => f.display().to_string(),
                 None => "no config file found; the built-in defaults".to_string(),
             };
+            for w in &loaded.warnings {
+                eprintln!("warning: {source}: {w}");
+            }
             outln!(
                 "{source}: valid ({} backend(s), listening on {})",
                 loaded.config.backends.len(),
@@ -43,14 +46,13 @@ pub fn validate(path: Option<PathBuf>) -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(hint) = super::hints::outdated_hint(loaded.file.as_deref()) {
+                eprintln!("note: {hint}");
+            }
             ExitCode::SUCCESS
         }
-        Err(e @ ConfigError::Invalid { .. }) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
         Err(e) => {
-            eprintln!("error: {e}");
+            super::hints::report_config_error(&e, path.as_deref());
             ExitCode::FAILURE
         }
     }
@@ -77,7 +79,7 @@ pub fn migrate(file: &std::path::Path, dry_run: bool, yes: bool) -> ExitCode {
         outln!("{}: already current; nothing to migrate", file.display());
         return ExitCode::SUCCESS;
     }
-    let colour = std::io::stdout().is_terminal();
+    let colour = super::output::color_for(std::io::stdout().is_terminal());
     out!("{}", unified_diff(&text, &migration.text, file, colour));
     for c in &migration.changes {
         outln!("  - {c}");

@@ -7,8 +7,10 @@ mod bench;
 mod chat;
 mod config_cmd;
 mod health_check;
+mod hints;
 mod models;
 mod output;
+mod repl;
 mod serve;
 mod target;
 
@@ -23,12 +25,21 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
     name = "continuum",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a subcommand, `continuum` serves the config file it finds (--config, \
+CONTINUUM_CONFIG, then ./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/) as \
+`continuum serve` does; when there is none, it prints where it looked and how to start, and exits 1."
 )]
 pub struct Cli {
-    /// What to do; without a subcommand, `continuum` serves (as `continuum serve`).
+    /// What to do. Without a subcommand, `continuum` serves the config file it finds
+    /// (`--config`, CONTINUUM_CONFIG, then the search path) as `continuum serve` does; when
+    /// there is none it prints where it looked and how to start, and exits 1.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: output::ColorChoice,
 
     #[command(flatten)]
     pub legacy: LegacyArgs,
@@ -133,6 +144,10 @@ pub struct ServeArgs {
     /// Model metadata file (replaces model_metadata_file; `~` is expanded).
     #[arg(long, value_name = "FILE")]
     pub model_metadata: Option<PathBuf>,
+    /// Listen on this port instead, keeping the configured host(s) (for another host
+    /// too, use --bind HOST:PORT).
+    #[arg(long, value_name = "PORT", conflicts_with = "bind")]
+    pub port: Option<u16>,
 }
 
 /// `continuum config …`.
@@ -175,12 +190,13 @@ pub enum SampleFormat {
     Toml,
 }
 
-/// The running endpoint a client command talks to.
+/// The running router a client command talks to.
 #[derive(Debug, Args, Clone)]
 pub struct RemoteArgs {
-    /// The router's (or endpoint's) root URL.
-    #[arg(long, value_name = "URL", default_value = target::DEFAULT_URL)]
-    pub url: String,
+    /// The router's root URL. Default: the address the config in scope listens on
+    /// (server.bind_address of --config or the search path), else http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", env = "CONTINUUM_URL")]
+    pub url: Option<String>,
     /// API key (sent as Authorization: Bearer).
     #[arg(
         long,
@@ -196,9 +212,14 @@ pub struct RemoteArgs {
 pub struct EndpointArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// Talk to the backends of this config directly, through an in-process router.
-    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "url")]
+    /// Config file whose router to talk to. Default: CONTINUUM_CONFIG, then the search
+    /// path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/).
+    #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Start the config's router inside this command and talk to its backends directly
+    /// (no running server needed).
+    #[arg(long, conflicts_with = "url")]
+    pub in_process: bool,
 }
 
 /// Arguments of `continuum chat`.
@@ -221,6 +242,10 @@ pub struct ChatArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// Config file whose router to load-test when --url is not given (no short form:
+    /// -c is the concurrency here).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Model (default: the first one the endpoint lists).
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
@@ -311,9 +336,13 @@ pub struct ModelsListArgs {
 /// Arguments of `continuum health-check`.
 #[derive(Debug, Args)]
 pub struct HealthCheckArgs {
-    /// Health URL to GET.
-    #[arg(long, value_name = "URL", default_value = health_check::DEFAULT_URL)]
-    pub url: String,
+    /// The router's root URL (`/health` is checked), or a full health URL. Default: as
+    /// for the other client commands (CONTINUUM_URL, the config in scope, 127.0.0.1:8080).
+    #[arg(long, value_name = "URL", env = "CONTINUUM_URL")]
+    pub url: Option<String>,
+    /// Config file whose router to check. Default: the search path.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// How long to wait for the answer (e.g. 500ms, 3s).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
@@ -347,6 +376,7 @@ fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    output::set_color(cli.color);
     let legacy = cli.legacy;
     match cli.command {
         Some(Command::Serve(args)) => serve::run(args),
@@ -357,14 +387,19 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Config(ConfigCommand::Migrate { file, dry_run, yes })) => {
             config_cmd::migrate(&file, dry_run, yes)
         }
-        Some(Command::HealthCheck(args)) => health_check::run(&args.url, args.timeout),
+        Some(Command::HealthCheck(args)) => health_check::run_args(&args),
         Some(Command::Chat(args)) => chat::run(args),
         Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Auth(command)) => auth::run(command),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "continuum", &mut script);
+            clap_complete::generate(
+                shell,
+                &mut visible_only(&Cli::command()),
+                "continuum",
+                &mut script,
+            );
             output::write_stdout(&script);
             ExitCode::SUCCESS
         }
@@ -405,6 +440,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 .unwrap_or(health_check::DEFAULT_URL),
             health_check::DEFAULT_TIMEOUT,
         ),
+        None if legacy.config.is_none()
+            && legacy.bind.is_empty()
+            && legacy.backends.is_empty()
+            && no_config_in_scope() =>
+        {
+            print_how_to_start();
+            ExitCode::FAILURE
+        }
         None => serve::run(ServeArgs {
             config: legacy
                 .config
@@ -415,6 +458,52 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format: legacy.log_format,
             health_check_interval: legacy.health_check_interval,
             model_metadata: legacy.model_metadata,
+            port: None,
         }),
     }
+}
+
+/// `cmd` without its hidden arguments and subcommands (the original's legacy flags, `man`),
+/// for shell completions: clap_complete would offer them otherwise.
+fn visible_only(cmd: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(cmd.get_name().to_string());
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_string());
+    }
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        out = out.arg(arg.clone());
+    }
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out = out.subcommand(visible_only(sub));
+    }
+    out
+}
+
+/// No config file is in scope for bare `continuum` (nor backends from the environment).
+fn no_config_in_scope() -> bool {
+    use continuum::config::{self, EnvSource, ProcessEnv};
+    config::find_config_file(None, &ProcessEnv).is_none()
+        && ProcessEnv
+            .var("CONTINUUM_BACKEND_URLS")
+            .is_none_or(|v| v.trim().is_empty())
+}
+
+/// What bare `continuum` prints when it finds no config: where it looked, how to start.
+fn print_how_to_start() {
+    use continuum::config::{self, ProcessEnv};
+    let mut text = String::from("continuum: no config file found; looked for:\n");
+    for path in config::search_path(&ProcessEnv) {
+        text.push_str(&format!("  {}\n", path.display()));
+    }
+    text.push_str(
+        "To start, write a config and serve it:\n  \
+         continuum config generate > config.yaml   # a commented sample: edit its backends\n  \
+         continuum serve                           # serves ./config.yaml (or --config FILE)\n\
+         To serve the built-in defaults (Ollama at localhost:11434, LM Studio at \
+         localhost:1234) anyway: continuum serve\n",
+    );
+    eprint!("{text}");
 }

@@ -24,9 +24,10 @@ pub fn list(args: ModelsListArgs) -> ExitCode {
     let e = &args.endpoint;
     let result = rt.block_on(async {
         let target = connect(
-            &e.remote.url,
+            e.remote.url.as_deref(),
             e.remote.api_key.as_deref(),
             e.config.as_deref(),
+            e.in_process,
         )
         .await?;
         let models = target.client.models().await.map_err(|e| e.to_string())?;

@@ -4,6 +4,37 @@
 //! command's connections, so a streamed answer nobody reads is cancelled upstream.
 
 use std::io::Write;
+use std::sync::OnceLock;
+
+/// `--color`: whether logs and diffs are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (https://no-color.org).
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+static COLOR: OnceLock<ColorChoice> = OnceLock::new();
+
+/// Sets the `--color` choice for the whole command (once, at start).
+pub fn set_color(choice: ColorChoice) {
+    let _ = COLOR.set(choice);
+}
+
+/// Whether output to a stream (a terminal or not) is coloured: `--color always|never`,
+/// else on a terminal when `NO_COLOR` is unset or empty.
+pub fn color_for(is_terminal: bool) -> bool {
+    match COLOR.get().copied().unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
 
 /// Writes `text` to stdout and flushes it (streamed answers appear as they arrive).
 /// A closed pipe ends the process with exit code 0; any other write error ends it

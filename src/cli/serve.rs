@@ -1,6 +1,7 @@
 //! `continuum serve` (and bare `continuum`): load the config, start the router, stop
 //! gracefully on SIGTERM or Ctrl-C.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use continuum::config::{self, Overrides, ProcessEnv, Strictness};
@@ -19,6 +20,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         log_format: args.log_format,
         health_check_interval: args.health_check_interval,
         model_metadata: args.model_metadata,
+        port: args.port,
     };
     let reload_overrides = overrides.clone();
     let loaded = match config::load(
@@ -29,11 +31,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
     ) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::hints::report_config_error(&e, args.config.as_deref());
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = continuum::telemetry::init_logging(&loaded.config.logging) {
+    if let Err(e) = continuum::telemetry::init_logging(
+        &loaded.config.logging,
+        super::output::color_for(std::io::stderr().is_terminal()),
+    ) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -48,6 +53,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .map(|f| f.display().to_string())
             .unwrap_or_default();
         tracing::warn!("{file}: {w}");
+    }
+    if let Some(hint) = super::hints::outdated_hint(loaded.file.as_deref()) {
+        tracing::warn!("{hint}");
     }
     // This runtime only waits for signals and runs model discovery; requests are served on
     // the router's own worker threads (`server.workers`).
@@ -80,8 +88,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         let router = match builder.start().await {
             Ok(r) => r,
             Err(e) => {
+                // Logged once, in the log's own format (a JSON line with --log-format json).
                 tracing::error!("{e}");
-                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -1,43 +1,86 @@
-//! Which endpoint a client command talks to: a running router (`--url`), or, with
-//! `--config`, the configured backends through a router started in this process on a
-//! private loopback port (the same core library `serve` runs).
+//! Which endpoint a client command talks to. The router's root is `--url` (or
+//! `CONTINUUM_URL`), else the address the config in scope listens on (`--config`,
+//! `CONTINUUM_CONFIG`, or the search path `serve` uses), else `http://127.0.0.1:8080`.
+//! With `--in-process`, the config's backends are reached through a router started in
+//! this process on a private loopback port (the same core library `serve` runs).
 
 use std::path::Path;
 
 use continuum::client::Client;
-use continuum::config::{self, Overrides, ProcessEnv, Strictness};
+use continuum::config::{self, BindAddr, Overrides, ProcessEnv, Strictness};
 use continuum::{Router, RunningRouter};
-
-/// The router's root when `--url` is not given.
-pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// A client, and the in-process router it talks to (kept alive while it is used).
 pub struct Target {
     /// The client.
     pub client: Client,
-    /// The in-process router, with `--config`.
+    /// The in-process router, with `--in-process`.
     pub _router: Option<RunningRouter>,
 }
 
-/// Connects to `url`, or starts the router of `config` in this process. Must run inside
-/// a tokio runtime. Errors are one line, naming the URL or file.
+/// The router root a client command uses, and where it came from (for messages).
+pub fn router_url(url: Option<&str>, config: Option<&Path>) -> Result<(String, String), String> {
+    if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
+        return Ok((url.to_string(), String::new()));
+    }
+    let file = config::find_config_file(config, &ProcessEnv);
+    if let Some(f) = &file {
+        if !f.is_file() {
+            return Err(format!(
+                "{}: no such config file; pass --config FILE or --url URL",
+                f.display()
+            ));
+        }
+    }
+    let listen = config::listen_address(file.as_deref(), &ProcessEnv)
+        .map_err(|e| format!("cannot tell where the router listens: {e}; pass --url"))?;
+    match listen.addr {
+        BindAddr::Tcp(addr) => {
+            let host = match addr.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+                ip if ip.is_unspecified() => "[::1]".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            Ok((format!("http://{host}:{}", addr.port()), listen.origin))
+        }
+        BindAddr::Unix(path) => Err(format!(
+            "the router listens on the unix socket {} ({}), which client commands cannot use; pass --url",
+            path.display(),
+            listen.origin
+        )),
+    }
+}
+
+/// A client of the router (see the module doc), or with `in_process` of a router of the
+/// config started here. Must run inside a tokio runtime. Errors are one sentence.
 pub async fn connect(
-    url: &str,
+    url: Option<&str>,
     api_key: Option<&str>,
     config: Option<&Path>,
+    in_process: bool,
 ) -> Result<Target, String> {
-    let Some(file) = config else {
-        let client = Client::new(url, api_key).map_err(|e| e.to_string())?;
+    if !in_process {
+        let (url, origin) = router_url(url, config)?;
+        let mut client = Client::new(&url, api_key).map_err(|e| e.to_string())?;
+        if !origin.is_empty() {
+            client = client.with_origin(&origin);
+        }
         return Ok(Target {
             client,
             _router: None,
         });
+    }
+    let Some(file) = config::find_config_file(config, &ProcessEnv) else {
+        return Err(
+            "--in-process needs a config file and none was found; pass --config FILE".into(),
+        );
     };
     let overrides = Overrides {
         bind: vec!["127.0.0.1:0".into()],
         ..Default::default()
     };
-    let loaded = config::load(Some(file), &overrides, &ProcessEnv, Strictness::Serve)
+    let loaded = config::load(Some(&file), &overrides, &ProcessEnv, Strictness::Serve)
         .map_err(|e| e.to_string())?;
     let router = Router::builder(loaded.config)
         .start()

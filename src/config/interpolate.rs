@@ -35,6 +35,9 @@ pub struct Substitution {
     pub unset: HashMap<String, String>,
     /// Key paths with a malformed `${...}` reference, with the reason.
     pub errors: Vec<(String, String)>,
+    /// URL keys (`…url`) built from a `${VAR:-default}` whose variable is unset: key
+    /// path, variable, default. Often a forgotten `export`, so they are warned about.
+    pub defaulted: Vec<(String, String, String)>,
 }
 
 /// Replaces every `${VAR}` / `${VAR:-default}` in every string of `value`, in place.
@@ -47,7 +50,16 @@ pub fn substitute_tree(value: &mut Value, env: &dyn EnvSource) -> Substitution {
 fn walk(value: &mut Value, path: String, env: &dyn EnvSource, out: &mut Substitution) {
     match value {
         Value::String(s) if s.contains("${") => match substitute(s, env) {
-            Ok(Some(new)) => *s = new,
+            Ok(Some(new)) => {
+                if path.to_ascii_lowercase().ends_with("url") {
+                    out.defaulted.extend(
+                        defaulted_vars(s, env)
+                            .into_iter()
+                            .map(|(var, default)| (path.clone(), var, default)),
+                    );
+                }
+                *s = new;
+            }
             Ok(None) => {
                 let var = first_var_name(s).unwrap_or_default();
                 out.unset.insert(path, var);
@@ -72,6 +84,23 @@ fn walk(value: &mut Value, path: String, env: &dyn EnvSource, out: &mut Substitu
         }
         _ => {}
     }
+}
+
+/// The `${VAR:-default}` references of `s` whose variable is unset: (VAR, default).
+fn defaulted_vars(s: &str, env: &dyn EnvSource) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        if let Some((name, default)) = after[..end].split_once(":-") {
+            if env.var(name).filter(|v| !v.is_empty()).is_none() {
+                found.push((name.to_string(), default.to_string()));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    found
 }
 
 fn first_var_name(s: &str) -> Option<String> {

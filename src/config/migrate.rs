@@ -111,6 +111,23 @@ pub fn migrate(text: &str, format: Format) -> Result<Migration, String> {
     }
 }
 
+/// When the file at `path` is written in an older form that `config migrate` rewrites,
+/// the one-line hint to show with its problems: "this looks like an older config: run
+/// `continuum config migrate FILE`" and the first forms found.
+pub fn outdated_hint(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let migration = migrate(&text, Format::of_path(path)).ok()?;
+    let first = migration.changes.first()?;
+    let more = match migration.changes.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "this looks like an older config ({first}{more}): run `continuum config migrate {}`",
+        path.display()
+    ))
+}
+
 mod yaml {
     use super::*;
 

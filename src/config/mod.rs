@@ -6,6 +6,7 @@ pub mod access;
 mod backends;
 pub mod files;
 mod interpolate;
+mod listen;
 pub mod metadata;
 pub mod migrate;
 mod model;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use backends::normalize_url;
 pub use interpolate::{EnvSource, ProcessEnv};
+pub use listen::{listen_address, ListenAddress};
 pub use model::*;
 pub use reader::Problem;
 pub use types::{BindAddr, Secret};
@@ -98,6 +100,9 @@ pub struct Overrides {
     pub health_check_interval: Option<u64>,
     /// `--model-metadata` file (replaces `model_metadata_file`).
     pub model_metadata: Option<PathBuf>,
+    /// `--port`: replaces the port of every TCP bind address (after `--bind` and
+    /// `CONTINUUM_BIND_ADDRESS`).
+    pub port: Option<u16>,
 }
 
 /// A loaded configuration and what was noticed on the way.
@@ -117,7 +122,7 @@ pub struct Loaded {
 pub enum Strictness {
     /// `config validate`: unknown keys are errors.
     Validate,
-    /// `serve`: unknown keys are warnings.
+    /// `serve`: unknown keys are warnings (and shown with the errors when there are some).
     Serve,
 }
 
@@ -133,16 +138,20 @@ pub fn from_text(
     let config = validate::read_config(&tree, &mut r);
     let mut problems = r.errors;
     let mut warnings = r.notes;
-    match strictness {
-        Strictness::Validate => problems.extend(r.unknown),
-        Strictness::Serve => warnings.extend(r.unknown.into_iter().map(|mut p| {
-            p.message.push_str(" (ignored)");
-            p
-        })),
+    if strictness == Strictness::Validate {
+        problems.append(&mut r.unknown);
     }
     match config {
-        Some(config) if problems.is_empty() => Ok((config, warnings)),
+        Some(config) if problems.is_empty() => {
+            warnings.extend(r.unknown.into_iter().map(|mut p| {
+                p.message.push_str(" (ignored)");
+                p
+            }));
+            Ok((config, warnings))
+        }
         _ => {
+            // Unknown keys are reported with the errors: a typo is often their cause.
+            problems.append(&mut r.unknown);
             problems.sort_by(|a, b| a.path.cmp(&b.path));
             Err(ConfigError::Invalid {
                 file: file.to_string(),
@@ -169,6 +178,12 @@ fn parse_and_substitute(
         unset: subst.unset,
         ..Default::default()
     };
+    for (path, var, default) in subst.defaulted {
+        r.notes.push(Problem {
+            path,
+            message: format!("{var} is unset; using the default '{default}'"),
+        });
+    }
     for (path, message) in subst.errors {
         r.error(path, message);
     }
@@ -188,8 +203,7 @@ fn parse_tree(text: &str, format: Format) -> Result<serde_json::Value, String> {
 }
 
 /// The config file to use: `explicit` (`--config`), else `CONTINUUM_CONFIG`, else the
-/// first of `./config.{yaml,yml,toml}`, `~/.config/continuum-router/config.*`,
-/// `/etc/continuum-router/config.*` that exists.
+/// first file of [`search_path`] that exists.
 pub fn find_config_file(explicit: Option<&Path>, env: &dyn EnvSource) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
@@ -197,6 +211,12 @@ pub fn find_config_file(explicit: Option<&Path>, env: &dyn EnvSource) -> Option<
     if let Some(p) = env.var("CONTINUUM_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
+    search_path(env).into_iter().find(|p| p.is_file())
+}
+
+/// The places a config file is looked for, in order: `./config.{yaml,yml,toml}`,
+/// `~/.config/continuum-router/config.*`, `/etc/continuum-router/config.*`.
+pub fn search_path(env: &dyn EnvSource) -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from(".")];
     if let Some(home) = env.var("HOME").filter(|h| !h.is_empty()) {
         dirs.push(Path::new(&home).join(".config/continuum-router"));
@@ -204,7 +224,7 @@ pub fn find_config_file(explicit: Option<&Path>, env: &dyn EnvSource) -> Option<
     dirs.push(PathBuf::from("/etc/continuum-router"));
     dirs.iter()
         .flat_map(|d| ["config.yaml", "config.yml", "config.toml"].map(|f| d.join(f)))
-        .find(|p| p.is_file())
+        .collect()
 }
 
 /// Loads the effective configuration: file (or defaults), then environment overrides,
@@ -418,6 +438,24 @@ fn apply_env_and_overrides(
         .filter(|v| !v.trim().is_empty())
     {
         set_bind(config, &split_list(&v), "CONTINUUM_BIND_ADDRESS")?;
+    }
+    if let Some(port) = o.port {
+        let mut tcp = config
+            .server
+            .bind_address
+            .iter_mut()
+            .filter_map(|a| match a {
+                BindAddr::Tcp(addr) => Some(addr),
+                BindAddr::Unix(_) => None,
+            })
+            .peekable();
+        if tcp.peek().is_none() {
+            return Err(ConfigError::Override {
+                origin: "--port".into(),
+                message: "the router listens on unix sockets only; use --bind HOST:PORT".into(),
+            });
+        }
+        tcp.for_each(|addr| addr.set_port(port));
     }
     if !o.backends.is_empty() {
         set_backends(config, &urls, "--backends")?;

@@ -500,6 +500,9 @@ pub struct LoggingConfig {
     pub level: Option<String>,
     /// Human-readable or one JSON object per line.
     pub format: LogFormat,
+    /// One `info` line per request (method, path, model, backend, status, latency,
+    /// tokens, request id).
+    pub access_log: bool,
 }
 
 /// Log line format.
@@ -567,6 +570,7 @@ impl Default for Config {
             logging: LoggingConfig {
                 level: None,
                 format: LogFormat::Pretty,
+                access_log: true,
             },
             health_checks: HealthChecksConfig::default(),
             retry: RetryConfig::default(),

@@ -45,10 +45,11 @@ pub struct Reader {
     pub errors: Vec<Problem>,
     /// Keys nobody knows (likely typos): errors in `config validate`, warnings in `serve`.
     pub unknown: Vec<Problem>,
-    /// Values taken, but not as written (an Ollama url's `/api` dropped): always warnings.
-    pub notes: Vec<Problem>,
     /// Paths whose value referenced an unset environment variable, with its name.
     pub unset: HashMap<String, String>,
+    /// Doubtful but valid values (a URL built from a default because its variable is
+    /// unset; an Ollama url's `/api` dropped), shown as warnings.
+    pub notes: Vec<Problem>,
 }
 
 /// Joins a key onto a path: `server` + `workers` → `server.workers`.

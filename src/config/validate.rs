@@ -148,7 +148,7 @@ fn read_metrics(v: Option<&Value>, r: &mut Reader) -> MetricsConfig {
 }
 
 const LOGGING: Keys = Keys {
-    known: &["level", "format"],
+    known: &["level", "format", "access_log"],
     unsupported: &[],
 };
 
@@ -505,6 +505,9 @@ fn read_logging(v: &Value, r: &mut Reader) -> Option<LoggingConfig> {
             Ok(f) => l.format = f,
             Err(e) => r.error("logging.format", e),
         }
+    }
+    if let Some(on) = r.boolean(m, "logging", "access_log") {
+        l.access_log = on;
     }
     Some(l)
 }

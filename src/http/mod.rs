@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, shared state, request ids, and the error mapper.
 
 mod access;
+pub mod access_log;
 mod admin;
 pub mod admission;
 mod cached;
@@ -81,6 +82,11 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,
+        ))
+        // Inside the ids (it logs the request id), outside everything else.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::layer,
         ))
         // Outermost of all: every response carries the request's ids.
         .layer(axum::middleware::from_fn_with_state(

@@ -54,7 +54,7 @@ pub async fn handle(
         }
     };
     resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    super::tap::tap(resp, timer)
+    super::tap::tap(resp, timer, state.config.logging.access_log)
 }
 
 fn log_error(err: &ProxyError, id: &HeaderValue) {

@@ -11,19 +11,26 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use super::access_log::TokensSlot;
 use crate::metrics::{RequestTimer, Served};
 use crate::pipeline::usage::{StrippedUsage, UsageScan};
 
-/// Wraps a chat response so its metrics are recorded when its body ends; unchanged when
-/// metrics are off (`timer` is `None`).
-pub fn tap(resp: Response, timer: Option<RequestTimer>) -> Response {
-    let Some(timer) = timer else {
+/// Wraps a pipeline response so its metrics are recorded when its body ends, and the
+/// tokens it reported are left for the access log; unchanged when metrics are off
+/// (`timer` is `None`) and the access log too.
+pub fn tap(resp: Response, timer: Option<RequestTimer>, access_log: bool) -> Response {
+    if timer.is_none() && !access_log {
         return resp;
-    };
-    let (parts, body) = resp.into_parts();
+    }
+    let (mut parts, body) = resp.into_parts();
+    let slot = access_log.then(TokensSlot::default);
+    if let Some(slot) = &slot {
+        parts.extensions.insert(slot.clone());
+    }
     let tapped = Tap {
         inner: body,
-        timer: Some(timer),
+        timer,
+        slot,
         status: parts.status.as_u16(),
         served: parts.extensions.get::<Served>().cloned(),
         stripped: parts.extensions.get::<StrippedUsage>().cloned(),
@@ -36,6 +43,7 @@ pub fn tap(resp: Response, timer: Option<RequestTimer>) -> Response {
 struct Tap {
     inner: AxumBody,
     timer: Option<RequestTimer>,
+    slot: Option<TokensSlot>,
     status: u16,
     served: Option<Served>,
     stripped: Option<StrippedUsage>,
@@ -45,11 +53,18 @@ struct Tap {
 
 impl Tap {
     fn record(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            let tokens = self
-                .usage
-                .totals()
-                .or_else(|| self.stripped.as_ref().and_then(StrippedUsage::get));
+        let (timer, slot) = (self.timer.take(), self.slot.take());
+        if timer.is_none() && slot.is_none() {
+            return;
+        }
+        let tokens = self
+            .usage
+            .totals()
+            .or_else(|| self.stripped.as_ref().and_then(StrippedUsage::get));
+        if let (Some(slot), Some(tokens)) = (slot, tokens) {
+            let _ = slot.0.set(tokens);
+        }
+        if let Some(timer) = timer {
             timer.record(self.status, self.served.as_ref(), self.ttft, tokens);
         }
     }
@@ -78,6 +93,10 @@ impl Body for Tap {
                         this.ttft = this.timer.as_ref().map(RequestTimer::elapsed);
                     }
                     this.usage.feed(data);
+                }
+                // A whole body is not polled again after its last frame.
+                if this.inner.is_end_stream() {
+                    this.record();
                 }
             }
             Poll::Ready(_) => this.record(),

@@ -273,3 +273,26 @@ fn oauth_settings_are_checked_with_their_paths() {
         );
     }
 }
+
+#[test]
+fn a_login_error_names_the_backend_and_the_key_to_check() {
+    let dir = temp_dir("oauth-unreachable");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let file = config(&dir, closed, "http://127.0.0.1:9");
+    let out = run(bin()
+        .args(["auth", "login", "--backend", "cloud", "--config"])
+        .arg(&file));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("error: login for backend 'cloud' failed: ")
+            && out
+                .stderr
+                .ends_with("; check backends[0].auth.oauth.device_authorization_url\n"),
+        "{}",
+        out.stderr
+    );
+}
