@@ -51,10 +51,23 @@ pub enum ProxyError {
         path: String,
     },
     /// Every backend serving the model is unhealthy, warming up or circuit-open.
-    #[error(
-        "no healthy backend is available for model '{0}' (unhealthy, warming up or circuit open)"
-    )]
-    NoHealthyBackend(String),
+    #[error("{}", no_healthy_message(.model, .reasons))]
+    NoHealthyBackend {
+        /// The model asked for.
+        model: String,
+        /// Why each of its backends is passed over ("backend 'a' is unhealthy (…)").
+        reasons: Vec<String>,
+    },
+    /// No backend is known to serve the model, but some backends' model lists are unknown
+    /// (no `models` configured and discovery failing): the model may well be theirs.
+    #[error("{}", models_unknown_message(.model, .backends))]
+    ModelsUnknown {
+        /// The model asked for.
+        model: String,
+        /// Each such backend and why ("backend 'ollama' at URL is unreachable, so its
+        /// models are unknown").
+        backends: Vec<String>,
+    },
     /// The backend could not be connected to.
     #[error("backend '{backend}' is unreachable: {reason}")]
     Unreachable {
@@ -126,6 +139,11 @@ pub enum ProxyError {
     #[error("{0}")]
     Store(String),
 
+    /// The router is shutting down and its `server.shutdown_grace` ran out while this
+    /// request (a stream) was still open.
+    #[error("the router is shutting down and its shutdown grace time ran out before this response was complete; retry the request")]
+    ShuttingDown,
+
     /// A rate limit was hit.
     #[error("rate limit exceeded for {subject}; retry after {}s", retry_after_secs(.decision))]
     RateLimited {
@@ -134,6 +152,30 @@ pub enum ProxyError {
         /// The limiter's answer (for the `Retry-After` and `x-ratelimit-*` headers).
         decision: crate::ratelimit::Decision,
     },
+}
+
+fn no_healthy_message(model: &str, reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        return format!(
+            "no healthy backend is available for model '{model}' (unhealthy, warming up or circuit open)"
+        );
+    }
+    format!(
+        "no backend can take model '{model}' now: {}",
+        reasons.join("; ")
+    )
+}
+
+fn models_unknown_message(model: &str, backends: &[String]) -> String {
+    let what = if backends.len() == 1 {
+        "start it (or fix its url)"
+    } else {
+        "start them (or fix their urls)"
+    };
+    format!(
+        "the model '{model}' is not in any known model list, and {}; {what} and try again",
+        backends.join("; ")
+    )
 }
 
 /// Whole seconds to wait, at least 1 (`Retry-After`).
@@ -171,13 +213,15 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::NoHealthyBackend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoHealthyBackend { .. } | ProxyError::ModelsUnknown { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::RateLimitStoreDown(_) | ProxyError::Overloaded(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::RateLimitStoreDown(_)
+            | ProxyError::Overloaded(_)
+            | ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -229,12 +273,14 @@ impl ProxyError {
             ProxyError::Unreachable { .. } => Some("backend_unreachable"),
             ProxyError::Timeout { .. } => Some("backend_timeout"),
             ProxyError::BadUpstream { .. } => Some("backend_error"),
-            ProxyError::NoHealthyBackend(_) => Some("no_healthy_backend"),
+            ProxyError::NoHealthyBackend { .. } => Some("no_healthy_backend"),
+            ProxyError::ModelsUnknown { .. } => Some("models_unknown"),
             ProxyError::Unauthenticated(_) => Some("invalid_api_key"),
             ProxyError::Forbidden { code, .. } => Some(code),
             ProxyError::RateLimited { .. } => Some("rate_limit_exceeded"),
             ProxyError::RateLimitStoreDown(_) => Some("rate_limit_store_unavailable"),
             ProxyError::Overloaded(_) => Some("server_overloaded"),
+            ProxyError::ShuttingDown => Some("shutting_down"),
             ProxyError::NotFound { .. } => Some("not_found"),
             ProxyError::FileTooLarge { .. } => Some("file_too_large"),
             ProxyError::Store(_) => Some("store_error"),
@@ -250,7 +296,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingModel
             | ProxyError::ModelNotFound(_)
-            | ProxyError::NoHealthyBackend(_) => Some("model"),
+            | ProxyError::NoHealthyBackend { .. }
+            | ProxyError::ModelsUnknown { .. } => Some("model"),
             ProxyError::InvalidField { param, .. } => Some(param),
             _ => None,
         }

@@ -65,6 +65,8 @@ pub struct Backend {
     pub adapter: Adapter,
     /// Models learned from the backend itself when the config lists none.
     pub discovered: ArcSwap<Vec<String>>,
+    /// Why the last model discovery failed (`None`: it succeeded, or has not run).
+    pub discovery_failure: std::sync::Mutex<Option<discovery::DiscoveryError>>,
     /// Health, circuit, latency and load, shared by every worker.
     pub state: Arc<BackendState>,
     /// Hash of the name, for rendezvous hashing (ConsistentHash, PrefixAwareHash).
@@ -121,6 +123,7 @@ impl Backend {
             name_header,
             adapter,
             discovered: ArcSwap::from_pointee(Vec::new()),
+            discovery_failure: std::sync::Mutex::new(None),
             state,
             name_hash,
         })
@@ -305,6 +308,65 @@ impl Backend {
     /// Whether its model list comes from the backend (no `models` in the config).
     pub fn discovers_models(&self) -> bool {
         self.config.models.is_none()
+    }
+
+    /// Records how a model discovery went.
+    pub fn set_discovery(&self, failure: Option<discovery::DiscoveryError>) {
+        *self
+            .discovery_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = failure;
+    }
+
+    /// Why the last model discovery failed, if it did.
+    pub fn discovery_failed(&self) -> Option<discovery::DiscoveryError> {
+        self.discovery_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Its url as errors and listings show it (credentials redacted).
+    pub fn shown_url(&self) -> String {
+        self.config
+            .url
+            .as_deref()
+            .map_or_else(|| "(in-process)".into(), crate::config::types::redact_url)
+    }
+
+    /// When its models come from discovery and the last discovery failed: the sentence
+    /// that says so ("backend 'ollama' at http://localhost:11434 is unreachable, so its
+    /// models are unknown"), for the 503 that answers a model no known list has.
+    pub fn models_unknown(&self) -> Option<String> {
+        if !self.discovers_models() {
+            return None;
+        }
+        let failure = self.discovery_failed()?;
+        let (name, url) = (self.name(), self.shown_url());
+        Some(if failure.unreachable {
+            format!("backend '{name}' at {url} is unreachable, so its models are unknown")
+        } else {
+            format!(
+                "backend '{name}' at {url} does not list its models ({}), so they are unknown",
+                failure.detail
+            )
+        })
+    }
+
+    /// Why it takes no traffic or lists no models now, as a clause ("is unhealthy (last
+    /// probe: …)", "is unreachable (GET … failed: …)"); `None` when it is up.
+    pub fn down_reason(&self, now: tokio::time::Instant) -> Option<String> {
+        if let Some(why) = self.state.unavailable(now) {
+            return Some(why);
+        }
+        let failure = self
+            .discovery_failed()
+            .filter(|_| self.discovers_models())?;
+        Some(if failure.unreachable {
+            format!("is unreachable ({})", failure.detail)
+        } else {
+            format!("does not list its models ({})", failure.detail)
+        })
     }
 
     /// The models it serves now: configured, else last discovered.

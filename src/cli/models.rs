@@ -50,8 +50,65 @@ pub fn list(args: ModelsListArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // Without admin access, health comes from what /v1/models says is down.
+    let backends = backends.or_else(|| health_from_models(&models));
     outln!("{}", table(&models, backends.as_ref()));
+    for (down, listed) in unavailable(&models) {
+        if listed {
+            outln!("{down}; its models get no traffic from it now");
+        } else {
+            outln!("{down}; its models are not listed");
+        }
+    }
     ExitCode::SUCCESS
+}
+
+/// The backends a `/v1/models` answer says are down (its `unavailable` extension): each
+/// as "backend 'x' (URL) is down: it is unhealthy (…)", and whether its models are in
+/// the list.
+pub fn unavailable(models: &Value) -> Vec<(String, bool)> {
+    models["unavailable"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            let line = format!(
+                "backend '{}' ({}) is down: it {}",
+                b["backend"].as_str().unwrap_or("?"),
+                b["url"].as_str().unwrap_or("?"),
+                b["reason"].as_str().unwrap_or("does not answer")
+            );
+            (line, b["models_listed"].as_bool().unwrap_or(false))
+        })
+        .collect()
+}
+
+/// An `/admin/backends`-like health list built from `/v1/models`: a backend named in its
+/// `unavailable` list has that status, any other one it names is healthy.
+fn health_from_models(models: &Value) -> Option<Value> {
+    let down = models["unavailable"].as_array();
+    let mut list: Vec<Value> = Vec::new();
+    let names = models["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["backends"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str);
+    for name in names {
+        if list.iter().any(|b| b["name"] == name) {
+            continue;
+        }
+        let status = down
+            .into_iter()
+            .flatten()
+            .find(|b| b["backend"] == name)
+            .map_or("healthy", |b| match b["status"].as_str() {
+                Some("healthy") | None => "unavailable",
+                Some(s) => s,
+            });
+        list.push(serde_json::json!({"name": name, "status": status}));
+    }
+    Some(serde_json::json!({ "backends": list }))
 }
 
 fn health_of(backends: Option<&Value>, names: &[&str]) -> String {

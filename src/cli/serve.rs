@@ -9,7 +9,9 @@ use continuum::{ReloadSource, Router};
 
 use super::ServeArgs;
 
-/// Runs the router until a shutdown signal; exit 0 after a graceful stop.
+/// Runs the router until a shutdown signal; exit 0 after a graceful stop (in-flight
+/// requests finished, or `server.shutdown_grace` passed), 1 when a second signal cut the
+/// drain short.
 pub fn run(args: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         bind: args.bind,
@@ -92,8 +94,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         let reloads = tokio::spawn(reload_on_sighup(router.live(), hup));
-        router.shutdown_with(shutdown_signal(term)).await;
+        let mut term = term;
+        let first = shutdown_signal(&mut term).await;
+        tracing::info!("{first} received");
+        // A second signal during the drain stops the router at once.
+        let requests = router.requests();
+        let drain = router.shutdown();
+        tokio::pin!(drain);
+        let second = tokio::select! {
+            _ = &mut drain => None,
+            s = shutdown_signal(&mut term) => Some(s),
+        };
         reloads.abort();
+        if let Some(s) = second {
+            tracing::warn!(
+                "second signal ({s}): exiting now with {} request(s) in flight",
+                requests.count()
+            );
+            return ExitCode::FAILURE;
+        }
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
@@ -113,14 +132,15 @@ fn signal_stream(
     }
 }
 
-async fn shutdown_signal(term: Option<tokio::signal::unix::Signal>) {
-    let Some(mut term) = term else {
+/// Waits for SIGTERM or Ctrl-C (SIGINT); says which came.
+async fn shutdown_signal(term: &mut Option<tokio::signal::unix::Signal>) -> &'static str {
+    let Some(term) = term else {
         let _ = tokio::signal::ctrl_c().await;
-        return;
+        return "Ctrl-C";
     };
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
     }
 }
 

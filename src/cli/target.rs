@@ -107,8 +107,25 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// The first model the endpoint lists (for commands run without `-m`).
 pub async fn first_model(client: &Client) -> Result<String, String> {
     let models = client.models().await.map_err(|e| e.to_string())?;
-    models["data"][0]["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{} lists no models; pass -m MODEL", client.root()))
+    if let Some(id) = models["data"][0]["id"].as_str() {
+        return Ok(id.to_string());
+    }
+    // No model because backends are down: naming a model would not help.
+    let down: Vec<String> = super::models::unavailable(&models)
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect();
+    if !down.is_empty() {
+        let what = if down.len() == 1 {
+            "start it (or fix its url)"
+        } else {
+            "start them (or fix their urls)"
+        };
+        return Err(format!(
+            "{} lists no models because {}; {what} and try again",
+            client.root(),
+            down.join(", and ")
+        ));
+    }
+    Err(format!("{} lists no models; pass -m MODEL", client.root()))
 }

@@ -347,6 +347,30 @@ fn parse_hash(h: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// `2026-12-02T04:23:44Z` (UTC, seconds).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Unix seconds of an RFC 3339 time (`2027-01-01T00:00:00Z`, `…+02:00`, fractions ignored).
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -396,6 +420,10 @@ mod tests {
 
     #[test]
     fn rfc3339_times() {
+        use std::time::UNIX_EPOCH;
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_185_424);
+        assert_eq!(rfc3339(t), "2026-12-02T04:23:44Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2027-01-01T00:00:00Z"), Some(1_798_761_600));
         assert_eq!(

@@ -193,6 +193,9 @@ fn read_backend_url(m: &Map<String, Value>, p: &str, b: &mut BackendConfig, r: &
             "a mock backend has no url (it answers in-process)",
         ),
         (Some(url), _) => match normalize_url(&url) {
+            Ok(u) if kind == BackendType::Ollama => {
+                b.url = Some(ollama_root(u, &child(p, "url"), r))
+            }
             Ok(u) => b.url = Some(u),
             Err(e) => r.error(child(p, "url"), e),
         },
@@ -336,6 +339,30 @@ fn read_backend_mock(m: &Map<String, Value>, p: &str, b: &mut BackendConfig, r: 
             }
         }
     }
+}
+
+/// An Ollama url ending in `/api` (or `/api/chat`, `/api/tags`…) names Ollama's API, not
+/// its server root: the router adds `/api/...` itself, so the tail is dropped, with a
+/// warning.
+fn ollama_root(url: String, path: &str, r: &mut Reader) -> String {
+    let Some(at) = url.find("://").map(|s| s + 3) else {
+        return url;
+    };
+    let api = url[at..]
+        .match_indices("/api")
+        .map(|(i, _)| at + i)
+        .find(|&i| url[i + 4..].is_empty() || url[i + 4..].starts_with('/'));
+    let Some(api) = api else {
+        return url;
+    };
+    let root = url[..api].to_string();
+    r.note(
+        path,
+        format!(
+            "'{url}' names Ollama's API, but an ollama backend's url is the server root (the router adds /api/chat and /api/tags); using '{root}'"
+        ),
+    );
+    root
 }
 
 /// Checks a backend URL and reduces it to the server root: no trailing `/`, no `/v1`.

@@ -324,7 +324,7 @@ fn api_key(k: &ApiKeyConfig) -> Value {
         "allowed_models": k.allowed_models,
         "rate_limit": rate(&k.rate_limit),
         "expires_at": k.expires_at.map(|t| {
-            crate::http::rfc3339(UNIX_EPOCH + Duration::from_secs(t))
+            crate::config::access::rfc3339(UNIX_EPOCH + Duration::from_secs(t))
         }),
         "enabled": k.enabled,
     })

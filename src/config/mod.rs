@@ -113,7 +113,8 @@ pub struct Loaded {
     pub config: Config,
     /// The file it came from (`None`: built-in defaults).
     pub file: Option<PathBuf>,
-    /// Unknown keys (typos), reported as warnings by `serve`.
+    /// Values taken but not as written, and (when serving) unknown keys (typos, ignored):
+    /// reported as warnings.
     pub warnings: Vec<Problem>,
 }
 
@@ -630,6 +631,51 @@ mod tests {
     }
 
     #[test]
+    fn an_ollama_url_naming_its_api_is_taken_at_its_root_with_a_warning() {
+        for (url, root) in [
+            ("http://localhost:11434/api", "http://localhost:11434"),
+            ("http://localhost:11434/api/", "http://localhost:11434"),
+            ("http://localhost:11434/api/chat", "http://localhost:11434"),
+            ("https://gpu.lan/ollama/api/tags", "https://gpu.lan/ollama"),
+            ("http://localhost:11434", "http://localhost:11434"),
+            ("http://host/apis", "http://host/apis"),
+        ] {
+            for strictness in [Strictness::Validate, Strictness::Serve] {
+                let (config, warnings) = from_text(
+                    &format!("backends: [{{name: o, type: ollama, url: \"{url}\"}}]\n"),
+                    Format::Yaml,
+                    "f",
+                    &env(&[]),
+                    strictness,
+                )
+                .unwrap();
+                assert_eq!(config.backends[0].url.as_deref(), Some(root), "{url}");
+                if url == root {
+                    assert!(warnings.is_empty(), "{warnings:?}");
+                } else {
+                    assert_eq!(warnings.len(), 1, "{url}");
+                    assert_eq!(warnings[0].path, "backends[0].url");
+                    assert!(
+                        warnings[0].message.contains(&format!("using '{root}'")),
+                        "{}",
+                        warnings[0].message
+                    );
+                }
+            }
+        }
+        // Other types keep their path: /api may be theirs.
+        let (config, _) = from_text(
+            "backends: [{name: g, type: generic, url: \"http://h/api\"}]\n",
+            Format::Yaml,
+            "f",
+            &env(&[]),
+            Strictness::Validate,
+        )
+        .unwrap();
+        assert_eq!(config.backends[0].url.as_deref(), Some("http://h/api"));
+    }
+
+    #[test]
     fn unknown_keys_are_warnings_when_serving() {
         let (_, warnings) = from_text(
             "backends: [{name: m, type: mock}]\nlogging: {levle: info}\n",
@@ -640,6 +686,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(warnings[0].path, "logging.levle");
+        assert!(warnings[0].message.ends_with("(ignored)"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct Reader {
     /// Paths whose value referenced an unset environment variable, with its name.
     pub unset: HashMap<String, String>,
     /// Doubtful but valid values (a URL built from a default because its variable is
-    /// unset), shown as warnings.
+    /// unset; an Ollama url's `/api` dropped), shown as warnings.
     pub notes: Vec<Problem>,
 }
 
@@ -105,6 +105,14 @@ impl Reader {
     /// Records an error at `path`.
     pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records a value taken, but not as written (a warning, never an error).
+    pub fn note(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.notes.push(Problem {
             path: path.into(),
             message: message.into(),
         });

@@ -31,15 +31,17 @@ pub async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next)
     check(&state, req, next).await
 }
 
-/// Takes a request slot (admission control), then serves.
+/// Counts the request in flight, takes a request slot (admission control), then serves.
 async fn enter(state: &AppState, req: Request, next: Next) -> Response {
-    let Some(admission) = &state.admission else {
-        return next.run(req).await;
+    let ticket = state.requests.start();
+    let permit = match &state.admission {
+        None => None,
+        Some(admission) => match admission.enter().await {
+            Ok(permit) => Some(permit),
+            Err(err) => return refuse(state, &req, &err),
+        },
     };
-    match admission.enter().await {
-        Ok(permit) => super::admission::hold(next.run(req).await, permit),
-        Err(err) => refuse(state, &req, &err),
-    }
+    super::admission::hold(next.run(req).await, permit, ticket)
 }
 
 async fn check(state: &AppState, mut req: Request, next: Next) -> Response {

@@ -2,9 +2,9 @@
 //! API keys unless `method: api_key` asks for a key with the `admin` scope), backends,
 //! the effective configuration with secrets redacted, and reloads.
 
+use crate::config::access::rfc3339;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -292,28 +292,6 @@ fn report_json(r: &ReloadReport) -> Value {
     })
 }
 
-/// `2026-12-02T04:23:44Z` (UTC, seconds).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Keys whose values are secrets wherever they appear.
 const SECRET_KEYS: [&str; 13] = [
     "api_key",
@@ -413,12 +391,5 @@ mod tests {
         }
         assert!(out.contains("team-a") && out.contains("X-Extra") && out.contains("\"v\""));
         assert!(out.contains("redis://:***@cache:6379/0"), "{out}");
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339() {
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_185_424);
-        assert_eq!(rfc3339(t), "2026-12-02T04:23:44Z");
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }

@@ -1,7 +1,8 @@
 //! Admission control: at most `server.max_concurrent_requests` API requests are served at
 //! once (a request holds its slot until its response body ends, streams included); as many
 //! more may wait up to `server.queue_timeout`; the rest get 503 with `Retry-After` at once.
-//! So memory stays bounded when a backend stalls or clients flood.
+//! So memory stays bounded when a backend stalls or clients flood. Every API request is
+//! also counted while in flight (see [`Requests`]), whether admission control is on or not.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,21 +60,52 @@ impl Admission {
     }
 }
 
-/// Keeps the slot until the response body ends or is dropped.
-pub fn hold(resp: Response, permit: OwnedSemaphorePermit) -> Response {
+/// The API requests being served now (a stream until its body ends): what the drain log
+/// and a forced exit report.
+#[derive(Debug, Default)]
+pub struct Requests(AtomicUsize);
+
+impl Requests {
+    /// How many are in flight.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request until the ticket is dropped.
+    pub fn start(self: &Arc<Self>) -> Ticket {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ticket(Arc::clone(self))
+    }
+}
+
+/// One request counted in [`Requests`] while alive.
+#[derive(Debug)]
+pub struct Ticket(Arc<Requests>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Keeps the request counted (and its admission slot, if any) until the response body
+/// ends or is dropped.
+pub fn hold(resp: Response, permit: Option<OwnedSemaphorePermit>, ticket: Ticket) -> Response {
     let (parts, body) = resp.into_parts();
     Response::from_parts(
         parts,
         Body::new(Held {
             inner: body,
             _permit: permit,
+            _ticket: ticket,
         }),
     )
 }
 
 struct Held {
     inner: Body,
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
+    _ticket: Ticket,
 }
 
 impl http_body::Body for Held {

@@ -39,7 +39,7 @@ pub static X_CONTINUUM_MODEL: HeaderName = HeaderName::from_static("x-continuum-
 
 pub use crate::pipeline::Core as AppState;
 /// Secret redaction and timestamps as `/admin/config` shows them, for `config show`.
-pub use admin::{redact, rfc3339};
+pub use admin::redact;
 
 /// The axum router with every endpoint of this build.
 pub fn app(state: Arc<AppState>) -> axum::Router {
@@ -200,7 +200,33 @@ async fn list_models(State(state): State<Arc<AppState>>, req: Request) -> Respon
         .filter(|m| access::may_list(req.extensions(), &m.id))
         .map(model_json)
         .collect();
-    with_request_id(req.headers(), Json(json!({"object": "list", "data": data})))
+    let mut list = json!({"object": "list", "data": data});
+    let down = unavailable_backends(&state.backends);
+    if !down.is_empty() {
+        list["unavailable"] = down.into();
+    }
+    with_request_id(req.headers(), Json(list))
+}
+
+/// The backends that are down (unhealthy, warming up, circuit open, or their model
+/// discovery failing), each with why and whether its models are in the list: the
+/// `unavailable` extension of `GET /v1/models`, so `continuum models list` can say which
+/// backends are down without admin credentials.
+fn unavailable_backends(backends: &[Arc<crate::backend::Backend>]) -> Vec<serde_json::Value> {
+    let now = tokio::time::Instant::now();
+    backends
+        .iter()
+        .filter_map(|b| {
+            let reason = b.down_reason(now)?;
+            Some(json!({
+                "backend": b.name(),
+                "url": b.shown_url(),
+                "status": b.state.health.status().as_str(),
+                "reason": reason,
+                "models_listed": !b.models().is_empty(),
+            }))
+        })
+        .collect()
 }
 
 async fn get_model(
@@ -217,7 +243,7 @@ async fn get_model(
         .find(|m| m.id == id && access::may_list(&extensions, &m.id))
     {
         Some(m) => with_request_id(&headers, Json(model_json(m))),
-        None => with_request_id(&headers, ProxyError::ModelNotFound(id)),
+        None => with_request_id(&headers, crate::routing::not_found(&state.backends, &id)),
     }
 }
 

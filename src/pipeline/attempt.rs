@@ -133,10 +133,33 @@ fn select<'r>(
     Some((t, permit, true))
 }
 
+/// The 503 when no backend of `route` may take the call, saying why for each one.
+fn no_healthy(core: &Core, call: &Call, route: &Route) -> ProxyError {
+    let now = Instant::now();
+    let mut reasons: Vec<String> = Vec::new();
+    for t in route.targets() {
+        let b = &core.backends[t.backend];
+        if call.pinned().is_some_and(|p| p != b.name()) {
+            continue;
+        }
+        if let Some(why) = b.state.unavailable(now) {
+            let line = format!("backend '{}' {why}", b.name());
+            if !reasons.contains(&line) {
+                reasons.push(line);
+            }
+        }
+    }
+    ProxyError::NoHealthyBackend {
+        model: call.routing.model.clone(),
+        reasons,
+    }
+}
+
 /// The answer when no backend is left to try.
 fn none_left(
     core: &Core,
     call: &Call,
+    route: &Route,
     passed: Passed,
     previous: Option<Result<Response, ProxyError>>,
 ) -> Result<Response, ProxyError> {
@@ -165,7 +188,7 @@ fn none_left(
         });
     }
     // Breakers may open while we retry: then the last real failure is the answer.
-    previous.unwrap_or_else(|| Err(ProxyError::NoHealthyBackend(call.routing.model.clone())))
+    previous.unwrap_or_else(|| Err(no_healthy(core, call, route)))
 }
 
 /// Serves one model: pick a backend by the strategy, retry failures (on another backend
@@ -184,7 +207,7 @@ pub async fn serve_model(
         attempt += 1;
         let mut passed = Passed::default();
         let Some((target, permit, again)) = select(core, &plan, call, &tried, &mut passed) else {
-            return none_left(core, call, passed, previous);
+            return none_left(core, call, plan.route, passed, previous);
         };
         tried.insert(target.backend);
         let backend = &backends[target.backend];
@@ -206,8 +229,7 @@ pub async fn serve_model(
         }
         // One deadline for the whole call: no attempt starts once it has passed.
         if attempt > 1 && Instant::now() >= deadline {
-            return previous
-                .unwrap_or_else(|| Err(ProxyError::NoHealthyBackend(call.routing.model.clone())));
+            return previous.unwrap_or_else(|| Err(no_healthy(core, call, plan.route)));
         }
         tracing::debug!(request_id = call.id.to_str().unwrap_or(""), model = %call.routing.model, backend = backend.name(), attempt, "routing");
         let prepared = prepare::prepare(core, call, backend, target, plan.strategy)?;

@@ -106,6 +106,10 @@ impl ContinuingStream {
         if self.tool_calls_sent {
             return false;
         }
+        // Nothing new starts once the shutdown grace time is over.
+        if matches!(err, ProxyError::ShuttingDown) {
+            return false;
+        }
         let Some(next) = self.rest.pop_front() else {
             return false;
         };

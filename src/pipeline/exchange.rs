@@ -126,6 +126,7 @@ pub async fn exchange(
             sse: decode.sse(),
             max_event: core.config.server.max_stream_event_size as usize,
             wire,
+            cut: core.cut.clone(),
         };
         let chunk_interval = streaming.chunk_interval;
         return stream_reply(

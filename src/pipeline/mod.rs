@@ -36,6 +36,7 @@ use crate::state::{Live, Snapshot};
 pub use body::{Body, Response};
 use fields::{parse_routing, require_messages, Routing, PREFIX_BYTES};
 use op::{Operation, Wire};
+pub use stream::{CutSwitch, StreamCut};
 
 /// Everything a request is served with: the snapshot it is served with (fields of
 /// [`Snapshot`] are reached through `Deref`) and the worker's own parts. Each worker
@@ -55,6 +56,11 @@ pub struct Core {
     pub shard: usize,
     /// Admission control (`None`: `server.max_concurrent_requests: 0`).
     pub admission: Option<Arc<crate::http::admission::Admission>>,
+    /// The API requests in flight (shared by every worker).
+    pub requests: Arc<crate::http::admission::Requests>,
+    /// Ends this worker's open streams with an error event when the shutdown grace
+    /// time is over.
+    pub cut: stream::StreamCut,
     /// The response cache (`None`: `cache` off).
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// OTLP span export (`None`: no `tracing.otlp_endpoint`).
@@ -463,16 +469,19 @@ async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {
                 };
                 attempt::serve_model(core, plan, call).await
             }
+            Err(ProxyError::ModelNotFound(m)) => Err(crate::routing::not_found(&core.backends, &m)),
             Err(e) => Err(e),
         };
         let triggers = &fallback.triggers;
         let fall_back = match &outcome {
             Ok(resp) => triggers.error_codes.contains(&resp.status().as_u16()),
             Err(ProxyError::Timeout { .. }) => triggers.timeout,
-            Err(ProxyError::Unreachable { .. } | ProxyError::BadUpstream { .. }) => {
-                triggers.connection_error
-            }
-            Err(ProxyError::NoHealthyBackend(_)) => triggers.circuit_breaker_open,
+            Err(
+                ProxyError::Unreachable { .. }
+                | ProxyError::BadUpstream { .. }
+                | ProxyError::ModelsUnknown { .. },
+            ) => triggers.connection_error,
+            Err(ProxyError::NoHealthyBackend { .. }) => triggers.circuit_breaker_open,
             Err(ProxyError::ModelNotFound(_)) => triggers.model_not_found || i > 0,
             Err(_) => false,
         };

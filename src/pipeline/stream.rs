@@ -5,12 +5,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::backend::Backend;
@@ -20,8 +22,70 @@ use crate::protocol::errors::{openai_stream_error_event, stream_error_event};
 use crate::protocol::sse::SseFramer;
 use crate::resilience::InFlight;
 
+/// Ends open streams with an error event when the shutdown grace time is over (each
+/// worker has its own switch). A flag read on every poll, and a watch a waiting stream is
+/// woken by.
+#[derive(Clone, Debug)]
+pub struct StreamCut(Option<(Arc<AtomicBool>, watch::Receiver<bool>)>);
+
+/// Flips a worker's [`StreamCut`].
+#[derive(Debug)]
+pub struct CutSwitch(Arc<AtomicBool>, watch::Sender<bool>);
+
+impl CutSwitch {
+    /// Ends every stream of this switch's cut now.
+    pub fn cut(&self) {
+        self.0.store(true, Ordering::Release);
+        let _ = self.1.send(true);
+    }
+}
+
+impl StreamCut {
+    /// A switch and the cut it flips.
+    pub fn new() -> (CutSwitch, StreamCut) {
+        let flag = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = watch::channel(false);
+        (CutSwitch(flag.clone(), tx), StreamCut(Some((flag, rx))))
+    }
+
+    /// A cut that never comes (a router mounted inside another app).
+    pub fn never() -> StreamCut {
+        StreamCut(None)
+    }
+
+    fn waiter(&self) -> Option<Waiter> {
+        let (flag, rx) = self.0.clone()?;
+        let mut rx = rx;
+        let wait: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        });
+        Some(Waiter { flag, wait })
+    }
+}
+
+/// One stream's view of its [`StreamCut`].
+struct Waiter {
+    flag: Arc<AtomicBool>,
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Waiter {
+    /// Whether the cut came; registers for a wake-up when `register` (the stream is about
+    /// to wait) and it has not.
+    fn came(&mut self, cx: &mut Context<'_>, register: bool) -> bool {
+        if self.flag.load(Ordering::Acquire) {
+            return true;
+        }
+        register && self.wait.as_mut().poll(cx).is_ready()
+    }
+}
+
 /// A backend's streamed body with deadlines.
 pub struct GuardedStream {
+    /// The shutdown's end of open streams (`None`: never).
+    cut: Option<Waiter>,
     first: Option<Frame<Bytes>>,
     inner: super::body::Body,
     timer: Pin<Box<Sleep>>,
@@ -64,6 +128,8 @@ pub struct StreamMode {
     pub max_event: usize,
     /// The stream's wire (the shape of the error event that ends a broken one).
     pub wire: crate::pipeline::op::Wire,
+    /// The shutdown's end of open streams.
+    pub cut: StreamCut,
 }
 
 impl GuardedStream {
@@ -87,11 +153,13 @@ impl GuardedStream {
             sse,
             max_event,
             wire,
+            cut,
         } = mode;
         let now = Instant::now();
         let total_deadline = started + total;
         let deadline = (now + chunk_interval).min(total_deadline);
         GuardedStream {
+            cut: cut.waiter(),
             done: first.is_none() && inner.is_end_stream(),
             first,
             inner,
@@ -137,6 +205,20 @@ impl GuardedStream {
         }
     }
 
+    /// The shutdown grace time is over: the stream ends with an error event (or hands the
+    /// error to its wrapper), which is no fault of the backend's.
+    fn cut_off(&mut self) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
+        if let Some(f) = self.framer.as_mut() {
+            f.take_rest();
+        }
+        self.done = true;
+        let err = ProxyError::ShuttingDown;
+        if self.continue_on_failure {
+            return Poll::Ready(Some(Err(err)));
+        }
+        Poll::Ready(Some(Ok(Frame::data(stream_error_event(self.wire, &err)))))
+    }
+
     fn fail(&mut self, err: ProxyError) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         // A half-sent event is dropped rather than glued to the error event.
         if let Some(f) = self.framer.as_mut() {
@@ -180,6 +262,9 @@ impl Body for GuardedStream {
             if this.done {
                 return Poll::Ready(None);
             }
+            if this.cut.as_mut().is_some_and(|c| c.came(cx, false)) {
+                return this.cut_off();
+            }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.last_chunk = Instant::now();
@@ -211,6 +296,10 @@ impl Body for GuardedStream {
                 }
                 Poll::Pending => break,
             }
+        }
+        // Waiting for the backend: wake up for the shutdown's cut too.
+        if this.cut.as_mut().is_some_and(|c| c.came(cx, true)) {
+            return this.cut_off();
         }
         // Nothing from the backend: check the deadlines. The timer is moved forward lazily,
         // only when it fires before the real deadline.

@@ -42,6 +42,15 @@ impl CircuitState {
     }
 }
 
+/// Why a breaker turns requests away (for the 503 that says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Open: no request until this instant.
+    OpenUntil(Instant),
+    /// Half-open, with every one of its trial slots taken.
+    TrialsBusy(u32),
+}
+
 /// What [`CircuitBreaker::try_acquire`] granted: a plain pass (closed circuit) or one of
 /// the half-open trial slots of a given half-open period. Outcomes are recorded with it, so
 /// only real trials of the current period count towards closing the circuit.
@@ -148,6 +157,43 @@ impl CircuitBreaker {
             CircuitState::HalfOpen | CircuitState::Open => None,
             CircuitState::Closed => Some(Permit::Free),
         }
+    }
+
+    /// Why the breaker would turn a request away now (`None`: it would let one through).
+    pub fn refusal(&self, now: Instant) -> Option<Refusal> {
+        if !self.config.enabled || self.state.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match CircuitState::from_u8(self.state.load(Ordering::Acquire)) {
+            CircuitState::Open => match inner.opened_at.map(|at| at + self.config.timeout) {
+                Some(until) if now < until => Some(Refusal::OpenUntil(until)),
+                _ => None,
+            },
+            CircuitState::HalfOpen
+                if inner.trials_in_flight >= self.config.half_open_max_requests =>
+            {
+                Some(Refusal::TrialsBusy(inner.trials_in_flight))
+            }
+            _ => None,
+        }
+    }
+
+    /// The backend's health probe succeeded again after failing: an open circuit turns
+    /// half-open now, so its trial requests go out without waiting out the timeout.
+    pub fn probe_recovered(&self) {
+        if !self.config.enabled || self.state.load(Ordering::Acquire) != 2 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if self.state.load(Ordering::Acquire) != 2 {
+            return;
+        }
+        inner.generation += 1;
+        inner.trials_in_flight = 0;
+        inner.trial_successes = 0;
+        self.state.store(1, Ordering::Release);
+        tracing::info!(backend = %self.name, "health probe succeeded again: circuit half-open, letting trial requests through now");
     }
 
     /// Frees a half-open trial slot whose request ended without a verdict (cancelled).
@@ -360,6 +406,29 @@ mod tests {
         assert_eq!(b.state(t), CircuitState::Closed);
         fail(&b, t);
         assert_eq!(b.state(t), CircuitState::Open);
+    }
+
+    #[test]
+    fn a_recovered_probe_half_opens_an_open_circuit_at_once() {
+        let b = breaker();
+        let t = Instant::now();
+        assert_eq!(b.refusal(t), None);
+        for _ in 0..3 {
+            fail(&b, t);
+        }
+        let until = t + Duration::from_secs(10);
+        assert_eq!(b.refusal(t), Some(Refusal::OpenUntil(until)));
+        assert!(b.try_acquire(t).is_none());
+        b.probe_recovered();
+        assert_eq!(b.state(t), CircuitState::HalfOpen);
+        let p = b.try_acquire(t).expect("a trial at once");
+        let _q = b.try_acquire(t).unwrap();
+        assert_eq!(b.refusal(t), Some(Refusal::TrialsBusy(2)));
+        b.record(p, true, t);
+        // A closed circuit is left alone.
+        let c = breaker();
+        c.probe_recovered();
+        assert_eq!(c.state(t), CircuitState::Closed);
     }
 
     #[test]

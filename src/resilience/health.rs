@@ -38,16 +38,33 @@ pub enum ProbeResult {
     Up,
     /// 503: loading.
     Loading,
-    /// No answer, a timeout or another 5xx.
+    /// No answer, a timeout, a 404 (wrong URL) or another 5xx.
     Down,
 }
 
-#[derive(Debug)]
+/// What [`Health::on_probe`] concluded from one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The new status, if it changed (or this was the first probe).
+    pub changed: Option<HealthStatus>,
+    /// The wait before the next probe.
+    pub next: Duration,
+    /// The probe succeeded after failed ones and the backend takes traffic again: an open
+    /// circuit should give it its half-open trial now rather than wait out its timeout.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Default)]
 struct Counters {
     probed: bool,
     ok_streak: u32,
     fail_streak: u32,
     warming_since: Option<Instant>,
+    /// A probe failed (or warmed up) since the backend last took traffic after one.
+    recovering: bool,
+    /// What the last failed probe found, for the 503 that names why a backend is passed
+    /// over.
+    last_failure: Option<String>,
 }
 
 /// The health of one backend, updated by its probe loop, read on every request.
@@ -61,12 +78,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             status: AtomicU8::new(0),
-            counters: Mutex::new(Counters {
-                probed: false,
-                ok_streak: 0,
-                fail_streak: 0,
-                warming_since: None,
-            }),
+            counters: Mutex::new(Counters::default()),
         }
     }
 }
@@ -84,13 +96,17 @@ impl Health {
     /// Forgets every probe (health checks were turned off): healthy again.
     pub fn reset(&self) {
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *c = Counters {
-            probed: false,
-            ok_streak: 0,
-            fail_streak: 0,
-            warming_since: None,
-        };
+        *c = Counters::default();
         self.set(HealthStatus::Healthy);
+    }
+
+    /// What the last failed probe found (`None` before any failed, or once one succeeds).
+    pub fn last_failure(&self) -> Option<String> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_failure
+            .clone()
     }
 
     /// Whether the backend may take traffic.
@@ -107,18 +123,17 @@ impl Health {
         self.status.store(v, Ordering::Release);
     }
 
-    /// Applies a probe result; returns the new status if it changed, and the wait before
-    /// the next probe.
+    /// Applies a probe result (`why`: what a failed one found); says whether the status
+    /// changed, when to probe next and whether the backend just recovered.
     pub fn on_probe(
         &self,
         result: ProbeResult,
+        why: Option<String>,
         now: Instant,
         cfg: &HealthChecksConfig,
-    ) -> (Option<HealthStatus>, Duration) {
+    ) -> Verdict {
         let before = self.status();
-        let Ok(mut c) = self.counters.lock() else {
-            return (None, cfg.interval);
-        };
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let first = !c.probed;
         c.probed = true;
         let mut next = cfg.interval;
@@ -127,6 +142,7 @@ impl Health {
                 c.ok_streak += 1;
                 c.fail_streak = 0;
                 c.warming_since = None;
+                c.last_failure = None;
                 if first
                     || before == HealthStatus::WarmingUp
                     || c.ok_streak >= cfg.healthy_threshold
@@ -138,9 +154,14 @@ impl Health {
             }
             ProbeResult::Loading => {
                 c.ok_streak = 0;
+                c.recovering = true;
                 let since = *c.warming_since.get_or_insert(now);
                 if now.duration_since(since) > cfg.max_warmup_duration {
                     c.fail_streak += 1;
+                    c.last_failure = Some(format!(
+                        "still loading after {:?} (health_checks.max_warmup_duration)",
+                        cfg.max_warmup_duration
+                    ));
                     HealthStatus::Unhealthy
                 } else {
                     next = cfg.warmup_check_interval;
@@ -151,6 +172,8 @@ impl Health {
                 c.fail_streak += 1;
                 c.ok_streak = 0;
                 c.warming_since = None;
+                c.recovering = true;
+                c.last_failure = why;
                 if first || c.fail_streak >= cfg.unhealthy_threshold {
                     HealthStatus::Unhealthy
                 } else {
@@ -158,9 +181,17 @@ impl Health {
                 }
             }
         };
+        let recovered = result == ProbeResult::Up && after == HealthStatus::Healthy && c.recovering;
+        if recovered {
+            c.recovering = false;
+        }
         drop(c);
         self.set(after);
-        ((after != before || first).then_some(after), next)
+        Verdict {
+            changed: (after != before || first).then_some(after),
+            next,
+            recovered,
+        }
     }
 }
 
@@ -184,35 +215,35 @@ mod tests {
         let t = Instant::now();
         // The first probe decides at once.
         assert_eq!(
-            h.on_probe(ProbeResult::Up, t, &c).0,
+            h.on_probe(ProbeResult::Up, None, t, &c).changed,
             Some(HealthStatus::Healthy)
         );
-        assert_eq!(h.on_probe(ProbeResult::Down, t, &c).0, None);
+        assert_eq!(h.on_probe(ProbeResult::Down, None, t, &c).changed, None);
         assert!(h.is_healthy(), "one failure is below unhealthy_threshold");
         assert_eq!(
-            h.on_probe(ProbeResult::Down, t, &c).0,
+            h.on_probe(ProbeResult::Down, None, t, &c).changed,
             Some(HealthStatus::Unhealthy)
         );
-        assert_eq!(h.on_probe(ProbeResult::Up, t, &c).0, None);
+        assert_eq!(h.on_probe(ProbeResult::Up, None, t, &c).changed, None);
         assert_eq!(
-            h.on_probe(ProbeResult::Up, t, &c).0,
+            h.on_probe(ProbeResult::Up, None, t, &c).changed,
             Some(HealthStatus::Healthy)
         );
         // 503 means warming up: no traffic, probed at the warm-up interval…
-        let (s, next) = h.on_probe(ProbeResult::Loading, t, &c);
-        assert_eq!(s, Some(HealthStatus::WarmingUp));
-        assert_eq!(next, c.warmup_check_interval);
+        let v = h.on_probe(ProbeResult::Loading, None, t, &c);
+        assert_eq!(v.changed, Some(HealthStatus::WarmingUp));
+        assert_eq!(v.next, c.warmup_check_interval);
         assert!(!h.is_healthy());
         // …and healthy on its first good answer.
         assert_eq!(
-            h.on_probe(ProbeResult::Up, t, &c).0,
+            h.on_probe(ProbeResult::Up, None, t, &c).changed,
             Some(HealthStatus::Healthy)
         );
         // Warming up for longer than max_warmup_duration is unhealthy.
-        h.on_probe(ProbeResult::Loading, t, &c);
+        h.on_probe(ProbeResult::Loading, None, t, &c);
         let late = t + Duration::from_secs(11);
         assert_eq!(
-            h.on_probe(ProbeResult::Loading, late, &c).0,
+            h.on_probe(ProbeResult::Loading, None, late, &c).changed,
             Some(HealthStatus::Unhealthy)
         );
     }
@@ -221,8 +252,29 @@ mod tests {
     fn a_first_failed_probe_is_unhealthy_at_once() {
         let h = Health::default();
         assert_eq!(
-            h.on_probe(ProbeResult::Down, Instant::now(), &cfg()).0,
+            h.on_probe(ProbeResult::Down, None, Instant::now(), &cfg())
+                .changed,
             Some(HealthStatus::Unhealthy)
         );
+    }
+
+    #[test]
+    fn a_success_after_failures_is_a_recovery_once() {
+        let h = Health::default();
+        let c = cfg();
+        let t = Instant::now();
+        assert!(!h.on_probe(ProbeResult::Up, None, t, &c).recovered);
+        let why = Some("GET http://x/v1/models answered 500".to_string());
+        h.on_probe(ProbeResult::Down, why.clone(), t, &c);
+        h.on_probe(ProbeResult::Down, why, t, &c);
+        assert_eq!(
+            h.last_failure().as_deref(),
+            Some("GET http://x/v1/models answered 500")
+        );
+        // Below healthy_threshold the backend takes no traffic yet: not recovered.
+        assert!(!h.on_probe(ProbeResult::Up, None, t, &c).recovered);
+        assert!(h.on_probe(ProbeResult::Up, None, t, &c).recovered);
+        assert_eq!(h.last_failure(), None);
+        assert!(!h.on_probe(ProbeResult::Up, None, t, &c).recovered);
     }
 }

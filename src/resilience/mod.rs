@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use breaker::{CircuitBreaker, CircuitState, Permit};
-pub use health::{Health, HealthStatus, ProbeResult};
+pub use breaker::{CircuitBreaker, CircuitState, Permit, Refusal};
+pub use health::{Health, HealthStatus, ProbeResult, Verdict};
 
 /// Weight of the newest sample in the latency average.
 const EWMA_ALPHA: f64 = 0.3;
@@ -49,6 +49,38 @@ impl BackendState {
             return None;
         }
         self.breaker.try_acquire(now)
+    }
+
+    /// Why this backend takes no request now, in words for a 503 ("is unhealthy (last
+    /// probe: …)", "is warming up …", "has its circuit open until … (for another Ns)");
+    /// `None` when it would take one.
+    pub fn unavailable(&self, now: Instant) -> Option<String> {
+        match self.health.status() {
+            HealthStatus::Unhealthy => {
+                return Some(match self.health.last_failure() {
+                    Some(why) => format!("is unhealthy (last probe: {why})"),
+                    None => "is unhealthy (its health probes fail)".to_string(),
+                })
+            }
+            HealthStatus::WarmingUp => {
+                return Some("is warming up (its health probe answers 503 while it loads)".into())
+            }
+            HealthStatus::Healthy => {}
+        }
+        Some(match self.breaker.refusal(now)? {
+            Refusal::OpenUntil(until) => {
+                let left = until.saturating_duration_since(now);
+                let at = std::time::SystemTime::now() + left;
+                format!(
+                    "has its circuit open until {} (for another {}s) after repeated failures",
+                    crate::config::access::rfc3339(at),
+                    left.as_secs_f64().ceil() as u64
+                )
+            }
+            Refusal::TrialsBusy(n) => {
+                format!("has its circuit half-open with its {n} trial request(s) in flight")
+            }
+        })
     }
 
     /// Exponentially weighted average of time to response headers; `None` before the

@@ -137,6 +137,9 @@ impl ModelIndex {
                     }
                 }
             }
+            if b.config.kind == crate::config::BackendType::Ollama {
+                add_ollama_spellings(b, i, &models, &mut plain, &mut pinned);
+            }
         }
         let mut routes: HashMap<String, Route> = HashMap::with_capacity(pinned.len() + plain.len());
         for (name, targets) in pinned.into_iter().chain(plain) {
@@ -195,6 +198,60 @@ impl ModelIndex {
     }
 }
 
+/// Ollama's own convention: a name without a tag means `:latest`. So `llama3.2` reaches a
+/// backend model `llama3.2:latest` and `llama3.2:latest` one listed as `llama3.2`, sent
+/// by the name the backend lists. Neither spelling is listed again, and a model of the
+/// other spelling on the same backend keeps its own route.
+fn add_ollama_spellings(
+    b: &Backend,
+    i: usize,
+    models: &[String],
+    plain: &mut HashMap<String, Vec<Target>>,
+    pinned: &mut HashMap<String, Vec<Target>>,
+) {
+    for m in models {
+        let other = match m.strip_suffix(":latest") {
+            Some(bare) => bare.to_string(),
+            None if !m.contains(':') => format!("{m}:latest"),
+            None => continue,
+        };
+        let entry = plain.entry(other.clone()).or_default();
+        if entry.iter().any(|t| t.backend == i) {
+            continue;
+        }
+        let target = Target {
+            backend: i,
+            upstream_model: Arc::from(m.as_str()),
+            model_header: HeaderValue::from_str(m).ok(),
+        };
+        entry.push(target.clone());
+        pinned
+            .entry(format!("{}/{other}", b.name()))
+            .or_insert_with(|| vec![target]);
+    }
+}
+
+/// The error for a model no route knows: 404 `model_not_found`, unless backends whose
+/// model lists are unknown (no `models` configured, discovery failing) might serve it —
+/// then 503 naming each of them and its URL. A `BACKEND/model` pin only looks at its
+/// backend.
+pub fn not_found(backends: &[Arc<Backend>], model: &str) -> ProxyError {
+    let pinned = model
+        .split_once('/')
+        .and_then(|(b, _)| backends.iter().find(|x| x.name() == b));
+    let candidates: Vec<String> = match pinned {
+        Some(b) => b.models_unknown().into_iter().collect(),
+        None => backends.iter().filter_map(|b| b.models_unknown()).collect(),
+    };
+    if candidates.is_empty() {
+        return ProxyError::ModelNotFound(model.to_string());
+    }
+    ProxyError::ModelsUnknown {
+        model: model.to_string(),
+        backends: candidates,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +291,45 @@ mod tests {
         let ids: Vec<&str> = index.listed().iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["m", "org/x", "fast"]);
         assert_eq!(index.listed()[0].backends, ["a", "b"]);
+    }
+
+    #[test]
+    fn ollama_names_without_a_tag_mean_latest() {
+        let mut c = BackendConfig::new("o", BackendType::Ollama);
+        c.url = Some("http://localhost:11434".into());
+        c.models = Some(vec![
+            "llama3.2:latest".into(),
+            "qwen3".into(),
+            "phi4:14b".into(),
+        ]);
+        let o = Arc::new(Backend::new(c, &Default::default()).unwrap());
+        let index = ModelIndex::build(&[o, backend("m", &["qwen3:latest"], &[])], &[]);
+        let upstream = |name: &str| {
+            let route = index.resolve(name).unwrap();
+            route
+                .targets()
+                .iter()
+                .map(|t| (t.backend, t.upstream_model.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(upstream("llama3.2"), [(0, "llama3.2:latest".to_string())]);
+        assert_eq!(upstream("o/llama3.2"), [(0, "llama3.2:latest".to_string())]);
+        assert_eq!(
+            upstream("llama3.2:latest"),
+            [(0, "llama3.2:latest".to_string())]
+        );
+        // The other spelling reaches the Ollama backend too; a mock backend's own
+        // `qwen3:latest` is its own model, not renamed.
+        assert_eq!(
+            upstream("qwen3:latest"),
+            [(0, "qwen3".to_string()), (1, "qwen3:latest".to_string())]
+        );
+        assert_eq!(upstream("qwen3"), [(0, "qwen3".to_string())]);
+        assert!(index.resolve("phi4").is_err(), "only :latest is implied");
+        let ids: Vec<&str> = index.listed().iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["llama3.2:latest", "qwen3", "phi4:14b", "qwen3:latest"]
+        );
     }
 }

@@ -281,6 +281,8 @@ async fn serving_state(
         metrics: Arc::new(Metrics::new(workers, stats)),
         shard: 0,
         admission,
+        requests: Default::default(),
+        cut: crate::pipeline::StreamCut::never(),
         exporter,
         cache,
     };

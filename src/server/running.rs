@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::http::admission::Requests;
 use crate::http::{app, AppState};
 use crate::state::{Live, ReloadReport};
 
@@ -62,8 +63,15 @@ impl RunningRouter {
         app(Arc::new(self.state.for_worker()))
     }
 
+    /// The count of API requests in flight (streams until their body ends), to report
+    /// while shutting down.
+    pub fn requests(&self) -> Arc<Requests> {
+        Arc::clone(&self.state.requests)
+    }
+
     /// Stops accepting connections and waits for in-flight requests (streams included)
-    /// for up to `server.shutdown_grace`. Returns whether everything finished in time.
+    /// for up to `server.shutdown_grace`; streams still open then end with an error event
+    /// in their client's protocol. Returns whether everything finished in time.
     pub async fn shutdown(self) -> bool {
         self.shutdown_with(std::future::ready(())).await
     }
@@ -71,17 +79,28 @@ impl RunningRouter {
     /// Serves until `signal` completes, then shuts down as [`RunningRouter::shutdown`].
     pub async fn shutdown_with(mut self, signal: impl Future<Output = ()>) -> bool {
         signal.await;
-        tracing::info!(grace = ?self.grace, "shutting down: no new connections; draining in-flight requests");
+        let grace = self.grace;
+        tracing::info!(
+            "shutting down: no new connections; draining: {} request(s) in flight, waiting up to {grace:?}",
+            self.state.requests.count()
+        );
         let _ = self.shutdown_tx.send(true);
         for task in self.background.drain(..) {
             task.abort();
         }
-        let finished = std::mem::take(&mut self.finished);
-        let drained = tokio::time::timeout(self.grace, futures_util::future::join_all(finished))
-            .await
-            .is_ok();
+        let mut finished = futures_util::future::join_all(std::mem::take(&mut self.finished));
+        let drained = tokio::time::timeout(grace, &mut finished).await.is_ok();
         if !drained {
-            tracing::warn!(grace = ?self.grace, "shutdown grace time passed with requests still in flight");
+            tracing::warn!(
+                "shutdown grace time ({grace:?}) passed with {} request(s) in flight: ending open streams with an error event",
+                self.state.requests.count()
+            );
+            for abort in self.aborts.drain(..) {
+                let _ = abort.send(());
+            }
+            // The workers give the cut streams CUT_FLUSH to write their error event.
+            let flush = super::worker::CUT_FLUSH + Duration::from_millis(200);
+            let _ = tokio::time::timeout(flush, finished).await;
         }
         if let Some(path) = &self.stats_path {
             save_stats(&self.state.metrics, path);

@@ -86,25 +86,36 @@ pub(super) fn save_stats(metrics: &Metrics, path: &std::path::Path) {
 /// Asks every discovering backend for its models (concurrently), then rebuilds the
 /// snapshot's model index.
 pub(super) async fn refresh_models(client: &HttpClient, snapshot: &Snapshot) {
-    let t = &snapshot.config.timeouts;
-    let timeout = t.connection + t.standard.first_byte;
     let jobs = snapshot
         .backends
         .iter()
         .filter(|b| b.discovers_models())
-        .map(|b| async move {
-            match discovery::fetch_models(client, b, timeout).await {
-                Ok(models) => {
-                    if **b.discovered.load() != models {
-                        tracing::info!(backend = b.name(), models = ?models, "discovered models");
-                        b.discovered.store(Arc::new(models));
-                    }
-                }
-                Err(e) => tracing::warn!("model discovery: {e}; keeping its last known models"),
-            }
-        });
+        .map(|b| discover(client, b, &snapshot.config));
     futures_util::future::join_all(jobs).await;
     snapshot.rebuild_index();
+}
+
+/// Asks one backend for its models and records the outcome (a failure keeps its last
+/// known models).
+async fn discover(client: &HttpClient, b: &Backend, config: &Config) {
+    let t = &config.timeouts;
+    let timeout = t.connection + t.standard.first_byte;
+    match discovery::fetch_models(client, b, timeout).await {
+        Ok(models) => {
+            if b.discovery_failed().is_some() {
+                tracing::info!(backend = b.name(), "model discovery works again");
+            }
+            b.set_discovery(None);
+            if **b.discovered.load() != models {
+                tracing::info!(backend = b.name(), models = ?models, "discovered models");
+                b.discovered.store(Arc::new(models));
+            }
+        }
+        Err(e) => {
+            tracing::warn!("model discovery: {e}; keeping its last known models");
+            b.set_discovery(Some(e));
+        }
+    }
 }
 
 /// Sets the tokens of the given OAuth backends (before they serve); each one's wait
@@ -132,26 +143,41 @@ pub(super) async fn probe_all(client: &HttpClient, backends: &[Arc<Backend>], co
     futures_util::future::join_all(jobs).await;
 }
 
-/// Probes one backend, applies the result; returns the wait before the next probe.
-async fn probe_once(client: &HttpClient, cfg: &HealthChecksConfig, b: &Backend) -> Duration {
-    let result = crate::backend::probe::probe(client, b, cfg).await;
-    let (changed, next) = b
-        .state
-        .health
-        .on_probe(result, tokio::time::Instant::now(), cfg);
-    if let Some(status) = changed {
-        match status {
-            crate::resilience::HealthStatus::Healthy => {
-                tracing::info!(backend = b.name(), "backend is healthy")
-            }
-            s => tracing::warn!(
-                backend = b.name(),
-                status = s.as_str(),
-                "backend is not taking traffic"
-            ),
-        }
+/// Probes one backend and applies the result. A backend whose probe succeeds again after
+/// failing gets its circuit's half-open trial at once (not after the breaker's timeout).
+async fn probe_once(
+    client: &HttpClient,
+    cfg: &HealthChecksConfig,
+    b: &Backend,
+) -> crate::resilience::Verdict {
+    let (probe, url, path) = crate::backend::probe::probe(client, b, cfg).await;
+    let verdict = b.state.health.on_probe(
+        probe.result,
+        probe.for_clients(&url, &path),
+        tokio::time::Instant::now(),
+        cfg,
+    );
+    if verdict.recovered {
+        b.state.breaker.probe_recovered();
     }
-    next
+    use crate::resilience::HealthStatus;
+    match (verdict.changed, probe.detail) {
+        (None, _) => {}
+        (Some(HealthStatus::Healthy), None) => {
+            tracing::info!(backend = b.name(), "backend is healthy")
+        }
+        (Some(HealthStatus::Healthy), Some(detail)) => tracing::warn!(
+            backend = b.name(),
+            "backend takes traffic, but its health probe is not answered: {detail}"
+        ),
+        (Some(s), detail) => tracing::warn!(
+            backend = b.name(),
+            status = s.as_str(),
+            "backend is not taking traffic: {}",
+            detail.as_deref().unwrap_or("its health probe fails")
+        ),
+    }
+    verdict
 }
 
 /// Probes a backend while it is configured, at the interval its state calls for, with
@@ -169,8 +195,18 @@ pub(super) async fn probe_loop(
     }
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(wait) => wait = probe_once(&client, &cfg(&live), &backend).await,
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
+        }
+        let verdict = probe_once(&client, &cfg(&live), &backend).await;
+        wait = verdict.next;
+        // Back up after its model discovery failed: its models are known at once, not
+        // at the next discovery round.
+        let healthy = verdict.changed == Some(crate::resilience::HealthStatus::Healthy);
+        if healthy && backend.discovers_models() && backend.discovery_failed().is_some() {
+            let snapshot = live.current.load_full();
+            discover(&client, &backend, &snapshot.config).await;
+            snapshot.rebuild_index();
         }
     }
 }

@@ -15,11 +15,16 @@ use super::StartError;
 /// See `run_worker`: request timeouts longer than this never wake the driver early.
 const WORKER_HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// How long a worker lets the streams it cut write their error event and close, once the
+/// shutdown grace time is over, before it stops.
+pub(super) const CUT_FLUSH: Duration = Duration::from_millis(500);
+
 /// The running worker threads.
 pub(super) struct Workers {
     /// Each one's signal that it is done.
     pub(super) finished: Vec<oneshot::Receiver<()>>,
-    /// What aborts each one (grace time over).
+    /// What aborts each one (grace time over): its open streams end with an error event,
+    /// then it stops.
     pub(super) aborts: Vec<oneshot::Sender<()>>,
 }
 
@@ -53,7 +58,8 @@ pub(super) fn spawn_all(
 }
 
 /// One worker thread: a single-threaded runtime serving every listener until shutdown
-/// (graceful) or abort (grace time over).
+/// (graceful) or abort (grace time over: open streams end with an error event, given
+/// [`CUT_FLUSH`] to be written).
 fn run_worker(
     shared: AppState,
     listeners: Vec<StdListener>,
@@ -82,7 +88,10 @@ fn run_worker(
                 beat.tick().await;
             }
         });
-        let router = app(Arc::new(shared.for_worker()));
+        let (switch, cut) = crate::pipeline::StreamCut::new();
+        let mut mine = shared.for_worker();
+        mine.cut = cut;
+        let router = app(Arc::new(mine));
         let mut servers = Vec::with_capacity(listeners.len());
         for listener in listeners {
             let mut rx = shutdown.clone();
@@ -122,9 +131,13 @@ fn run_worker(
                 },
             });
         }
+        let mut servers = futures_util::future::join_all(servers);
         tokio::select! {
-            _ = futures_util::future::join_all(servers) => {}
-            _ = abort => {}
+            _ = &mut servers => {}
+            _ = abort => {
+                switch.cut();
+                let _ = tokio::time::timeout(CUT_FLUSH, servers).await;
+            }
         }
     });
     // Dropping the runtime cancels whatever still runs (only after an abort).

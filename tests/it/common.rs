@@ -14,14 +14,38 @@ use continuum::{Router, RunningRouter};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-/// Starts an axum app on 127.0.0.1:0 and returns its address.
+/// Starts an axum app on 127.0.0.1:0 and returns its address. Like every real server, it
+/// answers the health probe's model list (`GET /v1/models`, Ollama's `/api/tags`,
+/// Gemini's `/v1beta/models`) even when the app has no such route: with an empty list
+/// (a 404 there would mean the backend's url is wrong, and the router says so).
 pub async fn spawn_upstream(app: axum::Router) -> SocketAddr {
+    let app = app.layer(axum::middleware::from_fn(empty_model_list));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
     addr
+}
+
+/// See [`spawn_upstream`]: an empty model list where the app answers a model-list GET 404.
+async fn empty_model_list(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let list = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/v1/models") => Some(r#"{"object":"list","data":[]}"#),
+        (&Method::GET, "/api/tags" | "/v1beta/models") => Some(r#"{"models":[]}"#),
+        _ => None,
+    };
+    let resp = next.run(req).await;
+    match list {
+        Some(body) if resp.status() == StatusCode::NOT_FOUND => axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap(),
+        _ => resp,
+    }
 }
 
 /// Parses a YAML config (no environment) and starts it on an ephemeral TCP port.

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-fn ollama_upstream(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
+pub fn ollama_upstream(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
     axum::Router::new()
         .route(
             "/api/tags",
@@ -167,4 +167,122 @@ async fn ollama_is_spoken_natively() {
         .unwrap()
         .contains("data: URLs"));
     assert_eq!(seen.lock().unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn a_name_without_a_tag_means_latest_and_an_api_url_is_taken_at_its_root() {
+    let seen: Arc<Mutex<Vec<Value>>> = Default::default();
+    let up = spawn_upstream(ollama_upstream(seen.clone())).await;
+    let router = start_router(&format!(
+        "backends:\n  - {{name: local, type: ollama, url: \"http://{up}/api\"}}\n"
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let r = chat(
+        addr,
+        r#"{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("x-continuum-model"), "llama3.2:latest");
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap()["model"],
+        "llama3.2:latest"
+    );
+    let r = chat(
+        addr,
+        r#"{"model":"local/llama3.2","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+/// `continuum serve --log-format json`'s log lines (as JSON) so far.
+fn log_lines(p: &ServeProcess) -> Vec<Value> {
+    p.seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_answered_404_is_never_healthy_and_an_api_url_is_warned_about() {
+    let seen: Arc<Mutex<Vec<Value>>> = Default::default();
+    let up = spawn_upstream(ollama_upstream(seen)).await;
+    let dir = temp_dir("ollama-urls");
+    let config = dir.join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "backends:\n  - {{name: wrong, type: ollama, url: \"http://{up}/v2\", models: [llama3.2]}}\n  - {{name: api, type: ollama, url: \"http://{up}/api/\"}}\n"
+        ),
+    )
+    .unwrap();
+    let p = ServeProcess::start(
+        bin()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--config",
+            ])
+            .arg(&config),
+        1,
+    );
+    let lines = log_lines(&p);
+    let text = |l: &Value| l["fields"]["message"].as_str().unwrap_or("").to_string();
+    let of = |name: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["backend"] == name)
+            .map(text)
+            .collect()
+    };
+    // The wrong url: probed at /v2/api/tags, answered 404, never called healthy.
+    let wrong = of("wrong");
+    assert!(
+        wrong.iter().any(|m| m.contains("not taking traffic")
+            && m.contains(&format!(
+                "GET http://{up}/v2/api/tags answered 404 Not Found"
+            ))
+            && m.contains("the server root, e.g. http://localhost:11434")),
+        "{:#?}",
+        p.seen
+    );
+    assert!(
+        !wrong
+            .iter()
+            .any(|m| m.contains("healthy") && !m.contains("not")),
+        "{wrong:?}"
+    );
+    // The /api url: warned about at load, then served at its root.
+    assert!(
+        lines.iter().map(text).any(|m| m.contains("backends[1].url")
+            && m.contains("names Ollama's API")
+            && m.contains(&format!("using 'http://{up}'"))),
+        "{:#?}",
+        p.seen
+    );
+    assert!(
+        of("api").iter().any(|m| m == "backend is healthy"),
+        "{:#?}",
+        p.seen
+    );
+    // A request for the wrong backend's model says why it gets none.
+    let r = chat(
+        p.tcp_addr(),
+        r#"{"model":"wrong/llama3.2","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(
+            "backend 'wrong' is unhealthy (last probe: GET /v2/api/tags answered 404 Not Found"
+        ),
+        "{message}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
