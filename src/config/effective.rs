@@ -35,6 +35,7 @@ pub fn to_tree(c: &Config) -> Value {
                 LogFormat::Pretty => "pretty",
                 LogFormat::Json => "json",
             },
+            "access_log": c.logging.access_log,
         },
         "health_checks": health_checks(&c.health_checks),
         "retry": retry(&c.retry),
