@@ -141,14 +141,20 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 /// A readable reason for an upstream client error, including its cause chain.
 pub fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     use std::error::Error;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    // hyper's outer layers say only "client error (Connect)", "tcp connect error": the
+    // innermost cause is what a person can act on.
+    let mut innermost: &dyn Error = e;
+    while let Some(next) = innermost.source() {
+        innermost = next;
     }
-    text
+    let cause = innermost.to_string();
+    if e.is_connect() {
+        format!("cannot connect: {cause}")
+    } else if std::ptr::addr_eq(innermost, e as &dyn Error) {
+        cause
+    } else {
+        format!("{e}: {cause}")
+    }
 }
 
 /// A handler's outcome as a response carrying the request id; server-side failures are

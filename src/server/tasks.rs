@@ -112,10 +112,23 @@ async fn discover(client: &HttpClient, b: &Backend, config: &Config) {
             }
         }
         Err(e) => {
-            tracing::warn!("model discovery: {e}; keeping its last known models");
+            if already_said(b.discovery_failed().as_ref(), &e) {
+                tracing::debug!("model discovery: {e}; keeping its last known models");
+            } else {
+                tracing::warn!("model discovery: {e}; keeping its last known models");
+            }
             b.set_discovery(Some(e));
         }
     }
+}
+
+/// Whether a discovery failure was logged already: it is said once per outage (and when
+/// its reason changes), not every round.
+fn already_said(
+    before: Option<&discovery::DiscoveryError>,
+    now: &discovery::DiscoveryError,
+) -> bool {
+    before.is_some_and(|b| b.to_string() == now.to_string())
 }
 
 /// Sets the tokens of the given OAuth backends (before they serve); each one's wait
@@ -208,5 +221,33 @@ pub(super) async fn probe_loop(
             discover(&client, &backend, &snapshot.config).await;
             snapshot.rebuild_index();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(detail: &str) -> discovery::DiscoveryError {
+        discovery::DiscoveryError {
+            backend: "ollama".into(),
+            unreachable: true,
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn a_discovery_failure_is_said_once_per_outage_and_reason() {
+        let refused = failure("GET http://localhost:11434/api/tags failed: cannot connect");
+        assert!(!already_said(None, &refused), "the first failure is said");
+        assert!(
+            already_said(Some(&refused), &refused),
+            "the same again is not"
+        );
+        let other = failure("GET http://localhost:11434/api/tags answered 500");
+        assert!(
+            !already_said(Some(&refused), &other),
+            "a new reason is said"
+        );
     }
 }
