@@ -65,6 +65,64 @@ pub fn count_text(tier: Tier, text: &str) -> u64 {
     }
 }
 
+/// Counts a text that arrives in pieces (a streamed answer) without holding it whole:
+/// pieces wait until [`TextTally::FLUSH_AT`] bytes, then are counted up to their last
+/// whitespace (a tokenizer's tokens start at one, so the sum matches a count of the whole).
+pub struct TextTally {
+    tier: Tier,
+    pending: String,
+    tokens: u64,
+    chars: u64,
+}
+
+impl TextTally {
+    /// How much text waits before it is counted.
+    pub const FLUSH_AT: usize = 64 << 10;
+
+    /// An empty tally counting by `tier`.
+    pub fn new(tier: Tier) -> TextTally {
+        TextTally {
+            tier,
+            pending: String::new(),
+            tokens: 0,
+            chars: 0,
+        }
+    }
+
+    /// Adds a piece of the text.
+    pub fn push(&mut self, piece: &str) {
+        if self.tier == Tier::Estimate {
+            self.chars += piece.chars().count() as u64;
+            return;
+        }
+        self.pending.push_str(piece);
+        if self.pending.len() < Self::FLUSH_AT {
+            return;
+        }
+        let cut = match self.pending.rfind(char::is_whitespace) {
+            Some(cut) if cut > 0 => cut,
+            // One word longer than the limit several times over: counted as it is.
+            _ if self.pending.len() > 4 * Self::FLUSH_AT => self.pending.len(),
+            _ => return,
+        };
+        self.tokens += count_text(self.tier, &self.pending[..cut]);
+        self.pending.drain(..cut);
+    }
+
+    /// The tokens of all the text pushed.
+    pub fn total(&self) -> u64 {
+        match self.tier {
+            Tier::Estimate => self.chars.div_ceil(4),
+            tier => self.tokens + count_text(tier, &self.pending),
+        }
+    }
+
+    /// Bytes held now (bounded by about [`TextTally::FLUSH_AT`] plus one piece).
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+}
+
 /// Counts the input tokens of an OpenAI chat request (messages and tools) for `model`.
 /// Message framing follows OpenAI's published rule: 3 tokens per message plus 3 to prime
 /// the reply.
@@ -118,6 +176,26 @@ pub async fn answer_count(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_text_counted_in_pieces_holds_little_and_counts_as_the_whole() {
+        let words: Vec<String> = (0..60_000).map(|i| format!("word{} ", i % 977)).collect();
+        let whole: String = words.concat();
+        for tier in [Tier::Tokenizer("cl100k_base"), Tier::Estimate] {
+            let mut tally = TextTally::new(tier);
+            let mut most = 0;
+            for w in &words {
+                tally.push(w);
+                most = most.max(tally.held());
+            }
+            assert_eq!(tally.total(), count_text(tier, &whole), "{tier:?}");
+            assert!(
+                most <= TextTally::FLUSH_AT + 16,
+                "{tier:?} held {most} bytes"
+            );
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

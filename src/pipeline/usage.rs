@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::body::{self, Response};
 use crate::error::ProxyError;
+use crate::tokens::TextTally;
 
 /// A usage fix the proxy asks for on an OpenAI-shaped response.
 #[derive(Clone)]
@@ -61,6 +62,9 @@ pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
         UsageFix::Strip => None,
     };
     let stripped = StrippedUsage::default();
+    let tier = model
+        .as_deref()
+        .map_or(crate::tokens::Tier::Estimate, crate::tokens::tier_for);
     if !sse {
         // A reply too long to hold is passed on as it is (its usage left as sent).
         let whole =
@@ -75,7 +79,7 @@ pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
             sse,
             usage: UsageScan::default(),
             stripped,
-            text: String::new(),
+            text: TextTally::new(tier),
             id: None,
             model,
         };
@@ -92,7 +96,7 @@ pub async fn fix_usage(resp: Response, fix: UsageFix) -> Response {
         sse,
         usage: UsageScan::default(),
         stripped,
-        text: String::new(),
+        text: TextTally::new(tier),
         id: None,
         model,
     };
@@ -106,8 +110,8 @@ struct UsageFixer {
     sse: bool,
     usage: UsageScan,
     stripped: StrippedUsage,
-    /// The answer's text so far (when usage may have to be counted).
-    text: String,
+    /// The answer's text so far, counted in pieces (when usage may have to be counted).
+    text: TextTally,
     /// The chunks' `id` (for a usage chunk the router adds).
     id: Option<String>,
     model: Option<Arc<str>>,
@@ -138,12 +142,12 @@ impl UsageFixer {
                 }
                 for c in chunk.choices {
                     if let Some(t) = c.delta.content {
-                        self.text.push_str(&t);
+                        self.text.push(&t);
                     }
                     for call in c.delta.tool_calls.into_iter().flatten() {
                         if let Some(f) = call.function {
-                            self.text.push_str(f.name.as_deref().unwrap_or(""));
-                            self.text.push_str(f.arguments.as_deref().unwrap_or(""));
+                            self.text.push(f.name.as_deref().unwrap_or(""));
+                            self.text.push(f.arguments.as_deref().unwrap_or(""));
                         }
                     }
                 }
@@ -184,12 +188,12 @@ impl UsageFixer {
             .flatten()
         {
             let m = &c["message"];
-            self.text.push_str(m["content"].as_str().unwrap_or(""));
+            self.text.push(m["content"].as_str().unwrap_or(""));
             for call in m["tool_calls"].as_array().into_iter().flatten() {
                 self.text
-                    .push_str(call["function"]["name"].as_str().unwrap_or(""));
+                    .push(call["function"]["name"].as_str().unwrap_or(""));
                 self.text
-                    .push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+                    .push(call["function"]["arguments"].as_str().unwrap_or(""));
             }
         }
         let Some((usage, tier)) = self.counted_usage() else {
@@ -207,7 +211,7 @@ impl UsageFixer {
         };
         let request: serde_json::Value = serde_json::from_slice(request).ok()?;
         let (prompt, tier) = crate::tokens::count_chat(model, &request);
-        let completion = crate::tokens::count_text(tier, &self.text);
+        let completion = self.text.total();
         Some((
             json!({"prompt_tokens": prompt, "completion_tokens": completion,
                    "total_tokens": prompt + completion}),
