@@ -266,6 +266,7 @@ pub async fn serve_model(
             for (name, value) in prepared.headers {
                 resp.headers_mut().insert(name, value);
             }
+            ensure_retry_after(&mut resp);
             resp.extensions_mut().insert(served);
             resp.extensions_mut().insert(prepared.replies_in);
             if core.config.server.expose_backend_header {
@@ -295,6 +296,7 @@ pub async fn serve_model(
             }
         }
         previous = Some(outcome.map(|mut resp| {
+            ensure_retry_after(&mut resp);
             resp.extensions_mut().insert(replies_in);
             if core.config.server.expose_backend_header {
                 resp.headers_mut()
@@ -302,6 +304,19 @@ pub async fn serve_model(
             }
             resp
         }));
+    }
+}
+
+/// A backend's 429 reaches the client with an integer `Retry-After` (1 s when the
+/// backend gave none), as the router's own 429s do.
+fn ensure_retry_after(resp: &mut Response) {
+    if resp.status() == http::StatusCode::TOO_MANY_REQUESTS
+        && !resp.headers().contains_key(http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
     }
 }
 

@@ -38,6 +38,8 @@ struct Framer {
     max: usize,
     /// A unit ends at every line end (NDJSON) rather than at a blank line (SSE).
     lines: bool,
+    /// A complete unit longer than `max` was scanned (it arrived whole, so nothing was held).
+    oversized: bool,
 }
 
 impl Framer {
@@ -49,6 +51,7 @@ impl Framer {
             boundary: 0,
             max,
             lines,
+            oversized: false,
         }
     }
 
@@ -58,6 +61,9 @@ impl Framer {
             let nl = self.scanned + at;
             let line = &buf[self.line_start..nl];
             if self.lines || line.is_empty() || line == b"\r" {
+                if nl + 1 - self.boundary > self.max {
+                    self.oversized = true;
+                }
                 self.boundary = nl + 1;
             }
             self.line_start = nl + 1;
@@ -77,6 +83,9 @@ impl Framer {
         if self.held.is_empty() {
             self.reset_positions();
             self.scan(&data);
+            if std::mem::take(&mut self.oversized) {
+                return Err(EventTooLarge { limit: self.max });
+            }
             let out = (self.boundary > 0).then(|| data.slice(..self.boundary));
             let rest = &data[self.boundary..];
             if rest.len() > self.max {
@@ -94,6 +103,9 @@ impl Framer {
         let held = std::mem::take(&mut self.held);
         self.scan(&held);
         self.held = held;
+        if std::mem::take(&mut self.oversized) {
+            return Err(EventTooLarge { limit: self.max });
+        }
         let out = (self.boundary > 0).then(|| {
             let b = self.boundary;
             self.scanned -= b;
@@ -490,6 +502,18 @@ mod tests {
         assert_eq!(err.limit, 100);
         let mut f = SseFramer::new(10);
         assert!(f.push(Bytes::from_static(b"data: 0123456789")).is_err());
+        // Also when the oversized event arrives whole in one frame, or finishes in a later one.
+        let mut f = SseFramer::new(16);
+        assert!(f.push(Bytes::from_static(b"data: 1\n\n")).is_ok());
+        assert!(f
+            .push(Bytes::from_static(b"data: 0123456789abcdef\n\n"))
+            .is_err());
+        let mut f = SseFramer::new(16);
+        assert!(f
+            .push(Bytes::from_static(b"data: 01234"))
+            .unwrap()
+            .is_none());
+        assert!(f.push(Bytes::from_static(b"56789abcdef\n\n")).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod common;
 mod config_show;
 mod cors;
 mod endpoints;
+mod fault_matrix;
 mod faults;
 mod files;
 mod first_hour;
