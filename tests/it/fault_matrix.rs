@@ -200,7 +200,7 @@ async fn answer(up: Arc<Upstream>, body: Bytes) -> axum::response::Response {
         Some(Fault::RateLimited) => respond(429, &json, Body::from(error_body(429))),
         Some(Fault::ServerErrorBurst) => {
             // 504, 502, 503 in turn (statuses `retry.retryable_status_codes` has).
-            let mut f = up.faults.lock().unwrap();
+            let f = up.faults.lock().unwrap();
             let done = f.iter().filter(|x| **x == Fault::ServerErrorBurst).count();
             let status = [503, 502, 504][done.min(2)];
             respond(status, &json, Body::from(error_body(status)))
