@@ -5,7 +5,7 @@
 pub mod access;
 mod backends;
 pub mod files;
-mod interpolate;
+pub(crate) mod interpolate;
 mod listen;
 pub mod metadata;
 pub mod migrate;
