@@ -4,4 +4,6 @@
 //! internals made public.
 
 pub use crate::config::interpolate::{substitute, substitute_tree, Substitution};
-pub use crate::pipeline::multipart::{model as multipart_model, replace_model as multipart_replace_model};
+pub use crate::pipeline::multipart::{
+    model as multipart_model, replace_model as multipart_replace_model,
+};

@@ -22,7 +22,12 @@ struct Index {
     configs: Vec<ModelConfig>,
 }
 
-fn backend(name: &str, kind: BackendType, models: &[&str], aliases: &[(&str, &str)]) -> Arc<Backend> {
+fn backend(
+    name: &str,
+    kind: BackendType,
+    models: &[&str],
+    aliases: &[(&str, &str)],
+) -> Arc<Backend> {
     let mut c = BackendConfig::new(name, kind);
     c.models = Some(models.iter().map(|m| m.to_string()).collect());
     c.model_aliases = aliases
@@ -36,7 +41,12 @@ fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
         let backends = [
-            backend("a", BackendType::Mock, &["gpt-4o", "org/x", "m"], &[("fast", "gpt-4o")]),
+            backend(
+                "a",
+                BackendType::Mock,
+                &["gpt-4o", "org/x", "m"],
+                &[("fast", "gpt-4o")],
+            ),
             backend("b", BackendType::Mock, &["gpt-4o", "claude-sonnet-4"], &[]),
         ];
         let configs = vec![ModelConfig {
@@ -45,7 +55,10 @@ fn index() -> &'static Index {
             metadata: Default::default(),
             selection_strategy: None,
         }];
-        let aliases = [("smart".to_string(), "gpt-4o".to_string()), ("ghost".into(), "nope".into())];
+        let aliases = [
+            ("smart".to_string(), "gpt-4o".to_string()),
+            ("ghost".into(), "nope".into()),
+        ];
         let (models, _) = ModelIndex::build(&backends, &configs).with_aliases(&aliases, &backends);
         Index { models, configs }
     })

@@ -47,7 +47,8 @@ fn uploads() -> &'static Uploads {
         } else {
             std::env::temp_dir()
         };
-        let dir = base.join(format!("continuum-fuzz-{}", std::process::id()));
+        // One directory for every run: each upload is deleted once it is read back.
+        let dir = base.join("continuum-fuzz-multipart");
         let config = FilesConfig {
             storage_path: dir.join("files"),
             metadata_storage: MetadataStorage::Memory,
@@ -80,7 +81,10 @@ fn upload_once(content_type: &str, body: &[u8]) {
     u.runtime.block_on(async {
         if let Ok(meta) = upload(&u.files, up).await {
             assert!(meta.bytes <= 1024, "an upload passed the size limit");
-            u.files.delete(&meta.id).await.expect("the upload is deleted");
+            u.files
+                .delete(&meta.id)
+                .await
+                .expect("the upload is deleted");
         }
     });
 }

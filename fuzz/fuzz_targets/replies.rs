@@ -64,7 +64,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = decode.whole(status, bytes.clone(), "m", "chatcmpl-fuzz");
         }
     }
-    let _ = Decode::GeminiImages { count: 2 }.merge(StatusCode::OK, &[bytes.clone(), bytes.clone()]);
+    let _ =
+        Decode::GeminiImages { count: 2 }.merge(StatusCode::OK, &[bytes.clone(), bytes.clone()]);
     // The pivot's reply told to each client.
     let _ = anthropic_client::from_openai_response(data, "claude-fuzz");
     let ctx = responses::ResponseCtx::new("resp_fuzz", 0, "m");

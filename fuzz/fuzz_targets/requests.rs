@@ -7,10 +7,10 @@
 extern crate continuum_fuzz;
 
 use bytes::Bytes;
+use continuum::config::prompts::MergeStrategy;
 use continuum::config::BackendType;
 use continuum::pipeline::fields::{parse_routing, Routing};
 use continuum::pipeline::op::Wire;
-use continuum::config::prompts::MergeStrategy;
 use continuum::prompts::Injection;
 use continuum::protocol::{codec, files, responses};
 use libfuzzer_sys::fuzz_target;

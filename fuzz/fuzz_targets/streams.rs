@@ -46,7 +46,8 @@ fn backend_streams(pieces: &[&[u8]]) {
 
 fn client_streams(pieces: &[&[u8]]) {
     let mut anthropic = anthropic_client::StreamTranslator::new("claude-fuzz");
-    let mut resp = responses::StreamTranslator::new(responses::ResponseCtx::new("resp_fuzz", 0, "m"));
+    let mut resp =
+        responses::StreamTranslator::new(responses::ResponseCtx::new("resp_fuzz", 0, "m"));
     for p in pieces {
         let _ = anthropic.feed(p);
         let _ = resp.feed(p);

@@ -457,7 +457,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             all_events(&mut d),
-            [("x".to_string(), String::new()), (String::new(), "a".to_string())]
+            [
+                ("x".to_string(), String::new()),
+                (String::new(), "a".to_string())
+            ]
         );
         let mut d = SseDecoder::new(1024);
         d.push(b"data: a\ndata").unwrap();
