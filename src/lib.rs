@@ -13,6 +13,8 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod oauth;

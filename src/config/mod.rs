@@ -6,7 +6,7 @@ pub mod access;
 mod backends;
 pub mod effective;
 pub mod files;
-mod interpolate;
+pub(crate) mod interpolate;
 mod listen;
 pub mod metadata;
 pub mod migrate;

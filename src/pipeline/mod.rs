@@ -10,7 +10,7 @@ mod continuation;
 mod exchange;
 pub mod fields;
 pub mod hosted;
-mod multipart;
+pub(crate) mod multipart;
 pub mod op;
 mod prepare;
 pub mod responses;

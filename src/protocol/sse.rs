@@ -275,7 +275,8 @@ fn parse_event(buf: &Bytes) -> (Option<Event>, usize) {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
             }
-            None => (line, &b""[..]),
+            // The empty value is taken from the line's end, so its offset is in `buf`.
+            None => (line, &line[line.len()..]),
         };
         let value_at = line_start + (value.as_ptr() as usize - line.as_ptr() as usize);
         let value = buf.slice(value_at..value_at + value.len());
@@ -457,6 +458,25 @@ mod tests {
             ));
         }
         v
+    }
+
+    /// Found by fuzzing (fuzz target `sse`): a line without a colon is a field with an
+    /// empty value (`data` alone is an empty data line); reading it panicked.
+    #[test]
+    fn a_field_without_a_colon_has_an_empty_value() {
+        let mut d = SseDecoder::new(1024);
+        d.push(b"event: x\ndata\n\nretry\ndata: a\n\nnonsense\n\n")
+            .unwrap();
+        assert_eq!(
+            all_events(&mut d),
+            [
+                ("x".to_string(), String::new()),
+                (String::new(), "a".to_string())
+            ]
+        );
+        let mut d = SseDecoder::new(1024);
+        d.push(b"data: a\ndata").unwrap();
+        assert_eq!(d.finish().unwrap().data, "a\n");
     }
 
     #[test]
