@@ -25,6 +25,7 @@ mod migrate;
 mod models;
 mod oauth;
 mod ollama;
+mod openapi;
 mod operations;
 mod outages;
 mod packaging;
