@@ -115,7 +115,9 @@ fn api_operation(spec: &'static RouteSpec) -> Value {
             let (media, schema) = request_body(operation, spec.client);
             op["requestBody"] = json!({"required": true, "content": {media: {"schema": schema}}});
             if operation.streams() {
-                ok["content"]["text/event-stream"] = json!({"schema": {"type": "string"}});
+                // Each event's `data`: a JSON object in the client's stream format (OpenAI's
+                // chat stream ends with the bare `[DONE]`).
+                ok["content"]["text/event-stream"] = json!({"schema": {}});
             }
         }
         Handler::UploadFile => {
@@ -280,7 +282,10 @@ fn outside_routes(metrics_path: Option<&str>) -> Vec<(&str, &'static str, Value)
         });
         op["responses"]["200"] = json_ok("Success", json!({"type": "object"}));
         if path == "/admin/stats" {
-            op["parameters"] = json!([query("window", json!({"type": "string"}))]);
+            op["parameters"] = json!([query(
+                "window",
+                json!({"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$", "description": "A duration such as `1h`."})
+            )]);
         }
         routes.push((path, method, op));
     }
