@@ -33,10 +33,11 @@ need_command() {
 
 # The virtualenv under the build directory (system Pythons refuse `pip install`, PEP 668),
 # created when missing, with the pinned packages of REQUIREMENTS installed when any is not.
+# NAME (default venv) is its directory there, for tools whose dependencies are kept apart.
 # Prints its directory.
 ensure_venv() {
     local requirements="$1" venv
-    venv="$(target_dir)/venv"
+    venv="$(target_dir)/${2:-venv}"
     if [ ! -x "$venv/bin/python" ]; then
         need_command python3 python3
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then

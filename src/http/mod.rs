@@ -8,6 +8,8 @@ mod cached;
 mod cors;
 pub mod error;
 mod files;
+pub mod openapi;
+mod openapi_schemas;
 mod responses;
 mod serve;
 pub mod tap;
@@ -67,6 +69,13 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         state.clone(),
         access::admit,
     ));
+    // The document is built once per router: it names the metrics path this config mounts.
+    let metrics_path = state
+        .config
+        .metrics
+        .enabled
+        .then_some(state.config.metrics.path.as_str());
+    let openapi = bytes::Bytes::from(openapi::document(metrics_path).to_string());
     let router = if state.config.metrics.enabled {
         api.route(&state.config.metrics.path, get(metrics))
     } else {
@@ -75,6 +84,16 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     router
         .route("/v1/images/hosted/{id}", get(files::hosted_image))
         .route("/health", get(health))
+        .route(
+            openapi::PATH,
+            get(move |headers: HeaderMap| async move {
+                let json = [(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )];
+                with_request_id(&headers, (json, openapi))
+            }),
+        )
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))
         .merge(admin_routes(state.clone()))

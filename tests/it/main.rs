@@ -26,6 +26,7 @@ mod migrate;
 mod models;
 mod oauth;
 mod ollama;
+mod openapi;
 mod operations;
 mod outages;
 mod packaging;
