@@ -79,6 +79,96 @@ fn sse(value: &Value) -> Bytes {
     crate::protocol::sse::encode(None, value.to_string().as_bytes())
 }
 
+/// Where a mock stream is: each frame is built when it is due, so a long answer costs one
+/// copy of its text rather than every frame at once (the stream benchmark measures the
+/// router, not the mock).
+enum Stage {
+    Role,
+    Tokens,
+    Stop,
+    Usage,
+    Done,
+    End,
+}
+
+/// What a mock stream still has to send.
+struct LazyFrames {
+    reply: String,
+    /// Byte offset of the next token in `reply`.
+    at: usize,
+    stage: Stage,
+    id: String,
+    created: u64,
+    model: String,
+    usage: Option<Value>,
+    first: Duration,
+    step: Duration,
+}
+
+impl LazyFrames {
+    fn chunk(&self, delta: Value, finish: Value) -> Bytes {
+        sse(&json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        }))
+    }
+
+    /// The next frame and the delay before it: the first token after first_token_latency,
+    /// the next ones at the token rate, the closing frames at once.
+    fn next_frame(&mut self) -> Option<(Bytes, Duration)> {
+        loop {
+            match self.stage {
+                Stage::Role => {
+                    self.stage = Stage::Tokens;
+                    let role = json!({"role": "assistant", "content": ""});
+                    return Some((self.chunk(role, Value::Null), self.first));
+                }
+                Stage::Tokens if self.at < self.reply.len() => {
+                    let rest = &self.reply[self.at..];
+                    // A token is a word with the whitespace after it (split_inclusive).
+                    let len = rest
+                        .char_indices()
+                        .find(|(_, c)| c.is_whitespace())
+                        .map_or(rest.len(), |(i, c)| i + c.len_utf8());
+                    let wait = if self.at == 0 {
+                        Duration::ZERO
+                    } else {
+                        self.step
+                    };
+                    let token = rest[..len].to_string();
+                    self.at += len;
+                    return Some((self.chunk(json!({"content": token}), Value::Null), wait));
+                }
+                Stage::Tokens => self.stage = Stage::Stop,
+                Stage::Stop => {
+                    self.stage = Stage::Usage;
+                    return Some((self.chunk(json!({}), json!("stop")), Duration::ZERO));
+                }
+                Stage::Usage => {
+                    self.stage = Stage::Done;
+                    if let Some(usage) = self.usage.take() {
+                        let chunk = json!({
+                            "id": self.id, "object": "chat.completion.chunk",
+                            "created": self.created, "model": self.model,
+                            "choices": [], "usage": usage,
+                        });
+                        return Some((sse(&chunk), Duration::ZERO));
+                    }
+                }
+                Stage::Done => {
+                    self.stage = Stage::End;
+                    return Some((
+                        Bytes::from_static(crate::protocol::sse::DONE),
+                        Duration::ZERO,
+                    ));
+                }
+                Stage::End => return None,
+            }
+        }
+    }
+}
+
 impl MockBackend {
     /// A mock backend with `settings`.
     pub fn new(settings: MockSettings) -> MockBackend {
@@ -170,44 +260,26 @@ impl MockBackend {
                 }),
             );
         }
-        let chunk = |delta: Value, finish: Value| {
-            sse(&json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-            }))
+        let lazy = LazyFrames {
+            reply: reply.to_string(),
+            at: 0,
+            stage: Stage::Role,
+            id,
+            created,
+            model: model.to_string(),
+            usage: request
+                .stream_options
+                .is_some_and(|o| o.include_usage)
+                .then_some(usage),
+            first: self.settings.first_token_latency,
+            step: self.token_delay(),
         };
-        // Each frame with the delay before it: the first token after first_token_latency,
-        // the next ones at the token rate, the closing frames at once.
-        let step = self.token_delay();
-        let mut frames: Vec<(Bytes, Duration)> = Vec::with_capacity(tokens.len() + 4);
-        frames.push((
-            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-            self.settings.first_token_latency,
-        ));
-        for (i, t) in tokens.iter().enumerate() {
-            frames.push((
-                chunk(json!({"content": t}), Value::Null),
-                if i == 0 { Duration::ZERO } else { step },
-            ));
-        }
-        frames.push((chunk(json!({}), json!("stop")), Duration::ZERO));
-        if request.stream_options.is_some_and(|o| o.include_usage) {
-            let usage_chunk = json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [], "usage": usage,
-            });
-            frames.push((sse(&usage_chunk), Duration::ZERO));
-        }
-        frames.push((
-            Bytes::from_static(crate::protocol::sse::DONE),
-            Duration::ZERO,
-        ));
-        let stream = futures_util::stream::unfold(frames.into_iter(), |mut frames| async move {
-            let (frame, wait) = frames.next()?;
+        let stream = futures_util::stream::unfold(lazy, |mut lazy| async move {
+            let (frame, wait) = lazy.next_frame()?;
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            Some((frame, frames))
+            Some((frame, lazy))
         });
         let stream = StreamBody::new(stream.map(|b| Ok(Frame::data(b))));
         let mut resp = Response::new(crate::pipeline::body::boxed(stream));
