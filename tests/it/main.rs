@@ -10,6 +10,7 @@ mod cache;
 mod claude_code;
 mod cli;
 mod common;
+mod connections;
 mod cors;
 mod endpoints;
 mod faults;
