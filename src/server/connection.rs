@@ -16,22 +16,14 @@ use super::phase::{instant, now, Expiry, Watched};
 use super::registry::Ticket;
 use super::service::{Handler, Peer};
 
-/// Largest amount hyper buffers on a connection: a request's headers, and response bytes
-/// waiting for the client. The rest of a slow client's stream waits in the backend, which
-/// is read only as fast as the client takes bytes.
-const MAX_BUF: usize = 64 * 1024;
-
-/// The HTTP/1.1 settings of every client connection.
+/// The HTTP/1.1 settings of every client connection. hyper's own write buffer limits stay
+/// (at most 16 queued body chunks, ~400 KB): a stalled client holds a few chunks, and
+/// the socket holds little more (see `accept::hold_back_unsent`).
 pub(super) fn builder() -> http1::Builder {
     let mut b = http1::Builder::new();
     // The header timeout is ours (see `drive`): it must start at the connection's start
     // and at the first byte of a kept-alive connection's next request, not while idle.
-    b.header_read_timeout(None)
-        .keep_alive(true)
-        .max_buf_size(MAX_BUF)
-        // Body bytes are copied into one buffer, so a slice of a backend's large read
-        // buffer is never kept alive by a slow client.
-        .writev(false);
+    b.header_read_timeout(None).keep_alive(true);
     b
 }
 
