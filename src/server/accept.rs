@@ -44,6 +44,8 @@ pub(super) struct Serving {
 
 /// Accepts on `listener` until `shutdown` turns true.
 pub(super) async fn run(listener: Listener, serving: Serving, mut shutdown: watch::Receiver<bool>) {
+    // Whether the last accept failed: a run of failures is logged once.
+    let mut failing = false;
     loop {
         if *shutdown.borrow_and_update() {
             return;
@@ -59,11 +61,17 @@ pub(super) async fn run(listener: Listener, serving: Serving, mut shutdown: watc
             accepted = accept(&listener) => accepted,
         };
         match accepted {
-            Ok(conn) => admit(conn, &serving),
+            Ok(conn) => {
+                failing = false;
+                admit(conn, &serving);
+            }
             Err(e) if is_peer_error(&e) => {}
             Err(e) => {
                 let shed = serving.registry.shed_for_descriptors();
-                tracing::warn!(error = %e, shed, "cannot accept connections; closing idle ones and retrying");
+                if !failing {
+                    tracing::warn!(error = %e, shed, "cannot accept connections (is the open-file limit too low for server.max_connections?); closing idle ones and retrying");
+                }
+                failing = true;
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }

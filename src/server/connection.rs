@@ -73,7 +73,8 @@ pub(super) async fn serve<I>(
 
 /// Polls `conn` and watches the connection's deadlines with one timer, moved only when a
 /// deadline comes earlier than the one it is set for (a timer that fires early is set
-/// again), so the requests of a busy connection do not touch it.
+/// again): the requests of a busy connection touch it about once per timeout, not once
+/// each.
 async fn drive<I>(
     conn: http1::Connection<TokioIo<Watched<I>>, Handler>,
     state: &super::phase::ConnState,
@@ -103,7 +104,12 @@ where
             continue;
         }
         let Some((at, why)) = state.deadline(limits) else {
-            armed = false;
+            // Serving a request: no deadline. The timer is left as it is (setting it again
+            // for every request would cost a timer-wheel update each); if it fires now,
+            // it is only disarmed.
+            if armed && timer.as_mut().poll(cx).is_ready() {
+                armed = false;
+            }
             return Poll::Pending;
         };
         let deadline = instant(at);

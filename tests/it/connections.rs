@@ -72,16 +72,15 @@ async fn is_closed(s: &mut TcpStream) -> bool {
     closed_within(s, Duration::from_millis(100)).await.is_some()
 }
 
-/// A connection that asked for /health and read the answer: idle, kept alive.
+/// A connection that asked for /health and read the whole answer: idle, kept alive.
 async fn idle_connection(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(HEALTH.as_bytes()).await.unwrap();
-    let got = read_until(&mut s, "\r\n\r\n", 1, Duration::from_secs(5)).await;
-    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    // The small body follows in the same write.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut rest = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_millis(50), s.read(&mut rest)).await;
+    let got = read_until(&mut s, "\"ok\"}", 1, Duration::from_secs(5)).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("\"ok\"}"),
+        "{got:?}"
+    );
     s
 }
 
@@ -443,4 +442,76 @@ async fn stalled_streams_hold_a_bounded_amount_of_router_memory() {
         "{STREAMS} stalled streams grew the router by {grown} KiB ({} KiB each)",
         grown / STREAMS
     );
+}
+
+/// `continuum serve --config config` with an open-file limit of `files`.
+fn serve_with_open_files(files: u32, config: &std::path::Path) -> ServeProcess {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {files} && exec \"$0\" serve --config \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_continuum"))
+        .arg(config);
+    for var in [
+        "CONTINUUM_CONFIG",
+        "CONTINUUM_BIND_ADDRESS",
+        "CONTINUUM_BACKEND_URLS",
+        "CONTINUUM_LOG_LEVEL",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    ServeProcess::start(&mut cmd, 1)
+}
+
+/// Opens 100 kept-alive connections one after the other against a router whose open-file
+/// limit is `files` (each is served), then checks a new request is served too; returns
+/// how many of the 100 the router still holds open.
+async fn past_the_descriptor_limit(files: u32, server: &str) -> usize {
+    let dir = temp_dir("descriptors");
+    let config = dir.join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("server: {{bind_address: \"127.0.0.1:0\", {server}}}\nlogging: {{access_log: false}}\n{MOCK}"),
+    )
+    .unwrap();
+    let p = serve_with_open_files(files, &config);
+    let addr = p.tcp_addr();
+    let mut open = Vec::new();
+    for _ in 0..100 {
+        open.push(idle_connection(addr).await);
+    }
+    let (status, _s) = kept_request(addr).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let mut still = 0;
+    for s in &mut open {
+        if !is_closed_now(s).await {
+            still += 1;
+        }
+    }
+    still
+}
+
+/// Whether the router has closed `s` (a quick look).
+async fn is_closed_now(s: &mut TcpStream) -> bool {
+    closed_within(s, Duration::from_millis(5)).await.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auto_cap_comes_from_the_open_file_limit() {
+    // 128 descriptors: a cap of (128 - 64) / 2 = 32.
+    let open = past_the_descriptor_limit(128, "max_connections: auto").await;
+    assert!(
+        open <= 32,
+        "{open} idle connections left open over a cap of 32"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_idle_connections_are_closed_to_keep_accepting() {
+    // A cap far above what 64 descriptors allow: accepting fails, and idle connections
+    // make room instead of new ones waiting in the backlog.
+    let open = past_the_descriptor_limit(64, "max_connections: 1000").await;
+    assert!(open < 64, "{open}");
 }
