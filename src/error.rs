@@ -17,6 +17,14 @@ pub enum ProxyError {
     /// The body could not be read from the client.
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// The client stopped sending the body (`server.body_read_timeout`).
+    #[error(
+        "the request body stopped arriving: nothing came for {after:?} (server.body_read_timeout)"
+    )]
+    BodyTimeout {
+        /// The configured timeout.
+        after: std::time::Duration,
+    },
     /// The body is not a JSON object of the expected shape.
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
@@ -184,6 +192,19 @@ pub fn retry_after_secs(d: &crate::ratelimit::Decision) -> u64 {
 }
 
 impl ProxyError {
+    /// The error for a failed read of the client's request body: [`ProxyError::BodyTimeout`]
+    /// when `server.body_read_timeout` cut it off, else [`ProxyError::BodyRead`].
+    pub fn from_body_error(err: &(dyn std::error::Error + 'static)) -> ProxyError {
+        let mut cause = Some(err);
+        while let Some(e) = cause {
+            if let Some(t) = e.downcast_ref::<crate::server::BodyReadTimeout>() {
+                return ProxyError::BodyTimeout { after: t.0 };
+            }
+            cause = e.source();
+        }
+        ProxyError::BodyRead(err.to_string())
+    }
+
     /// Whether another attempt (on this or another backend) may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -213,6 +234,7 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::NoHealthyBackend { .. } | ProxyError::ModelsUnknown { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -267,6 +289,7 @@ impl ProxyError {
     pub fn code(&self) -> Option<&'static str> {
         match self {
             ProxyError::BodyTooLarge { .. } => Some("request_too_large"),
+            ProxyError::BodyTimeout { .. } => Some("request_timeout"),
             ProxyError::InvalidJson(_) => Some("invalid_json"),
             ProxyError::MissingModel => Some("missing_required_parameter"),
             ProxyError::ModelNotFound(_) => Some("model_not_found"),

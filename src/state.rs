@@ -234,6 +234,11 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
             || o.socket_mode != n.socket_mode
             || o.max_concurrent_requests != n.max_concurrent_requests
             || o.queue_timeout != n.queue_timeout
+            || o.header_read_timeout != n.header_read_timeout
+            || o.body_read_timeout != n.body_read_timeout
+            || o.keep_alive_timeout != n.keep_alive_timeout
+            || o.client_write_timeout != n.client_write_timeout
+            || o.max_connections != n.max_connections
             || o.shutdown_grace != n.shutdown_grace,
         old.metrics != new.metrics,
         old.logging.format != new.logging.format,

@@ -47,6 +47,10 @@ pub fn build_client(pool_size: usize, connect_timeout: Duration) -> HttpClient {
     HttpClient(
         Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool_size)
+            // A backend's bytes are read only as fast as its client takes them: a small read
+            // buffer is all a stalled client's stream holds here (about 0.4 MB less each
+            // than hyper's ~400 KB default grown full).
+            .http1_max_buf_size(64 * 1024)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())

@@ -137,6 +137,11 @@ fn server(s: &ServerConfig) -> Value {
         "expose_backend_header": s.expose_backend_header,
         "max_concurrent_requests": s.max_concurrent_requests,
         "queue_timeout": duration(s.queue_timeout),
+        "header_read_timeout": duration(s.header_read_timeout),
+        "body_read_timeout": duration(s.body_read_timeout),
+        "keep_alive_timeout": duration(s.keep_alive_timeout),
+        "client_write_timeout": duration(s.client_write_timeout),
+        "max_connections": s.max_connections.map_or(json!("auto"), |n| json!(n)),
     });
     // Unset (the umask's mode) has no spelling: the key is left out.
     if let Some(m) = s.socket_mode {

@@ -31,6 +31,10 @@ pub struct Migration {
 const DURATION_KEYS: &[&str] = &[
     "server.shutdown_grace",
     "server.queue_timeout",
+    "server.header_read_timeout",
+    "server.body_read_timeout",
+    "server.keep_alive_timeout",
+    "server.client_write_timeout",
     "health_checks.interval",
     "health_checks.timeout",
     "health_checks.warmup_check_interval",

@@ -245,6 +245,21 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Longest a request waits for a slot before it gets 503.
     pub queue_timeout: Duration,
+    /// Longest a client may take to send a request's headers, counted from the connection's
+    /// start or, on a kept-alive connection, from the next request's first byte; then the
+    /// connection is closed.
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next bytes of a request body; then 408 and the connection closes.
+    pub body_read_timeout: Duration,
+    /// Longest a kept-alive connection waits idle for its next request before it is closed.
+    pub keep_alive_timeout: Duration,
+    /// Longest a client may take none of the response bytes the router has for it; then the
+    /// connection is dropped, and the backend request with it.
+    pub client_write_timeout: Duration,
+    /// Most client connections open at once; `None` (`auto`) derives it from the open-file
+    /// limit. At the cap, idle and slow connections are closed to make room, else new ones
+    /// get 503.
+    pub max_connections: Option<usize>,
 }
 
 /// The kinds of backend a config may name (`backends[].type`).
@@ -527,6 +542,11 @@ impl Default for ServerConfig {
             expose_backend_header: true,
             max_concurrent_requests: 10_000,
             queue_timeout: Duration::from_secs(2),
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
+            client_write_timeout: Duration::from_secs(60),
+            max_connections: None,
         }
     }
 }

@@ -54,6 +54,11 @@ const SERVER: Keys = Keys {
         "expose_backend_header",
         "max_concurrent_requests",
         "queue_timeout",
+        "header_read_timeout",
+        "body_read_timeout",
+        "keep_alive_timeout",
+        "client_write_timeout",
+        "max_connections",
     ],
     unsupported: &[],
 };
@@ -327,7 +332,61 @@ fn read_server(v: &Value, r: &mut Reader) -> Option<ServerConfig> {
             .integer(m, p, "max_concurrent_requests")
             .map_or(d.max_concurrent_requests, |n| n as usize),
         queue_timeout: r.duration(m, p, "queue_timeout").unwrap_or(d.queue_timeout),
+        header_read_timeout: connection_timeout(m, r, "header_read_timeout", d.header_read_timeout),
+        body_read_timeout: connection_timeout(m, r, "body_read_timeout", d.body_read_timeout),
+        keep_alive_timeout: connection_timeout(m, r, "keep_alive_timeout", d.keep_alive_timeout),
+        client_write_timeout: connection_timeout(
+            m,
+            r,
+            "client_write_timeout",
+            d.client_write_timeout,
+        ),
+        max_connections: read_max_connections(m, r),
     })
+}
+
+/// One of the client connection timeouts: longer than 0, or the connection would never
+/// get a chance.
+fn connection_timeout(
+    m: &Map<String, Value>,
+    r: &mut Reader,
+    key: &str,
+    default: Duration,
+) -> Duration {
+    match r.duration(m, "server", key) {
+        Some(d) if d.is_zero() => {
+            r.error(
+                format!("server.{key}"),
+                "must be longer than 0 (write a generous duration such as \"10m\" to relax it)",
+            );
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
+}
+
+/// `server.max_connections`: `auto` (or absent) for a cap from the open-file limit, or a
+/// number of connections of at least 1.
+fn read_max_connections(m: &Map<String, Value>, r: &mut Reader) -> Option<usize> {
+    let path = "server.max_connections";
+    let n = match m.get("max_connections") {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) if s.trim() == "auto" => return None,
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        _ => {
+            r.error(
+                path,
+                "expected a number of connections (at least 1) or auto (from the open-file limit)",
+            );
+            None
+        }
+    }
 }
 
 fn read_socket_mode(m: &Map<String, Value>, r: &mut Reader) -> Option<u32> {
@@ -510,4 +569,67 @@ fn read_logging(v: &Value, r: &mut Reader) -> Option<LoggingConfig> {
         l.access_log = on;
     }
     Some(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{from_text, ConfigError, Format, Strictness};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn server(text: &str) -> Result<super::ServerConfig, String> {
+        let yaml = format!("server: {{{text}}}\nbackends: [{{name: m, type: mock}}]\n");
+        let env = HashMap::<String, String>::new();
+        match from_text(&yaml, Format::Yaml, "t.yaml", &env, Strictness::Validate) {
+            Ok((config, _)) => Ok(config.server),
+            Err(ConfigError::Invalid { problems, .. }) => Err(problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let s = server("").unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.keep_alive_timeout, Duration::from_secs(75));
+        assert_eq!(s.max_connections, None);
+        let s = server("header_read_timeout: 5s, body_read_timeout: 2s, keep_alive_timeout: 1m, client_write_timeout: 10s, max_connections: 500").unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(s.client_write_timeout, Duration::from_secs(10));
+        assert_eq!(s.max_connections, Some(500));
+        assert_eq!(
+            server("max_connections: auto").unwrap().max_connections,
+            None
+        );
+        assert_eq!(
+            server("max_connections: \"64\"").unwrap().max_connections,
+            Some(64)
+        );
+
+        let e = server("max_connections: 0").unwrap_err();
+        assert!(
+            e.contains(
+                "server.max_connections: expected a number of connections (at least 1) or auto"
+            ),
+            "{e}"
+        );
+        let e = server("max_connections: lots").unwrap_err();
+        assert!(e.contains("server.max_connections"), "{e}");
+        let e = server("keep_alive_timeout: 0s").unwrap_err();
+        assert!(
+            e.contains("server.keep_alive_timeout: must be longer than 0"),
+            "{e}"
+        );
+        let e = server("client_write_timeout: 60").unwrap_err();
+        assert!(
+            e.contains("server.client_write_timeout: durations need a unit"),
+            "{e}"
+        );
+    }
 }

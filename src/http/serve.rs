@@ -33,7 +33,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<By
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ProxyError::BodyTooLarge { limit })
         }
-        Err(e) => Err(ProxyError::BodyRead(e.to_string())),
+        Err(e) => Err(ProxyError::from_body_error(&*e)),
     }
 }
 

@@ -7,9 +7,15 @@
 //! request is parsed, routed, forwarded and answered on one thread with no cross-thread
 //! wake-ups. Only the model index (an `ArcSwap`) and the immutable config are shared.
 
+mod accept;
+mod connection;
 mod control;
+mod limits;
 mod listeners;
+mod phase;
+mod registry;
 mod running;
+mod service;
 mod tasks;
 mod worker;
 
@@ -31,6 +37,7 @@ use crate::state::{BuildContext, Live, ReloadRequest, Snapshot};
 use control::{fingerprint, Control};
 use listeners::Listeners;
 pub use running::RunningRouter;
+pub use service::BodyReadTimeout;
 use tasks::{oauth_all, probe_all, refresh_models, save_stats};
 use worker::Workers;
 

@@ -1,15 +1,18 @@
-//! The worker threads: each runs a single-threaded tokio runtime serving every listener.
+//! The worker threads: each runs a single-threaded tokio runtime accepting on every
+//! listener and serving the connections it accepts.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::sync::{oneshot, watch};
 
 use crate::http::{app, AppState};
 
+use super::accept::{self, Listener, Serving};
+use super::connection;
+use super::limits::ConnLimits;
 use super::listeners::StdListener;
+use super::registry::Registry;
 use super::StartError;
 
 /// See `run_worker`: request timeouts longer than this never wake the driver early.
@@ -35,6 +38,8 @@ pub(super) fn spawn_all(
     workers: usize,
     shutdown_rx: &watch::Receiver<bool>,
 ) -> Result<Workers, StartError> {
+    let limits = ConnLimits::from_config(&state.config.server);
+    let registry = Arc::new(Registry::new(limits.max_connections, limits.header_read));
     let mut finished = Vec::with_capacity(workers);
     let mut aborts = Vec::with_capacity(workers);
     for i in 0..workers {
@@ -47,9 +52,10 @@ pub(super) fn spawn_all(
         let (abort_tx, abort_rx) = oneshot::channel::<()>();
         let shared = state.clone();
         let rx = shutdown_rx.clone();
+        let registry = Arc::clone(&registry);
         std::thread::Builder::new()
             .name(format!("continuum-worker-{i}"))
-            .spawn(move || run_worker(shared, mine, rx, abort_rx, done_tx))
+            .spawn(move || run_worker(shared, mine, (limits, registry), rx, abort_rx, done_tx))
             .map_err(|e| StartError::Worker(e.to_string()))?;
         finished.push(done_rx);
         aborts.push(abort_tx);
@@ -63,6 +69,7 @@ pub(super) fn spawn_all(
 fn run_worker(
     shared: AppState,
     listeners: Vec<StdListener>,
+    (limits, registry): (ConnLimits, Arc<Registry>),
     shutdown: watch::Receiver<bool>,
     abort: oneshot::Receiver<()>,
     done: oneshot::Sender<()>,
@@ -91,52 +98,44 @@ fn run_worker(
         let (switch, cut) = crate::pipeline::StreamCut::new();
         let mut mine = shared.for_worker();
         mine.cut = cut;
-        let router = app(Arc::new(mine));
-        let mut servers = Vec::with_capacity(listeners.len());
+        let (open_tx, open_rx) = watch::channel(());
+        let serving = Serving {
+            app: app(Arc::new(mine)),
+            settings: connection::builder(),
+            limits,
+            registry,
+            open: open_rx,
+        };
+        let mut loops = Vec::with_capacity(listeners.len());
         for listener in listeners {
-            let mut rx = shutdown.clone();
-            let signal = async move {
-                let _ = rx.changed().await;
+            let listener = match listener {
+                StdListener::Tcp(l) => tokio::net::TcpListener::from_std(l).map(Listener::Tcp),
+                StdListener::Unix(l) => tokio::net::UnixListener::from_std(l).map(Listener::Unix),
             };
-            let router = router.clone();
-            servers.push(match listener {
-                StdListener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
-                    Ok(l) => {
-                        let l = l.tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        });
-                        // The peer address is what per-client rate limits count.
-                        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                        tokio::spawn(async move {
-                            let _ = axum::serve(l, service).with_graceful_shutdown(signal).await;
-                        })
-                    }
-                    Err(e) => {
-                        tracing::error!("worker cannot register a TCP listener: {e}");
-                        continue;
-                    }
-                },
-                StdListener::Unix(l) => match tokio::net::UnixListener::from_std(l) {
-                    Ok(l) => {
-                        // Who may connect is the socket file's mode; the admin guard reads this.
-                        let router = router.layer(axum::Extension(crate::http::UnixSocketPeer));
-                        tokio::spawn(async move {
-                            let _ = axum::serve(l, router).with_graceful_shutdown(signal).await;
-                        })
-                    }
-                    Err(e) => {
-                        tracing::error!("worker cannot register a Unix listener: {e}");
-                        continue;
-                    }
-                },
-            });
+            match listener {
+                Ok(l) => loops.push(tokio::spawn(accept::run(
+                    l,
+                    serving.clone(),
+                    shutdown.clone(),
+                ))),
+                Err(e) => tracing::error!("worker cannot register a listener: {e}"),
+            }
         }
-        let mut servers = futures_util::future::join_all(servers);
+        let registry = Arc::clone(&serving.registry);
+        drop(serving);
+        let graceful = async move {
+            futures_util::future::join_all(loops).await;
+            // No new connections: the open ones finish their request in flight and close.
+            registry.drain_all();
+            open_tx.closed().await;
+        };
+        let mut graceful = std::pin::pin!(graceful);
         tokio::select! {
-            _ = &mut servers => {}
+            _ = &mut graceful => {}
             _ = abort => {
+                // Grace time is over: open streams end with an error event, then close.
                 switch.cut();
-                let _ = tokio::time::timeout(CUT_FLUSH, servers).await;
+                let _ = tokio::time::timeout(CUT_FLUSH, graceful).await;
             }
         }
     });

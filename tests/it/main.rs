@@ -11,6 +11,7 @@ mod claude_code;
 mod cli;
 mod common;
 mod config_show;
+mod connections;
 mod cors;
 mod endpoints;
 mod fault_matrix;
