@@ -49,10 +49,16 @@ struct Counted<S> {
     out: Arc<AtomicU64>,
 }
 
+/// The client's body failed mid-upload; the cause is kept, so a `body_read_timeout` is
+/// still known as one (408) behind the multipart parser.
+#[derive(Debug, thiserror::Error)]
+#[error("the upload broke off: {0}")]
+struct BrokeOff(#[source] Box<dyn std::error::Error + Send + Sync>);
+
 impl<S, E> Stream for Counted<S>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    E: std::error::Error + Send + Sync + 'static,
 {
     type Item = Result<Bytes, std::io::Error>;
 
@@ -68,9 +74,9 @@ where
                 self.fed.fetch_add(b.len() as u64, Ordering::Relaxed);
                 Poll::Ready(Some(Ok(b)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(format!(
-                "the upload broke off: {e}"
-            ))))),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(std::io::Error::other(BrokeOff(Box::new(e))))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -102,6 +108,11 @@ fn clean_filename(raw: &str) -> Result<String, ProxyError> {
 }
 
 fn multipart_error(e: multer::Error) -> ProxyError {
+    if let multer::Error::StreamReadFailed(source) = &e {
+        if let broke @ ProxyError::BodyTimeout { .. } = ProxyError::from_body_error(&**source) {
+            return broke;
+        }
+    }
     let detail = match &e {
         // Our own stream's reason (a part header too large, a body that broke off).
         multer::Error::StreamReadFailed(source) => format!("{e}: {source}"),
@@ -114,7 +125,7 @@ fn multipart_error(e: multer::Error) -> ProxyError {
 pub async fn upload<S, E>(files: &Files, up: Upload<S>) -> Result<FileMeta, ProxyError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
-    E: std::fmt::Display + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
 {
     let content_type = up.content_type.ok_or_else(|| {
         invalid(

@@ -515,3 +515,29 @@ async fn out_of_descriptors_idle_connections_are_closed_to_keep_accepting() {
     let open = past_the_descriptor_limit(64, "max_connections: 1000").await;
     assert!(open < 64, "{open}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_upload_that_stops_arriving_gets_408_too() {
+    let dir = temp_dir("upload-408");
+    let router = start_router(&format!(
+        "server: {{body_read_timeout: 300ms}}\nfiles: {{storage_path: '{}'}}\n{MOCK}",
+        dir.display()
+    ))
+    .await;
+    let addr = router.tcp_addr().unwrap();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let part = "--b\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--b\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\ncontent-type: text/plain\r\n\r\nsome text";
+    // Content-Length promises 100 bytes more than are sent.
+    s.write_all(
+        format!(
+            "POST /v1/files HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=b\r\ncontent-length: {}\r\n\r\n{part}",
+            part.len() + 100
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let got = read_until(&mut s, "body_read_timeout", 1, Duration::from_secs(5)).await;
+    assert!(got.starts_with("HTTP/1.1 408"), "{got:?}");
+    assert!(got.contains("request_timeout"), "{got}");
+}
