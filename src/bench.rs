@@ -477,13 +477,9 @@ pub fn error_message(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// The innermost cause of an error (hyper's outer layers say only "client error").
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
+/// The innermost cause of an error, as text.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::http::innermost_cause(e).to_string()
 }
 
 /// Sends one request and reads its answer: the status of a success, else what failed.

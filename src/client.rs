@@ -245,18 +245,15 @@ impl Client {
     /// What a failed connection means, in one sentence: nothing listening, or the
     /// innermost cause (not hyper's whole chain).
     fn unreachable(&self, e: &hyper_util::client::legacy::Error) -> ClientError {
-        use std::error::Error;
-        let mut innermost: &dyn Error = e;
-        while let Some(next) = innermost.source() {
-            if let Some(io) = next.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return ClientError::NotListening {
-                        root: self.root.clone(),
-                        origin: self.origin.clone(),
-                    };
-                }
-            }
-            innermost = next;
+        let innermost = crate::http::innermost_cause(e);
+        let refused = innermost
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            return ClientError::NotListening {
+                root: self.root.clone(),
+                origin: self.origin.clone(),
+            };
         }
         ClientError::Unreachable {
             root: self.root.clone(),

@@ -84,6 +84,7 @@ impl Line {
             .as_ref()
             .and_then(|t| t.0.get().copied())
             .unwrap_or((0, 0));
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             target: "continuum::access",
             method = %self.method,
@@ -91,7 +92,7 @@ impl Line {
             model,
             backend,
             status = self.status,
-            latency_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms,
             input_tokens = input,
             output_tokens = output,
             bytes = self.sent,
@@ -101,7 +102,7 @@ impl Line {
             self.method,
             self.path,
             self.status,
-            self.started.elapsed().as_secs_f64() * 1000.0
+            latency_ms
         );
     }
 }

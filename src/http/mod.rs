@@ -157,15 +157,22 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// A readable reason for an upstream client error, including its cause chain.
+/// The innermost cause of an error: hyper's outer layers say only "client error
+/// (Connect)", "tcp connect error"; what a person can act on is at the bottom of the chain.
+pub fn innermost_cause<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause
+}
+
+/// A readable reason for an upstream client error: its innermost cause.
 pub fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     use std::error::Error;
-    // hyper's outer layers say only "client error (Connect)", "tcp connect error": the
-    // innermost cause is what a person can act on.
-    let mut innermost: &dyn Error = e;
-    while let Some(next) = innermost.source() {
-        innermost = next;
-    }
+    let innermost = innermost_cause(e);
     let cause = innermost.to_string();
     if e.is_connect() {
         format!("cannot connect: {cause}")

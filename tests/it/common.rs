@@ -167,6 +167,19 @@ pub fn bin() -> Command {
     c
 }
 
+/// Runs the binary with `input` on its stdin (closed after it) and waits for its output.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Output of a finished command.
 pub struct Run {
     pub code: i32,

@@ -135,21 +135,10 @@ async fn piped_input_takes_the_same_commands() {
     .await;
     let url = format!("http://{}", router.tcp_addr().unwrap());
     let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = bin()
-            .args(["chat", "--url", &url, "-m", "echo"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"/set temperature 0.25\none\\\ntwo\n/model nope\n")
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run_with_input(
+            bin().args(["chat", "--url", &url, "-m", "echo"]),
+            b"/set temperature 0.25\none\\\ntwo\n/model nope\n",
+        )
     })
     .await
     .unwrap();

@@ -23,23 +23,7 @@ async fn chat_one_shot_streams_the_answer_and_errors_are_one_line() {
     // From stdin with `-`, and the first listed model when -m is left out.
     let out = tokio::task::spawn_blocking({
         let url = url.clone();
-        move || {
-            use std::io::Write;
-            let mut child = bin()
-                .args(["chat", "--url", &url, "-"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"from stdin")
-                .unwrap();
-            child.wait_with_output().unwrap()
-        }
+        move || run_with_input(bin().args(["chat", "--url", &url, "-"]), b"from stdin")
     })
     .await
     .unwrap();
