@@ -73,6 +73,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         // Signal handlers are installed before the router announces its address, so a
         // signal sent as soon as it listens is never met by the default action.
         let term = signal_stream(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
+        let int = signal_stream(tokio::signal::unix::SignalKind::interrupt(), "Ctrl-C");
         let hup = signal_stream(
             tokio::signal::unix::SignalKind::hangup(),
             "SIGHUP (no reload on SIGHUP)",
@@ -94,8 +95,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         let reloads = tokio::spawn(reload_on_sighup(router.live(), hup));
-        let mut term = term;
-        let first = shutdown_signal(&mut term).await;
+        let mut signals = ShutdownSignals { term, int };
+        let first = signals.next().await;
         tracing::info!("{first} received");
         // A second signal during the drain stops the router at once.
         let requests = router.requests();
@@ -103,7 +104,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tokio::pin!(drain);
         let second = tokio::select! {
             _ = &mut drain => None,
-            s = shutdown_signal(&mut term) => Some(s),
+            s = signals.next() => Some(s),
         };
         reloads.abort();
         if let Some(s) = second {
@@ -132,15 +133,30 @@ fn signal_stream(
     }
 }
 
-/// Waits for SIGTERM or Ctrl-C (SIGINT); says which came.
-async fn shutdown_signal(term: &mut Option<tokio::signal::unix::Signal>) -> &'static str {
-    let Some(term) = term else {
-        let _ = tokio::signal::ctrl_c().await;
-        return "Ctrl-C";
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+/// The two signals that stop the router. Both streams live from before the router
+/// listens until it exits, so a signal that arrives between two waits (say, while the
+/// drain starts) is kept for the next wait, not lost.
+struct ShutdownSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Waits for SIGTERM or Ctrl-C (SIGINT); says which came.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            Some(()) = recv(&mut self.term) => "SIGTERM",
+            Some(()) = recv(&mut self.int) => "Ctrl-C",
+            else => std::future::pending().await,
+        }
+    }
+}
+
+/// One delivery of `signal`; never resolves when it could not be listened for.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 
