@@ -12,6 +12,7 @@ mod connection;
 mod control;
 mod limits;
 mod listeners;
+mod memory;
 mod phase;
 mod registry;
 mod running;

@@ -84,15 +84,18 @@ fn run_worker(
             return;
         }
     };
+    shared.metrics.runtimes.register(runtime.handle().clone());
     runtime.block_on(async move {
         // tokio wakes its driver through an eventfd whenever a timer is set earlier than the
         // earliest one it sleeps for; with no timer at all, that is every request's timeout.
         // A slow heartbeat keeps an earlier timer registered, saving a syscall and a wake-up
-        // per request (measured with strace and the overhead benchmark).
+        // per request (measured with strace and the overhead benchmark). Each beat also
+        // gives freed memory back (see `memory`).
         tokio::spawn(async {
             let mut beat = tokio::time::interval(WORKER_HEARTBEAT);
             loop {
                 beat.tick().await;
+                super::memory::release_freed();
             }
         });
         let (switch, cut) = crate::pipeline::StreamCut::new();

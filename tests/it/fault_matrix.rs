@@ -1,8 +1,11 @@
 //! The fault matrix: for each way a backend can misbehave, and each kind of client (OpenAI
 //! and Anthropic protocol, streamed and not), the client gets the documented outcome — a
 //! retried success, an error status in its own error shape, or a stream that ends with an
-//! error event in its own protocol — the router's in-flight count returns to zero, and the
-//! next request succeeds. docs/RELIABILITY.md has the table this test checks.
+//! error event in its own protocol — the router's in-flight count returns to zero, its
+//! live tasks to their baseline, its resident memory to within a few MiB of its baseline,
+//! and the next request succeeds. The router runs as a process of its own (`continuum
+//! serve`), so the memory and tasks read from its `/metrics` are its alone.
+//! docs/RELIABILITY.md has the table this test checks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -264,7 +267,10 @@ async fn start_upstream(up: Arc<Upstream>) -> std::net::SocketAddr {
             };
             let service = service.clone();
             tokio::spawn(async move {
+                // One request per connection: the router keeps no idle connection to it,
+                // so the router's task count is exact between requests.
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(false)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
             });
@@ -393,19 +399,23 @@ async fn check(addr: std::net::SocketAddr, fault: Fault, c: Client, outcome: Out
     }
 }
 
-/// The router's requests in flight, from `/metrics`, once they settle (at most 5 s).
-async fn settled_in_flight(addr: std::net::SocketAddr) -> f64 {
-    let mut last = -1.0;
+/// A gauge of the router's `/metrics`.
+async fn gauge(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let m = get_path(addr, "/metrics").await;
+    let text = String::from_utf8_lossy(&m.body).into_owned();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// `name` once it is at most `limit` (checked for 5 s); its last value.
+async fn settled(addr: std::net::SocketAddr, name: &str, limit: f64) -> f64 {
+    let mut last = f64::NAN;
     for _ in 0..100 {
-        let m = get_path(addr, "/metrics").await;
-        let text = String::from_utf8_lossy(&m.body).into_owned();
-        last = text
-            .lines()
-            .find(|l| l.starts_with("continuum_in_flight_requests "))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1.0);
-        if last == 0.0 {
+        last = gauge(addr, name).await;
+        if last <= limit {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -413,17 +423,46 @@ async fn settled_in_flight(addr: std::net::SocketAddr) -> f64 {
     last
 }
 
+/// The router's resident memory may grow this much over its baseline (allocator pages
+/// kept for reuse); a leaked stream buffer or task per case would pass it within a few
+/// dozen cases.
+const RSS_SLACK: f64 = 8.0 * 1024.0 * 1024.0;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_for_every_client_has_its_documented_outcome() {
     let up = Arc::new(Upstream {
         faults: Mutex::new(Vec::new()),
     });
     let upstream = start_upstream(up.clone()).await;
-    let router = start_router(&format!(
-        "server:\n  max_stream_event_size: 4KB\ntimeouts:\n  request:\n    standard: {{first_byte: 400ms, total: 800ms}}\n    streaming: {{first_byte: 400ms, chunk_interval: 300ms, total: 2s}}\nretry: {{max_attempts: {ATTEMPTS}, initial_delay: 1ms, max_delay: 1500ms, jitter: false}}\ncircuit_breaker: {{enabled: false}}\nhealth_checks: {{enabled: false}}\nbackends:\n  - {{name: flaky, url: 'http://{upstream}', models: [m]}}\n"
-    ))
-    .await;
-    let addr = router.tcp_addr().unwrap();
+    let dir = temp_dir("fault-matrix");
+    let config = dir.join("c.yaml");
+    std::fs::write(&config, format!(
+        "server:\n  max_stream_event_size: 4KB\n  workers: 2\ntimeouts:\n  request:\n    standard: {{first_byte: 400ms, total: 800ms}}\n    streaming: {{first_byte: 400ms, chunk_interval: 300ms, total: 2s}}\nretry: {{max_attempts: {ATTEMPTS}, initial_delay: 1ms, max_delay: 1500ms, jitter: false}}\ncircuit_breaker: {{enabled: false}}\nhealth_checks: {{enabled: false}}\nbackends:\n  - {{name: flaky, url: 'http://{upstream}', models: [m]}}\n"
+    )).unwrap();
+    // A process of its own, so its memory and tasks are the router's alone.
+    let router = ServeProcess::start(
+        bin()
+            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+            .arg(&config),
+        1,
+    );
+    let addr = router.tcp_addr();
+    // The baseline: after every kind of request has been served once.
+    for anthropic in [false, true] {
+        for stream in [false, true] {
+            check(
+                addr,
+                Fault::SlowDrip,
+                Client { anthropic, stream },
+                Outcome::Answer,
+            )
+            .await;
+        }
+    }
+    let tasks = settled(addr, "continuum_runtime_alive_tasks", 0.0).await;
+    let tasks = settled(addr, "continuum_runtime_alive_tasks", tasks).await;
+    let rss = gauge(addr, "process_resident_memory_bytes").await;
+    let mut peak = rss;
     let faults = [
         Fault::ResetBeforeHeaders,
         Fault::ResetMidBody,
@@ -451,13 +490,29 @@ async fn every_fault_for_every_client_has_its_documented_outcome() {
                 check(addr, fault, c, expected(fault, c, persistent)).await;
                 up.faults.lock().unwrap().clear();
                 assert_eq!(
-                    settled_in_flight(addr).await,
+                    settled(addr, "continuum_in_flight_requests", 0.0).await,
                     0.0,
                     "{fault:?} {c:?}: requests left in flight"
                 );
+                let now = settled(addr, "continuum_runtime_alive_tasks", tasks).await;
+                assert_eq!(now, tasks, "{fault:?} {c:?}: tasks left behind");
+                let now = settled(addr, "process_resident_memory_bytes", rss + RSS_SLACK).await;
+                assert!(
+                    now <= rss + RSS_SLACK,
+                    "{fault:?} {c:?}: RSS {now} over baseline {rss}"
+                );
+                peak = peak.max(now);
                 // The next request is served normally.
                 check(addr, fault, c, Outcome::Answer).await;
             }
         }
     }
+    let after = settled(addr, "process_resident_memory_bytes", rss + RSS_SLACK).await;
+    let mib = |b: f64| b / 1048576.0;
+    eprintln!(
+        "fault matrix: router RSS baseline {:.1} MiB, highest after a case {:.1} MiB, at the end {:.1} MiB; {tasks} tasks alive between requests",
+        mib(rss),
+        mib(peak),
+        mib(after)
+    );
 }

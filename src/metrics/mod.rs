@@ -7,7 +7,10 @@
 //! histograms (same labels without status for TTFT), `continuum_tokens_total{model,backend,direction}`,
 //! `continuum_backend_healthy{backend}`, `continuum_circuit_state{backend}` (0 closed,
 //! 1 half-open, 2 open), `continuum_retries_total`, `continuum_fallbacks_total`,
-//! `continuum_in_flight_requests`, `continuum_reasoning_effort_adjusted_total{backend,model,requested,applied}`.
+//! `continuum_in_flight_requests`, `continuum_reasoning_effort_adjusted_total{backend,model,requested,applied}`,
+//! and the process gauges of [`process`].
+
+pub mod process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -107,6 +110,8 @@ pub struct Metrics {
     shards: Box<[Mutex<Shard>]>,
     next_shard: AtomicUsize,
     in_flight: AtomicI64,
+    /// The runtimes whose live tasks a scrape counts.
+    pub runtimes: process::Runtimes,
 }
 
 impl Metrics {
@@ -120,6 +125,7 @@ impl Metrics {
                 .collect(),
             next_shard: AtomicUsize::new(0),
             in_flight: AtomicI64::new(0),
+            runtimes: process::Runtimes::default(),
         }
     }
 
@@ -225,6 +231,7 @@ impl Metrics {
                 escape(model)
             );
         }
+        process::render(&mut out, &self.runtimes);
         out
     }
 
