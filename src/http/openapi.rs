@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::openapi_schemas::{components, file_upload, request_body};
 use crate::auth::Need;
-use crate::pipeline::op::{ErrorShape, Handler, RouteSpec, ROUTES};
+use crate::pipeline::op::{ErrorShape, Handler, RouteSpec, Wire, ROUTES};
 
 /// The path of the document itself.
 pub const PATH: &str = "/openapi.json";
@@ -85,11 +85,18 @@ fn errors(shape: ErrorShape) -> Value {
     json!({"4XX": four, "5XX": five})
 }
 
-/// The path parameters of a templated path (every one a string).
+/// The path parameters of a templated path (every one a string; a model's id has an
+/// example that names a model the router commonly serves).
 fn path_parameters(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|p| p.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
+        .map(|name| {
+            let mut p = json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}});
+            if path.starts_with("/v1/models/") {
+                p["example"] = json!("gpt-4o-mini");
+            }
+            p
+        })
         .collect()
 }
 
@@ -114,6 +121,18 @@ fn api_operation(spec: &'static RouteSpec) -> Value {
         Handler::Op(operation) => {
             let (media, schema) = request_body(operation, spec.client);
             op["requestBody"] = json!({"required": true, "content": {media: {"schema": schema}}});
+            if spec.client == Wire::TeiSparse {
+                // text-embeddings-inference answers with a bare array: per input, its
+                // non-zero dimensions.
+                ok["content"]["application/json"]["schema"] = json!({
+                    "type": "array",
+                    "items": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["index", "value"],
+                        "properties": {"index": {"type": "integer", "minimum": 0}, "value": {"type": "number"}}
+                    }}
+                });
+            }
             if operation.streams() {
                 // Each event's `data`: a JSON object in the client's stream format (OpenAI's
                 // chat stream ends with the bare `[DONE]`).

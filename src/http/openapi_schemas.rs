@@ -106,7 +106,7 @@ fn completions() -> Value {
             "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
             "user": {"type": "string"}
         },
-        "example": {"model": "gpt-4o-mini", "prompt": "Once upon a time", "max_tokens": 16}
+        "example": {"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon a time", "max_tokens": 16}
     })
 }
 
@@ -258,7 +258,7 @@ fn tei_sparse() -> Value {
             "truncate": {"type": "boolean"},
             "truncation_direction": {"type": "string", "enum": ["left", "right", "Left", "Right"]}
         },
-        "example": {"inputs": "hello"}
+        "example": {"model": "splade", "inputs": "hello"}
     })
 }
 
@@ -315,7 +315,8 @@ fn image_edit() -> Value {
             "n": {"type": "integer", "minimum": 1, "maximum": 10},
             "size": {"type": "string"},
             "response_format": {"type": "string", "enum": ["url", "b64_json"]}
-        }
+        },
+        "example": {"model": "gpt-image-1", "prompt": "add a hat", "image": "an image file"}
     })
 }
 
@@ -330,7 +331,8 @@ fn image_variation() -> Value {
             "n": {"type": "integer", "minimum": 1, "maximum": 10},
             "size": {"type": "string"},
             "response_format": {"type": "string", "enum": ["url", "b64_json"]}
-        }
+        },
+        "example": {"model": "gpt-image-1", "image": "an image file"}
     })
 }
 

@@ -1,6 +1,7 @@
 """A stub upstream for scripts/api-fuzz, so the operations the built-in mock backend does not
 answer reach their translations: TEI's embeddings (OpenAI route), /rerank and /embed_sparse,
-and OpenAI-compatible image generation, edits and variations. Canned answers in the shapes
+and OpenAI-compatible legacy completions (streamed and not) and image generation, edits
+and variations. Canned answers in the shapes
 the providers document; anything else is a 404.
 
     python stub_backend.py PORT
@@ -31,6 +32,26 @@ class Stub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def events(self, events):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        for e in events:
+            self.wfile.write(b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n")
+        self.close_connection = True
+
+    def completion(self, body):
+        # OpenAI's text_completion object (platform.openai.com/docs/api-reference/completions).
+        model = body.get("model") if isinstance(body.get("model"), str) else "m"
+        choice = {"text": " there was a router.", "index": 0, "logprobs": None, "finish_reason": "length"}
+        answer = {"id": "cmpl-stub", "object": "text_completion", "created": 1, "model": model,
+                  "choices": [choice]}
+        if body.get("stream") is True:
+            return self.events([answer, b"[DONE]"])
+        answer["usage"] = {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}
+        self.reply(200, answer)
+
     def do_GET(self):
         if self.path in ("/health", "/v1/models"):
             return self.reply(200, {"object": "list", "data": []})
@@ -51,6 +72,8 @@ class Stub(BaseHTTPRequestHandler):
                     for i, _ in enumerate(inputs(body.get("input", "")))]
             return self.reply(200, {"object": "list", "data": data, "model": body.get("model", "m"),
                                     "usage": {"prompt_tokens": len(data), "total_tokens": len(data)}})
+        if path == "/v1/completions":
+            return self.completion(body)
         if path == "/rerank":
             texts = body.get("texts") if isinstance(body.get("texts"), list) else []
             return self.reply(200, [{"index": i, "score": 1.0 / (i + 1)} for i, _ in enumerate(texts[:1000])])
