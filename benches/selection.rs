@@ -1,13 +1,17 @@
 //! Routing decision cost: model resolution plus backend selection, for every strategy,
 //! with 50 backends that all serve the same 1,000 models (the worst case: 50 candidates
-//! per model). Target: under 5 µs per decision. Run with `cargo bench --bench selection`.
+//! per model). Target: under 5 µs per decision. CacheAware decides on an 8 KB prompt (one of
+//! 50 conversations on 5 system prompts), matching it against every backend's prefix
+//! index. Run with `cargo bench --bench selection`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use continuum::backend::Backend;
+use continuum::config::routing::RoutingConfig;
 use continuum::config::{BackendConfig, BackendType, CircuitBreakerConfig, SelectionStrategy};
-use continuum::routing::strategy::hash_key;
+use continuum::routing::prefix_index::PromptBlocks;
+use continuum::routing::strategy::{hash_key, Affinity};
 use continuum::routing::ModelIndex;
 
 fn main() {
@@ -31,6 +35,14 @@ fn main() {
         start.elapsed().as_secs_f64() * 1e3
     );
 
+    let settings = RoutingConfig::default();
+    let prompts: Vec<PromptBlocks> = (0..50)
+        .map(|i| {
+            let system = format!("You are assistant number {}. ", i % 5).repeat(150);
+            let history = format!("User {i} asks about topic {i}. ").repeat(120);
+            PromptBlocks::new([system.as_bytes(), history.as_bytes()])
+        })
+        .collect();
     let n = 200_000;
     let now = tokio::time::Instant::now();
     println!("{:<20} {:>12}", "strategy", "ns/decision");
@@ -40,13 +52,17 @@ fn main() {
         for i in 0..n {
             let model = &models[(i * 7919) % models.len()];
             let route = index.resolve(model).expect("model");
-            let key = Some(hash_key(&(i as u64 % 5000).to_le_bytes()));
-            let t = route
-                .select(strategy, key, &backends, |t| {
+            let affinity = Affinity {
+                key: Some(hash_key(&(i as u64 % 5000).to_le_bytes())),
+                prompt: Some(&prompts[i % prompts.len()]),
+                settings: &settings,
+            };
+            let choice = route
+                .select(strategy, affinity, &backends, |t| {
                     backends[t.backend].state.try_acquire(now).is_some()
                 })
                 .expect("target");
-            sink = sink.wrapping_add(t.backend);
+            sink = sink.wrapping_add(choice.target.backend);
         }
         let ns = start.elapsed().as_nanos() as f64 / n as f64;
         println!("{name:<20} {ns:>12.0}");

@@ -11,6 +11,10 @@
 #   scripts/real-backends.sh start-llama PORT --reranking
 #                                                 the same serving /v1/rerank (SmolLM2 is no trained
 #                                                 reranker: scores are real model output, not meaningful)
+#   scripts/real-backends.sh start-llama PORT --chat [--threads N]
+#                                                 the same for chat benchmarking (scripts/bench-cache-routing):
+#                                                 no embeddings/rerank mode, -c 8192 (2 slots of 4096
+#                                                 tokens), N CPU threads (default: llama-server's own)
 #   scripts/real-backends.sh wait-llama PORT      wait until its /health answers 200
 #   scripts/real-backends.sh stop-llama PORT      stop it (by its PID file)
 #   scripts/real-backends.sh start-redis PORT     start redis-server on 127.0.0.1:PORT
@@ -67,12 +71,23 @@ check() {
 
 start_llama() {
     local port="${1:?port}"
-    local mode=(--embeddings --pooling mean)
-    [ "${2:-}" = "--reranking" ] && mode=(--reranking)
+    shift
+    # Default: embeddings (mean pooling) on; --reranking: /v1/rerank; --chat: neither, more context.
+    local mode=(--embeddings --pooling mean) ctx=4096 threads=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --reranking) mode=(--reranking) ;;
+            --chat) mode=(); ctx=8192 ;;
+            --threads) threads=(--threads "${2:?--threads needs a number}"); shift ;;
+            "") ;;
+            *) die "start-llama: unknown option $1" ;;
+        esac
+        shift
+    done
     mkdir -p "$run"
     LD_LIBRARY_PATH="$bin_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" nohup "$llama" \
         -m "$model" --alias smollm2 --host 127.0.0.1 --port "$port" \
-        -c 4096 -np 2 "${mode[@]}" --metrics \
+        -c "$ctx" -np 2 ${mode[@]+"${mode[@]}"} ${threads[@]+"${threads[@]}"} --metrics \
         >"$run/llama-$port.log" 2>&1 </dev/null &
     echo $! >"$run/llama-$port.pid"
     echo "real-backends: llama-server starting on 127.0.0.1:$port (pid $!, log $run/llama-$port.log)"
@@ -123,11 +138,11 @@ case "${1:-}" in
     install) install ;;
     check) check ;;
     paths) echo "LLAMA_SERVER=$llama"; echo "SMOLLM2_GGUF=$model" ;;
-    start-llama) start_llama "${2:-}" "${3:-}" ;;
+    start-llama) shift; start_llama "$@" ;;
     wait-llama) wait_llama "${2:-}" ;;
     stop-llama) stop_pidfile "$run/llama-${2:?port}.pid" ;;
     start-redis) start_redis "${2:-}" ;;
     stop) for f in "$run"/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done; true ;;
     free-port) "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ mod client;
 pub mod discovery;
 pub mod endpoint;
 pub mod gemini;
+pub mod load;
 mod mock;
 pub mod ollama;
 mod openai_compat;

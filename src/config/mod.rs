@@ -15,6 +15,7 @@ pub mod operations;
 pub mod prompts;
 mod reader;
 mod resilience;
+pub mod routing;
 pub mod sample;
 pub mod store;
 pub mod types;

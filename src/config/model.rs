@@ -26,6 +26,8 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerConfig,
     /// Other models to try when a model cannot answer.
     pub fallback: FallbackConfig,
+    /// Settings of the load- and cache-aware strategies (`routing:`).
+    pub routing: super::routing::RoutingConfig,
     /// Top-level `model_configs`, then the entries of `model_metadata_file`.
     pub model_configs: Vec<super::metadata::ModelConfig>,
     /// `model_metadata_file` (or `--model-metadata`), as written.
@@ -423,18 +425,46 @@ pub enum SelectionStrategy {
     ConsistentHash,
     /// The same backend for the same prompt prefix, so KV and prompt caches keep hitting.
     PrefixAwareHash,
+    /// PrefixAwareHash with bounded loads: a prefix stays on its backend unless that one
+    /// carries more than (1 + `routing.bounded_load_epsilon`) × the mean load, then moves
+    /// to its next backend in hash order.
+    BoundedLoadHash,
+    /// The backend that was recently sent the longest part of this prompt (its KV cache
+    /// most likely still holds it), within the bounded-load limit; else the least loaded.
+    CacheAware,
 }
 
 impl SelectionStrategy {
     /// Every strategy with its config spelling.
-    pub const ALL: [(&'static str, SelectionStrategy); 6] = [
+    pub const ALL: [(&'static str, SelectionStrategy); 8] = [
         ("RoundRobin", SelectionStrategy::RoundRobin),
         ("WeightedRoundRobin", SelectionStrategy::WeightedRoundRobin),
         ("LeastLatency", SelectionStrategy::LeastLatency),
         ("Random", SelectionStrategy::Random),
         ("ConsistentHash", SelectionStrategy::ConsistentHash),
         ("PrefixAwareHash", SelectionStrategy::PrefixAwareHash),
+        ("BoundedLoadHash", SelectionStrategy::BoundedLoadHash),
+        ("CacheAware", SelectionStrategy::CacheAware),
     ];
+
+    /// Whether it routes for the servers' prompt caches (their hits are then counted per
+    /// backend from each reply's usage).
+    pub fn seeks_cache_hits(self) -> bool {
+        matches!(
+            self,
+            SelectionStrategy::PrefixAwareHash
+                | SelectionStrategy::BoundedLoadHash
+                | SelectionStrategy::CacheAware
+        )
+    }
+
+    /// Whether it weighs the backends' load (and so wants the servers' load signals).
+    pub fn weighs_load(self) -> bool {
+        matches!(
+            self,
+            SelectionStrategy::BoundedLoadHash | SelectionStrategy::CacheAware
+        )
+    }
 }
 
 /// `timeouts:` section.
@@ -599,6 +629,7 @@ impl Default for Config {
                 max_fallback_attempts: 3,
                 ..FallbackConfig::default()
             },
+            routing: Default::default(),
             model_configs: Vec::new(),
             model_metadata_file: None,
             metrics: MetricsConfig::default(),

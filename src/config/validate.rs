@@ -23,6 +23,7 @@ const TOP: Keys = Keys {
         "retry",
         "circuit_breaker",
         "fallback",
+        "routing",
         "model_configs",
         "model_metadata_file",
         "metrics",
@@ -193,6 +194,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let health_checks = resilience::read_health_checks(top.get("health_checks"), legacy_health, r);
     let circuit_breaker = resilience::read_circuit_breaker(top.get("circuit_breaker"), r);
     let fallback = resilience::read_fallback(top.get("fallback"), r);
+    let routing = super::routing::read_routing(top.get("routing"), r);
     let model_configs = match top.get("model_configs").filter(|v| !v.is_null()) {
         Some(v) => metadata::read_model_configs(v, "model_configs", true, r),
         None => Vec::new(),
@@ -244,6 +246,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         retry: retry?,
         circuit_breaker,
         fallback,
+        routing,
         model_configs,
         model_metadata_file,
         metrics,

@@ -149,6 +149,7 @@ fn basic(headers: &HeaderMap) -> Option<Vec<u8>> {
 
 /// One backend as the admin API shows it.
 fn backend_json(b: &crate::backend::Backend, now: tokio::time::Instant) -> Value {
+    let (prompt, cached) = b.state.cache.totals();
     json!({
         "name": b.name(),
         "type": b.config.kind.as_str(),
@@ -157,8 +158,16 @@ fn backend_json(b: &crate::backend::Backend, now: tokio::time::Instant) -> Value
         "circuit": b.state.breaker.state(now).as_str(),
         "latency_ewma_ms": b.state.latency_ewma().map(|d| d.as_secs_f64() * 1000.0),
         "in_flight": b.state.in_flight(),
-        "prompt_tokens": b.state.cache.totals().0,
-        "cached_prompt_tokens": b.state.cache.totals().1,
+        "load": b.state.load(),
+        "server_load": b.state.server_load.current().map(|r| json!({
+            "running": r.running,
+            "waiting": r.waiting,
+            "kv_cache_usage": r.kv_usage,
+        })),
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "cache_hit_ratio": (prompt > 0).then(|| cached as f64 / prompt as f64),
+        "prefix_nodes": b.state.prefixes.nodes(),
         "weight": b.config.weight,
         "models": *b.models(),
         "discovers_models": b.discovers_models(),

@@ -381,6 +381,59 @@ fn render_backends(out: &mut String, backends: &[Arc<Backend>]) {
             }
         );
     }
+    out.push_str("# HELP continuum_backend_load Requests a backend carries as the load-aware strategies weigh it (the router's in flight, or what the server reports running and queued when more).\n# TYPE continuum_backend_load gauge\n");
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "continuum_backend_load{{backend=\"{}\"}} {}",
+            escape(b.name()),
+            b.state.load()
+        );
+    }
+    let with_signals: Vec<_> = backends
+        .iter()
+        .filter_map(|b| Some((b, b.state.server_load.current()?)))
+        .collect();
+    if !with_signals.is_empty() {
+        out.push_str("# HELP continuum_backend_server_requests Requests a backend's server reports (its /metrics or /slots), by state.\n# TYPE continuum_backend_server_requests gauge\n");
+        for (b, r) in &with_signals {
+            let name = escape(b.name());
+            let _ = writeln!(
+                out,
+                "continuum_backend_server_requests{{backend=\"{name}\",state=\"running\"}} {}",
+                r.running
+            );
+            let _ = writeln!(
+                out,
+                "continuum_backend_server_requests{{backend=\"{name}\",state=\"waiting\"}} {}",
+                r.waiting
+            );
+        }
+        out.push_str("# HELP continuum_backend_kv_cache_usage KV-cache usage a backend's server reports (0 to 1).\n# TYPE continuum_backend_kv_cache_usage gauge\n");
+        for (b, r) in &with_signals {
+            if let Some(u) = r.kv_usage {
+                let _ = writeln!(
+                    out,
+                    "continuum_backend_kv_cache_usage{{backend=\"{}\"}} {u}",
+                    escape(b.name())
+                );
+            }
+        }
+    }
+    out.push_str("# HELP continuum_backend_prompt_tokens_total Prompt tokens a backend reported, on routes of the cache-seeking strategies, by whether its cache served them.\n# TYPE continuum_backend_prompt_tokens_total counter\n");
+    for b in backends {
+        let (prompt, cached) = b.state.cache.totals();
+        let name = escape(b.name());
+        let _ = writeln!(
+            out,
+            "continuum_backend_prompt_tokens_total{{backend=\"{name}\",cache=\"hit\"}} {cached}"
+        );
+        let _ = writeln!(
+            out,
+            "continuum_backend_prompt_tokens_total{{backend=\"{name}\",cache=\"miss\"}} {}",
+            prompt.saturating_sub(cached)
+        );
+    }
 }
 
 fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {

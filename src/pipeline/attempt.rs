@@ -16,12 +16,32 @@ use crate::error::ProxyError;
 use crate::http::{X_CONTINUUM_BACKEND, X_CONTINUUM_MODEL};
 use crate::metrics::Served;
 use crate::resilience::{retry, Permit};
-use crate::routing::strategy::HashKey;
+use crate::routing::strategy::{Affinity, Choice, HashKey};
 use crate::routing::{Route, Target};
 
 /// Says when a reasoning level was clamped or dropped for the backend.
 static X_CONTINUUM_REASONING_EFFORT: HeaderName =
     HeaderName::from_static("x-continuum-reasoning-effort");
+
+/// Says why the backend was chosen (with `server.expose_backend_header`).
+static X_CONTINUUM_ROUTE_REASON: HeaderName = HeaderName::from_static("x-continuum-route-reason");
+
+/// The `x-continuum-route-reason` value: the strategy's reason, then `attempt=N` after a
+/// retry and `fallback` when the model is a fallback of the one asked for.
+fn route_reason(
+    reason: &crate::routing::strategy::Reason,
+    attempt: u32,
+    fallback: bool,
+) -> HeaderValue {
+    let mut text = reason.header_value();
+    if attempt > 1 {
+        text.push_str(&format!("; attempt={attempt}"));
+    }
+    if fallback {
+        text.push_str("; fallback");
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("strategy"))
+}
 
 /// How one model is to be served.
 pub struct ModelPlan<'a> {
@@ -33,6 +53,8 @@ pub struct ModelPlan<'a> {
     pub key: HashKey,
     /// Streams hand failures to a continuation instead of ending with an error event.
     pub continues: bool,
+    /// The model is a fallback of the one the client asked for.
+    pub fallback: bool,
 }
 
 /// Backends already tried for this request (a bit set; indices past 127 are not tracked,
@@ -84,7 +106,7 @@ fn select<'r>(
     call: &Call,
     tried: &Tried,
     passed: &mut Passed,
-) -> Option<(&'r Target, Option<Permit>, bool)> {
+) -> Option<(Choice<'r>, Option<Permit>, bool)> {
     let backends = &core.backends;
     let now = Instant::now();
     let mut permit = None;
@@ -124,13 +146,18 @@ fn select<'r>(
         true
     };
     let route = plan.route;
-    if let Some(t) = route.select(plan.strategy, plan.key, backends, |t| {
+    let affinity = Affinity {
+        key: plan.key,
+        prompt: (plan.strategy == SelectionStrategy::CacheAware).then(|| call.prompt_blocks()),
+        settings: &core.config.routing,
+    };
+    if let Some(c) = route.select(plan.strategy, affinity, backends, |t| {
         !tried.contains(t.backend) && usable(t)
     }) {
-        return Some((t, permit, false));
+        return Some((c, permit, false));
     }
-    let t = route.select(plan.strategy, plan.key, backends, &mut usable)?;
-    Some((t, permit, true))
+    let c = route.select(plan.strategy, affinity, backends, &mut usable)?;
+    Some((c, permit, true))
 }
 
 /// The 503 when no backend of `route` may take the call, saying why for each one.
@@ -206,9 +233,10 @@ pub async fn serve_model(
     loop {
         attempt += 1;
         let mut passed = Passed::default();
-        let Some((target, permit, again)) = select(core, &plan, call, &tried, &mut passed) else {
+        let Some((choice, permit, again)) = select(core, &plan, call, &tried, &mut passed) else {
             return none_left(core, call, plan.route, passed, previous);
         };
+        let target = choice.target;
         tried.insert(target.backend);
         let backend = &backends[target.backend];
         // From here on a cancelled request gives its half-open trial slot back.
@@ -275,6 +303,10 @@ pub async fn serve_model(
                 if let Some(model) = &target.model_header {
                     headers.insert(X_CONTINUUM_MODEL.clone(), model.clone());
                 }
+                headers.insert(
+                    X_CONTINUUM_ROUTE_REASON.clone(),
+                    route_reason(&choice.reason, attempt, plan.fallback),
+                );
             }
             return Ok(resp);
         }

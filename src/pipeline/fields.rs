@@ -22,6 +22,14 @@ struct RoutingFields<'a> {
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tools: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    instructions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     max_tokens: Option<&'a RawValue>,
     #[serde(borrow, default)]
     max_completion_tokens: Option<&'a RawValue>,
@@ -50,6 +58,12 @@ pub struct Routing {
     pub stream: bool,
     pub user_span: Option<(usize, usize)>,
     pub messages_span: Option<(usize, usize)>,
+    /// Where the other parts of the prompt sit (`CacheAware`): Anthropic's `system`,
+    /// `tools`, and the Responses API's `instructions` and `input`.
+    pub system_span: Option<(usize, usize)>,
+    pub tools_span: Option<(usize, usize)>,
+    pub instructions_span: Option<(usize, usize)>,
+    pub input_span: Option<(usize, usize)>,
     /// Which output-length parameters the client set (for the backends' quirks).
     pub limits: crate::backend::LengthParams,
     /// The client asked for a reasoning level (normalised per backend).
@@ -96,6 +110,10 @@ pub fn parse_routing(body: &[u8]) -> Result<Routing, ProxyError> {
         stream: fields.stream.unwrap_or(false),
         user_span: fields.user.filter(|u| u.get() != "null").map(span),
         messages_span: fields.messages.map(span),
+        system_span: fields.system.map(span),
+        tools_span: fields.tools.map(span),
+        instructions_span: fields.instructions.map(span),
+        input_span: fields.input.map(span),
         limits: crate::backend::LengthParams {
             max_tokens: fields.max_tokens.is_some(),
             max_completion_tokens: fields.max_completion_tokens.is_some(),
@@ -117,6 +135,10 @@ impl Routing {
             stream: false,
             user_span: None,
             messages_span: None,
+            system_span: None,
+            tools_span: None,
+            instructions_span: None,
+            input_span: None,
             limits: crate::backend::LengthParams::default(),
             wants_reasoning: false,
             stream_options: None,

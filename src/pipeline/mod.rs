@@ -140,6 +140,8 @@ pub struct Call {
     /// retry and fallback shares, set when the first attempt starts (`timeouts.request`'s
     /// total for the call's kind and that attempt's model).
     deadline: OnceLock<tokio::time::Instant>,
+    /// The prompt's blocks for `CacheAware` (made on first need).
+    prompt: OnceLock<crate::routing::prefix_index::PromptBlocks>,
 }
 
 impl Call {
@@ -190,6 +192,7 @@ impl Call {
                 .cloned(),
             id,
             deadline: OnceLock::new(),
+            prompt: OnceLock::new(),
         })
     }
 
@@ -276,8 +279,29 @@ impl Call {
         self.turn.as_ref().and_then(|t| t.pinned.as_deref())
     }
 
+    /// The prompt as `CacheAware` sees it (made on first need): its system prompt,
+    /// instructions, tools, messages and input, in that order, as sent (Claude Code's
+    /// per-request billing block left out of the system prompt).
+    pub fn prompt_blocks(&self) -> &crate::routing::prefix_index::PromptBlocks {
+        self.prompt.get_or_init(|| {
+            let r = &self.routing;
+            let part = |span: Option<(usize, usize)>| span.map(|(a, b)| &self.body[a..b]);
+            let system = part(r.system_span)
+                .map(|s| crate::protocol::anthropic_client::system_for_hashing(s));
+            let parts = [
+                system.as_deref(),
+                part(r.instructions_span),
+                part(r.tools_span),
+                part(r.messages_span),
+                part(r.input_span),
+            ];
+            crate::routing::prefix_index::PromptBlocks::new(parts.into_iter().flatten())
+        })
+    }
+
     /// The key the hashing strategies use: `X-Session-ID`, else `user`, else the client's
-    /// credentials (ConsistentHash); the prompt's first bytes (PrefixAwareHash).
+    /// credentials (ConsistentHash); the prompt's first bytes (PrefixAwareHash,
+    /// BoundedLoadHash).
     fn hash_key(&self, strategy: SelectionStrategy) -> HashKey {
         let r = &self.routing;
         match strategy {
@@ -290,10 +314,12 @@ impl Call {
                     .or(self.credentials.as_ref().map(HeaderValue::as_bytes))
                     .map(strategy::hash_key)
             }
-            SelectionStrategy::PrefixAwareHash => r.messages_span.map(|(a, b)| {
-                let end = b.min(a + PREFIX_BYTES);
-                strategy::hash_key(&self.body[a..end])
-            }),
+            SelectionStrategy::PrefixAwareHash | SelectionStrategy::BoundedLoadHash => {
+                r.messages_span.map(|(a, b)| {
+                    let end = b.min(a + PREFIX_BYTES);
+                    strategy::hash_key(&self.body[a..end])
+                })
+            }
             _ => None,
         }
     }
@@ -466,6 +492,7 @@ async fn serve_chain(core: &Core, call: &Call) -> Result<Response, ProxyError> {
                     strategy,
                     key: call.hash_key(strategy),
                     continues,
+                    fallback: i > 0,
                 };
                 attempt::serve_model(core, plan, call).await
             }
@@ -527,6 +554,8 @@ async fn serve_continuation(
         strategy,
         key: call.hash_key(strategy),
         continues,
+        // A continuation serves a fallback model of the stream that broke.
+        fallback: true,
     };
     attempt::serve_model(&core, plan, &call).await
 }

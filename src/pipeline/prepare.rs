@@ -198,7 +198,11 @@ pub fn prepare(
             wire,
             decode: encoded.decode,
             usage,
-            count_cache: strategy == SelectionStrategy::PrefixAwareHash && wire == Wire::OpenAiChat,
+            count_cache: strategy.seeks_cache_hits()
+                && matches!(
+                    wire,
+                    Wire::OpenAiChat | Wire::OpenAiCompletions | Wire::AnthropicMessages
+                ),
         },
         effort,
         headers,

@@ -24,8 +24,12 @@ pub struct BackendState {
     pub health: Health,
     /// Circuit breaker fed by request outcomes.
     pub breaker: CircuitBreaker,
-    /// Prompt tokens and cache hits (counted for PrefixAwareHash routes).
+    /// Prompt tokens and cache hits (counted for routes of the cache-seeking strategies).
     pub cache: usage::CacheStats,
+    /// Load the server itself reports (`routing.load_signals`).
+    pub server_load: crate::backend::load::ServerLoad,
+    /// The prompts it was recently sent (`CacheAware`).
+    pub prefixes: crate::routing::prefix_index::PrefixIndex,
     ewma_micros: AtomicU64,
     in_flight: AtomicUsize,
 }
@@ -37,6 +41,8 @@ impl BackendState {
             health: Health::default(),
             breaker,
             cache: usage::CacheStats::default(),
+            server_load: Default::default(),
+            prefixes: Default::default(),
             ewma_micros: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         }
@@ -108,6 +114,12 @@ impl BackendState {
     /// Requests being served by this backend now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The load the load-aware strategies weigh: the router's own requests in flight, or
+    /// what the server reports running and queued when more.
+    pub fn load(&self) -> usize {
+        self.server_load.load(self.in_flight())
     }
 
     /// Counts a request as in flight until the guard is dropped.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+pub mod prefix_index;
 pub mod strategy;
 
 use crate::backend::Backend;

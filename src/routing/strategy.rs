@@ -6,8 +6,10 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::Ordering;
 
+use super::prefix_index::{self, PromptBlocks, BLOCK};
 use super::{Route, Target};
 use crate::backend::Backend;
+use crate::config::routing::RoutingConfig;
 use crate::config::SelectionStrategy;
 
 /// Probability that LeastLatency explores a random backend instead of the fastest, so a
@@ -19,6 +21,107 @@ const MAX_WEIGHTED_ORDER: u32 = 1000;
 
 /// What a hashing strategy hashes: a session key or a prompt prefix.
 pub type HashKey = Option<u64>;
+
+/// What a request offers the strategies besides its route.
+#[derive(Clone, Copy)]
+pub struct Affinity<'a> {
+    /// The hashing strategies' key.
+    pub key: HashKey,
+    /// The prompt's blocks (`CacheAware` only).
+    pub prompt: Option<&'a PromptBlocks>,
+    /// `routing:`.
+    pub settings: &'a RoutingConfig,
+}
+
+/// A chosen target, and why it was chosen.
+#[derive(Debug)]
+pub struct Choice<'t> {
+    /// The target.
+    pub target: &'t Target,
+    /// Why (the `x-continuum-route-reason` header).
+    pub reason: Reason,
+}
+
+/// Why a backend was chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// The strategy's own order (turn, weight, latency, chance, or hash).
+    Order(SelectionStrategy),
+    /// `CacheAware`: this many bytes of the prompt were recently sent to it.
+    CacheMatch {
+        /// Bytes matched.
+        matched: usize,
+        /// The prompt's bytes.
+        prompt: usize,
+    },
+    /// `CacheAware`: the least-loaded backend, as no long enough match was within the
+    /// load bound.
+    LeastLoaded {
+        /// Its load.
+        load: usize,
+        /// The longest match anywhere (bytes).
+        best_match: usize,
+        /// The prompt's bytes.
+        prompt: usize,
+    },
+    /// `BoundedLoadHash`: past this many backends over the bound, in the key's order.
+    Spilled {
+        /// Backends passed over.
+        skipped: usize,
+        /// The load bound.
+        bound: usize,
+    },
+    /// Every backend was at the load bound: the first usable one all the same.
+    AllAtBound {
+        /// The load bound.
+        bound: usize,
+    },
+}
+
+impl Reason {
+    /// The header value: a kind, then `key=value` details.
+    pub fn header_value(&self) -> String {
+        match self {
+            Reason::Order(s) => {
+                let name = SelectionStrategy::ALL
+                    .iter()
+                    .find(|(_, x)| x == s)
+                    .map_or("", |(n, _)| n);
+                format!("strategy; name={name}")
+            }
+            Reason::CacheMatch { matched, prompt } => {
+                format!("cache-match; matched_bytes={matched}; prompt_bytes={prompt}")
+            }
+            Reason::LeastLoaded {
+                load,
+                best_match,
+                prompt,
+            } => format!(
+                "least-loaded; load={load}; best_match_bytes={best_match}; prompt_bytes={prompt}"
+            ),
+            Reason::Spilled { skipped, bound } => {
+                format!("bounded-load; skipped={skipped}; bound={bound}")
+            }
+            Reason::AllAtBound { bound } => format!("all-at-bound; bound={bound}"),
+        }
+    }
+}
+
+/// The most load a backend may carry and still take a request: ⌈(1 + ε) · (m + 1) / n⌉
+/// for m requests on the n healthy backends of the route, counting the one being placed
+/// (consistent hashing with bounded loads, Mirrokni, Thorup and Zadimoghaddam).
+fn load_bound(t: &[Target], backends: &[std::sync::Arc<Backend>], epsilon: f64) -> usize {
+    let (mut total, mut healthy) = (0usize, 0usize);
+    for x in t {
+        let s = &backends[x.backend].state;
+        if s.health.is_healthy() {
+            total += s.load();
+            healthy += 1;
+        }
+    }
+    let mean = (total + 1) as f64 / healthy.max(1) as f64;
+    ((1.0 + epsilon) * mean).ceil().max(1.0) as usize
+}
 
 /// Hashes bytes to a key for ConsistentHash / PrefixAwareHash.
 pub fn hash_key(bytes: &[u8]) -> u64 {
@@ -109,8 +212,37 @@ fn by_rendezvous<'t>(
 }
 
 impl Route {
-    /// The target `strategy` picks among those `usable` accepts, or `None` if none is.
+    /// The target `strategy` picks among those `usable` accepts, and why; `None` if none
+    /// is usable.
     pub fn select(
+        &self,
+        strategy: SelectionStrategy,
+        affinity: Affinity<'_>,
+        backends: &[std::sync::Arc<Backend>],
+        mut usable: impl FnMut(&Target) -> bool,
+    ) -> Option<Choice<'_>> {
+        let t = &self.targets;
+        let settings = affinity.settings;
+        match (strategy, affinity.key, affinity.prompt) {
+            (SelectionStrategy::CacheAware, _, Some(prompt)) => {
+                return cache_aware(t, prompt, settings, backends, &mut usable)
+            }
+            (SelectionStrategy::BoundedLoadHash, Some(key), _) if t.len() > 1 => {
+                return bounded_load(t, key, settings.bounded_load_epsilon, backends, &mut usable)
+            }
+            _ => {}
+        }
+        let order = |target| Choice {
+            target,
+            reason: Reason::Order(strategy),
+        };
+        self.in_order(strategy, affinity.key, backends, &mut usable)
+            .map(order)
+    }
+
+    /// The plain strategies' walk (and the load-aware ones' when a request offers them
+    /// nothing to go by).
+    fn in_order(
         &self,
         strategy: SelectionStrategy,
         key: HashKey,
@@ -168,8 +300,15 @@ impl Route {
                 order.sort_unstable();
                 order.into_iter().map(|(_, i)| &t[i]).find(|x| usable(x))
             }
-            (SelectionStrategy::ConsistentHash | SelectionStrategy::PrefixAwareHash, Some(key)) => {
-                by_rendezvous(t, key, backends, &mut usable)
+            (
+                SelectionStrategy::ConsistentHash
+                | SelectionStrategy::PrefixAwareHash
+                | SelectionStrategy::BoundedLoadHash,
+                Some(key),
+            ) => by_rendezvous(t, key, backends, &mut usable),
+            // Nothing to go by (no key to hash, no prompt): the least loaded.
+            (SelectionStrategy::BoundedLoadHash | SelectionStrategy::CacheAware, _) => {
+                least_loaded(t, backends, &mut usable)
             }
             // No key to hash: spread like round robin.
             (SelectionStrategy::ConsistentHash | SelectionStrategy::PrefixAwareHash, None) => {
@@ -177,6 +316,137 @@ impl Route {
             }
         }
     }
+}
+
+/// The usable target with the least load (the first in route order among equals).
+fn least_loaded<'t>(
+    t: &'t [Target],
+    backends: &[std::sync::Arc<Backend>],
+    usable: &mut dyn FnMut(&Target) -> bool,
+) -> Option<&'t Target> {
+    let mut order: Vec<(usize, usize)> = t
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (backends[x.backend].state.load(), i))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| &t[i]).find(|x| usable(x))
+}
+
+/// `BoundedLoadHash`: the key's backends in rendezvous order (its ring), skipping those at
+/// the load bound; when all are, the first usable one in that order.
+fn bounded_load<'t>(
+    t: &'t [Target],
+    key: u64,
+    epsilon: f64,
+    backends: &[std::sync::Arc<Backend>],
+    usable: &mut dyn FnMut(&Target) -> bool,
+) -> Option<Choice<'t>> {
+    let bound = load_bound(t, backends, epsilon);
+    let mut skipped = 0;
+    let within = by_rendezvous(t, key, backends, &mut |x| {
+        if backends[x.backend].state.load() >= bound {
+            skipped += 1;
+            return false;
+        }
+        usable(x)
+    });
+    if let Some(target) = within {
+        let reason = if skipped == 0 {
+            Reason::Order(SelectionStrategy::BoundedLoadHash)
+        } else {
+            Reason::Spilled { skipped, bound }
+        };
+        return Some(Choice { target, reason });
+    }
+    by_rendezvous(t, key, backends, usable).map(|target| Choice {
+        target,
+        reason: Reason::AllAtBound { bound },
+    })
+}
+
+/// `CacheAware`: among the backends within the load bound, the one recently sent the
+/// longest part of the prompt when that covers `match_threshold` of it (longest first, the
+/// less loaded among equals); else the least loaded within the bound (the one holding
+/// fewer prefixes among equals, so new prompts spread); else the least loaded of all. The
+/// prompt is then recorded as sent to the backend chosen.
+fn cache_aware<'t>(
+    t: &'t [Target],
+    prompt: &PromptBlocks,
+    settings: &RoutingConfig,
+    backends: &[std::sync::Arc<Backend>],
+    usable: &mut dyn FnMut(&Target) -> bool,
+) -> Option<Choice<'t>> {
+    let ca = &settings.cache_aware;
+    let limits = prefix_index::Limits {
+        max_nodes: ca.node_cap(),
+        expiry_secs: ca.expiry.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
+    };
+    let now = prefix_index::now_secs();
+    let bound = load_bound(t, backends, settings.bounded_load_epsilon);
+    // (matched blocks, load, prefixes held, index) of each target.
+    let mut seen: Vec<(usize, usize, usize, usize)> = t
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let s = &backends[x.backend].state;
+            let matched = if s.health.is_healthy() {
+                s.prefixes.matched(prompt, now, limits)
+            } else {
+                0
+            };
+            (matched, s.load(), s.prefixes.nodes(), i)
+        })
+        .collect();
+    let best = seen
+        .iter()
+        .filter(|s| s.1 < bound)
+        .map(|s| s.0)
+        .max()
+        .unwrap_or(0);
+    let bytes = prompt.bytes();
+    let chosen = |i: usize, reason: Reason| {
+        backends[t[i].backend]
+            .state
+            .prefixes
+            .insert(prompt, now, limits);
+        Some(Choice {
+            target: &t[i],
+            reason,
+        })
+    };
+    if best > 0 && (best * BLOCK) as f64 >= ca.match_threshold * bytes as f64 {
+        seen.sort_unstable_by_key(|&(m, load, _, i)| (std::cmp::Reverse(m), load, i));
+        for &(m, load, _, i) in &seen {
+            if m == 0 || load >= bound || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64 {
+                continue;
+            }
+            if usable(&t[i]) {
+                let reason = Reason::CacheMatch {
+                    matched: (m * BLOCK).min(bytes),
+                    prompt: bytes,
+                };
+                return chosen(i, reason);
+            }
+        }
+    }
+    seen.sort_unstable_by_key(|&(_, load, nodes, i)| (load, nodes, i));
+    let best_match = (best * BLOCK).min(bytes);
+    for &(_, load, _, i) in &seen {
+        if usable(&t[i]) {
+            let reason = if load < bound {
+                Reason::LeastLoaded {
+                    load,
+                    best_match,
+                    prompt: bytes,
+                }
+            } else {
+                Reason::AllAtBound { bound }
+            };
+            return chosen(i, reason);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -200,6 +470,17 @@ mod tests {
             .collect()
     }
 
+    static SETTINGS: std::sync::LazyLock<RoutingConfig> =
+        std::sync::LazyLock::new(RoutingConfig::default);
+
+    fn key(key: HashKey) -> Affinity<'static> {
+        Affinity {
+            key,
+            prompt: None,
+            settings: &SETTINGS,
+        }
+    }
+
     fn counts(
         b: &[Arc<Backend>],
         s: SelectionStrategy,
@@ -210,7 +491,10 @@ mod tests {
         let route = index.resolve("m").unwrap();
         let mut out = HashMap::new();
         for i in 0..n {
-            let t = route.select(s, key(i), b, |_| true).unwrap();
+            let t = route
+                .select(s, super::tests::key(key(i)), b, |_| true)
+                .unwrap()
+                .target;
             *out.entry(t.backend).or_insert(0) += 1;
         }
         out
@@ -249,17 +533,35 @@ mod tests {
         let mut moved = 0;
         for k in 0..1000u64 {
             let a = r4
-                .select(SelectionStrategy::ConsistentHash, Some(k), &four, |_| true)
+                .select(
+                    SelectionStrategy::ConsistentHash,
+                    key(Some(k)),
+                    &four,
+                    |_| true,
+                )
                 .unwrap()
+                .target
                 .backend;
             let again = r4
-                .select(SelectionStrategy::ConsistentHash, Some(k), &four, |_| true)
+                .select(
+                    SelectionStrategy::ConsistentHash,
+                    key(Some(k)),
+                    &four,
+                    |_| true,
+                )
                 .unwrap()
+                .target
                 .backend;
             assert_eq!(a, again, "sticky");
             let b = r3
-                .select(SelectionStrategy::ConsistentHash, Some(k), &three, |_| true)
+                .select(
+                    SelectionStrategy::ConsistentHash,
+                    key(Some(k)),
+                    &three,
+                    |_| true,
+                )
                 .unwrap()
+                .target
                 .backend;
             if a != b {
                 assert_eq!(a, 3, "only keys of the removed backend move");
@@ -272,20 +574,34 @@ mod tests {
         );
         // Skipping an unusable backend goes to the next in that key's order, not anywhere.
         let first = r4
-            .select(SelectionStrategy::ConsistentHash, Some(7), &four, |_| true)
+            .select(
+                SelectionStrategy::ConsistentHash,
+                key(Some(7)),
+                &four,
+                |_| true,
+            )
             .unwrap()
+            .target
             .backend;
         let next = r4
-            .select(SelectionStrategy::ConsistentHash, Some(7), &four, |t| {
-                t.backend != first
-            })
+            .select(
+                SelectionStrategy::ConsistentHash,
+                key(Some(7)),
+                &four,
+                |t| t.backend != first,
+            )
             .unwrap()
+            .target
             .backend;
         let next2 = r4
-            .select(SelectionStrategy::ConsistentHash, Some(7), &four, |t| {
-                t.backend != first
-            })
+            .select(
+                SelectionStrategy::ConsistentHash,
+                key(Some(7)),
+                &four,
+                |t| t.backend != first,
+            )
             .unwrap()
+            .target
             .backend;
         assert_eq!(next, next2);
     }
@@ -309,10 +625,13 @@ mod tests {
         let route = index.resolve("m").unwrap();
         for (_, s) in SelectionStrategy::ALL {
             for k in 0..50 {
-                let t = route.select(s, Some(k), &b, |t| t.backend == 1).unwrap();
+                let t = route
+                    .select(s, key(Some(k)), &b, |t| t.backend == 1)
+                    .unwrap()
+                    .target;
                 assert_eq!(t.backend, 1, "{s:?}");
             }
-            assert!(route.select(s, Some(1), &b, |_| false).is_none());
+            assert!(route.select(s, key(Some(1)), &b, |_| false).is_none());
         }
     }
 }

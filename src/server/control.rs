@@ -40,6 +40,8 @@ pub(super) struct Control {
     pub(super) probes: Vec<(Arc<Backend>, JoinHandle<()>)>,
     /// The token refresh loop of each OAuth backend.
     pub(super) oauth: Vec<(Arc<Backend>, JoinHandle<()>)>,
+    /// The load-signal loop of each backend a load-aware strategy routes to.
+    pub(super) signals: Vec<(Arc<Backend>, JoinHandle<()>)>,
     pub(super) shutdown: watch::Receiver<bool>,
 }
 
@@ -51,6 +53,7 @@ impl Control {
         oauth_waits: Vec<(Arc<Backend>, Duration)>,
     ) {
         self.sync_probes();
+        self.sync_signals();
         self.sync_oauth(oauth_waits);
         let Some(mut requests) = requests else {
             let _ = self.shutdown.changed().await;
@@ -164,6 +167,7 @@ impl Control {
             cache.clear();
         }
         self.sync_probes();
+        self.sync_signals();
         Ok(restart)
     }
 
@@ -195,9 +199,36 @@ impl Control {
     }
 
     fn stop_probes(&mut self) {
-        for (_, task) in self.probes.drain(..).chain(self.oauth.drain(..)) {
+        let all = self.probes.drain(..).chain(self.oauth.drain(..));
+        for (_, task) in all.chain(self.signals.drain(..)) {
             task.abort();
         }
+    }
+
+    /// Starts a load-signal loop for every backend that wants one (see
+    /// [`super::signals::wanted`]) and stops the others.
+    fn sync_signals(&mut self) {
+        let snapshot = self.state.live.current.load_full();
+        let wanted: Vec<&Arc<Backend>> = snapshot
+            .backends
+            .iter()
+            .filter(|b| super::signals::wanted(&snapshot.config, b))
+            .collect();
+        let (client, live, shutdown) = (&self.state.client, &self.state.live, &self.shutdown);
+        sync_tasks(
+            &mut self.signals,
+            &wanted,
+            // Its last reading must not steer routing any longer.
+            |b| b.state.server_load.clear(),
+            |b| {
+                tokio::spawn(super::signals::signal_loop(
+                    client.clone(),
+                    Arc::clone(live),
+                    Arc::clone(b),
+                    shutdown.clone(),
+                ))
+            },
+        );
     }
 
     /// Starts a token loop for each OAuth backend without one (`waits`: backends whose

@@ -17,6 +17,7 @@ mod phase;
 mod registry;
 mod running;
 mod service;
+mod signals;
 mod tasks;
 mod worker;
 
@@ -208,6 +209,7 @@ impl RouterBuilder {
             source: self.source,
             probes: Vec::new(),
             oauth: Vec::new(),
+            signals: Vec::new(),
             shutdown: shutdown_rx.clone(),
         };
         background.push(tokio::spawn(control.run(reload_rx, seen, oauth_waits)));

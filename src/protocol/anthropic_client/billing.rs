@@ -88,6 +88,20 @@ fn system_without_billing(system: &RawValue) -> Option<Option<String>> {
     Some((!kept.is_empty()).then(|| format!("[{}]", kept.join(","))))
 }
 
+/// An Anthropic `system` value (JSON text) as the prompt-cache strategies hash it: without
+/// Claude Code's billing block, which changes on every request.
+pub fn system_for_hashing(system: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let cut = std::str::from_utf8(system)
+        .ok()
+        .filter(|s| s.contains(BILLING_PREFIX))
+        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
+        .and_then(system_without_billing);
+    match cut {
+        Some(rest) => std::borrow::Cow::Owned(rest.unwrap_or_default().into_bytes()),
+        None => std::borrow::Cow::Borrowed(system),
+    }
+}
+
 /// An Anthropic request body without Claude Code's billing block in `system` (a `system`
 /// made only of it is removed); None when there is none or the body is no JSON object.
 /// Every other member keeps its exact text.

@@ -16,7 +16,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use billing::{is_billing_block, strip_billing_header};
+pub use billing::{is_billing_block, strip_billing_header, system_for_hashing};
 pub use reply::{error_body, error_type, from_openai_response};
 pub use request::to_openai_request;
 pub use stream::StreamTranslator;
