@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+pub mod load_aware;
 pub mod prefix_index;
 pub mod strategy;
 

@@ -6,7 +6,9 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::Ordering;
 
-use super::prefix_index::{self, PromptBlocks, BLOCK};
+use super::load_aware::{bounded_load, cache_aware, least_loaded};
+pub use super::load_aware::{Choice, Reason};
+use super::prefix_index::PromptBlocks;
 use super::{Route, Target};
 use crate::backend::Backend;
 use crate::config::routing::RoutingConfig;
@@ -31,96 +33,6 @@ pub struct Affinity<'a> {
     pub prompt: Option<&'a PromptBlocks>,
     /// `routing:`.
     pub settings: &'a RoutingConfig,
-}
-
-/// A chosen target, and why it was chosen.
-#[derive(Debug)]
-pub struct Choice<'t> {
-    /// The target.
-    pub target: &'t Target,
-    /// Why (the `x-continuum-route-reason` header).
-    pub reason: Reason,
-}
-
-/// Why a backend was chosen.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Reason {
-    /// The strategy's own order (turn, weight, latency, chance, or hash).
-    Order(SelectionStrategy),
-    /// `CacheAware`: this many bytes of the prompt were recently sent to it.
-    CacheMatch {
-        /// Bytes matched.
-        matched: usize,
-        /// The prompt's bytes.
-        prompt: usize,
-    },
-    /// `CacheAware`: the least-loaded backend, as no long enough match was within the
-    /// load bound.
-    LeastLoaded {
-        /// Its load.
-        load: usize,
-        /// The longest match anywhere (bytes).
-        best_match: usize,
-        /// The prompt's bytes.
-        prompt: usize,
-    },
-    /// `BoundedLoadHash`: past this many backends over the bound, in the key's order.
-    Spilled {
-        /// Backends passed over.
-        skipped: usize,
-        /// The load bound.
-        bound: usize,
-    },
-    /// Every backend was at the load bound: the first usable one all the same.
-    AllAtBound {
-        /// The load bound.
-        bound: usize,
-    },
-}
-
-impl Reason {
-    /// The header value: a kind, then `key=value` details.
-    pub fn header_value(&self) -> String {
-        match self {
-            Reason::Order(s) => {
-                let name = SelectionStrategy::ALL
-                    .iter()
-                    .find(|(_, x)| x == s)
-                    .map_or("", |(n, _)| n);
-                format!("strategy; name={name}")
-            }
-            Reason::CacheMatch { matched, prompt } => {
-                format!("cache-match; matched_bytes={matched}; prompt_bytes={prompt}")
-            }
-            Reason::LeastLoaded {
-                load,
-                best_match,
-                prompt,
-            } => format!(
-                "least-loaded; load={load}; best_match_bytes={best_match}; prompt_bytes={prompt}"
-            ),
-            Reason::Spilled { skipped, bound } => {
-                format!("bounded-load; skipped={skipped}; bound={bound}")
-            }
-            Reason::AllAtBound { bound } => format!("all-at-bound; bound={bound}"),
-        }
-    }
-}
-
-/// The most load a backend may carry and still take a request: ⌈(1 + ε) · (m + 1) / n⌉
-/// for m requests on the n healthy backends of the route, counting the one being placed
-/// (consistent hashing with bounded loads, Mirrokni, Thorup and Zadimoghaddam).
-fn load_bound(t: &[Target], backends: &[std::sync::Arc<Backend>], epsilon: f64) -> usize {
-    let (mut total, mut healthy) = (0usize, 0usize);
-    for x in t {
-        let s = &backends[x.backend].state;
-        if s.health.is_healthy() {
-            total += s.load();
-            healthy += 1;
-        }
-    }
-    let mean = (total + 1) as f64 / healthy.max(1) as f64;
-    ((1.0 + epsilon) * mean).ceil().max(1.0) as usize
 }
 
 /// Hashes bytes to a key for ConsistentHash / PrefixAwareHash.
@@ -181,7 +93,7 @@ fn rendezvous(key: u64, backend: &Backend) -> u64 {
 
 /// Walks targets from the highest rendezvous score down, taking the first usable one.
 /// Scores live on the stack for up to 64 targets; `usable` is called once per target tried.
-fn by_rendezvous<'t>(
+pub(super) fn by_rendezvous<'t>(
     t: &'t [Target],
     key: u64,
     backends: &[std::sync::Arc<Backend>],
@@ -316,137 +228,6 @@ impl Route {
             }
         }
     }
-}
-
-/// The usable target with the least load (the first in route order among equals).
-fn least_loaded<'t>(
-    t: &'t [Target],
-    backends: &[std::sync::Arc<Backend>],
-    usable: &mut dyn FnMut(&Target) -> bool,
-) -> Option<&'t Target> {
-    let mut order: Vec<(usize, usize)> = t
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (backends[x.backend].state.load(), i))
-        .collect();
-    order.sort_unstable();
-    order.into_iter().map(|(_, i)| &t[i]).find(|x| usable(x))
-}
-
-/// `BoundedLoadHash`: the key's backends in rendezvous order (its ring), skipping those at
-/// the load bound; when all are, the first usable one in that order.
-fn bounded_load<'t>(
-    t: &'t [Target],
-    key: u64,
-    epsilon: f64,
-    backends: &[std::sync::Arc<Backend>],
-    usable: &mut dyn FnMut(&Target) -> bool,
-) -> Option<Choice<'t>> {
-    let bound = load_bound(t, backends, epsilon);
-    let mut skipped = 0;
-    let within = by_rendezvous(t, key, backends, &mut |x| {
-        if backends[x.backend].state.load() >= bound {
-            skipped += 1;
-            return false;
-        }
-        usable(x)
-    });
-    if let Some(target) = within {
-        let reason = if skipped == 0 {
-            Reason::Order(SelectionStrategy::BoundedLoadHash)
-        } else {
-            Reason::Spilled { skipped, bound }
-        };
-        return Some(Choice { target, reason });
-    }
-    by_rendezvous(t, key, backends, usable).map(|target| Choice {
-        target,
-        reason: Reason::AllAtBound { bound },
-    })
-}
-
-/// `CacheAware`: among the backends within the load bound, the one recently sent the
-/// longest part of the prompt when that covers `match_threshold` of it (longest first, the
-/// less loaded among equals); else the least loaded within the bound (the one holding
-/// fewer prefixes among equals, so new prompts spread); else the least loaded of all. The
-/// prompt is then recorded as sent to the backend chosen.
-fn cache_aware<'t>(
-    t: &'t [Target],
-    prompt: &PromptBlocks,
-    settings: &RoutingConfig,
-    backends: &[std::sync::Arc<Backend>],
-    usable: &mut dyn FnMut(&Target) -> bool,
-) -> Option<Choice<'t>> {
-    let ca = &settings.cache_aware;
-    let limits = prefix_index::Limits {
-        max_nodes: ca.node_cap(),
-        expiry_secs: ca.expiry.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
-    };
-    let now = prefix_index::now_secs();
-    let bound = load_bound(t, backends, settings.bounded_load_epsilon);
-    // (matched blocks, load, prefixes held, index) of each target.
-    let mut seen: Vec<(usize, usize, usize, usize)> = t
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let s = &backends[x.backend].state;
-            let matched = if s.health.is_healthy() {
-                s.prefixes.matched(prompt, now, limits)
-            } else {
-                0
-            };
-            (matched, s.load(), s.prefixes.nodes(), i)
-        })
-        .collect();
-    let best = seen
-        .iter()
-        .filter(|s| s.1 < bound)
-        .map(|s| s.0)
-        .max()
-        .unwrap_or(0);
-    let bytes = prompt.bytes();
-    let chosen = |i: usize, reason: Reason| {
-        backends[t[i].backend]
-            .state
-            .prefixes
-            .insert(prompt, now, limits);
-        Some(Choice {
-            target: &t[i],
-            reason,
-        })
-    };
-    if best > 0 && (best * BLOCK) as f64 >= ca.match_threshold * bytes as f64 {
-        seen.sort_unstable_by_key(|&(m, load, _, i)| (std::cmp::Reverse(m), load, i));
-        for &(m, load, _, i) in &seen {
-            if m == 0 || load >= bound || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64 {
-                continue;
-            }
-            if usable(&t[i]) {
-                let reason = Reason::CacheMatch {
-                    matched: (m * BLOCK).min(bytes),
-                    prompt: bytes,
-                };
-                return chosen(i, reason);
-            }
-        }
-    }
-    seen.sort_unstable_by_key(|&(_, load, nodes, i)| (load, nodes, i));
-    let best_match = (best * BLOCK).min(bytes);
-    for &(_, load, _, i) in &seen {
-        if usable(&t[i]) {
-            let reason = if load < bound {
-                Reason::LeastLoaded {
-                    load,
-                    best_match,
-                    prompt: bytes,
-                }
-            } else {
-                Reason::AllAtBound { bound }
-            };
-            return chosen(i, reason);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
