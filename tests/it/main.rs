@@ -7,6 +7,7 @@ mod admission;
 mod anthropic;
 mod anthropic_backend;
 mod cache;
+mod cache_routing;
 mod claude_code;
 mod cli;
 mod common;
