@@ -11,5 +11,6 @@
 #[path = "../it/common.rs"]
 mod common;
 
+mod cache_routing;
 mod llama;
 mod real;

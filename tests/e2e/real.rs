@@ -77,6 +77,21 @@ impl Llama {
         l
     }
 
+    /// Starts one for chat (`--chat`: no embeddings mode, 2 slots of 4096 tokens) and waits
+    /// until it is healthy.
+    pub fn chat() -> Llama {
+        let port = free_port();
+        let ok = script()
+            .args(["start-llama", &port.to_string(), "--chat"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "llama-server did not start");
+        let l = Llama { port };
+        l.wait();
+        l
+    }
+
     /// Starts one and waits until it is healthy.
     pub fn ready() -> Llama {
         let l = Llama::start();
