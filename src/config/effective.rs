@@ -45,6 +45,7 @@ pub fn to_tree(c: &Config) -> Value {
             "bounded_load_epsilon": c.routing.bounded_load_epsilon,
             "cache_aware": {
                 "match_threshold": c.routing.cache_aware.match_threshold,
+                "balance_abs_threshold": c.routing.cache_aware.balance_abs_threshold,
                 "max_nodes": c.routing.cache_aware.max_nodes,
                 "max_memory": byte_size(c.routing.cache_aware.max_memory),
                 "expiry": duration(c.routing.cache_aware.expiry),
@@ -578,7 +579,7 @@ health_checks: {enabled: false, endpoint: /health, max_warmup_duration: 0s}
 retry: {max_attempts: 2, jitter: false, retryable_status_codes: [500]}
 circuit_breaker: {timeout: 90s, failure_rate_threshold: 0.75}
 fallback: {fallback_chains: {a: [b]}, fallback_policy: {max_fallback_attempts: 1, trigger_conditions: {model_not_found: true}}, mid_stream: continue}
-routing: {bounded_load_epsilon: 0.5, cache_aware: {match_threshold: 0.3, max_nodes: 5000, max_memory: 1MB, expiry: 5m}, load_signals: {enabled: false, interval: 500ms}}
+routing: {bounded_load_epsilon: 0.5, cache_aware: {match_threshold: 0.3, balance_abs_threshold: 7, max_nodes: 5000, max_memory: 1MB, expiry: 5m}, load_signals: {enabled: false, interval: 500ms}}
 model_configs: [{id: a, aliases: [a2], selection_strategy: Random, metadata: {limits: {context_window: 10}}}]
 model_metadata_file: meta.yaml
 metrics: {endpoint: /m}

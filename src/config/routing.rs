@@ -13,7 +13,13 @@ const ROUTING: Keys = Keys {
 };
 
 const CACHE_AWARE: Keys = Keys {
-    known: &["match_threshold", "max_nodes", "max_memory", "expiry"],
+    known: &[
+        "match_threshold",
+        "balance_abs_threshold",
+        "max_nodes",
+        "max_memory",
+        "expiry",
+    ],
     unsupported: &[],
 };
 
@@ -41,6 +47,11 @@ pub struct CacheAwareConfig {
     /// Follow the longest recently sent prefix only when it covers at least this share of
     /// the prompt; else the least-loaded backend.
     pub match_threshold: f64,
+    /// A matching backend is followed past the load bound while it carries at most this
+    /// many requests more than the least-loaded one: on small loads, where one request is
+    /// a large share, the bound alone would move sessions off their caches for a wait that
+    /// costs far less than the prefill they then redo.
+    pub balance_abs_threshold: usize,
     /// Most prefix-tree nodes (128 prompt bytes each) remembered per backend.
     pub max_nodes: usize,
     /// Most memory the prefix tree of one backend may take (bytes).
@@ -67,6 +78,7 @@ impl Default for RoutingConfig {
             bounded_load_epsilon: 0.25,
             cache_aware: CacheAwareConfig {
                 match_threshold: 0.5,
+                balance_abs_threshold: 2,
                 max_nodes: 100_000,
                 max_memory: 8 << 20,
                 expiry: Duration::from_secs(600),
@@ -120,6 +132,9 @@ pub fn read_routing(v: Option<&Value>, r: &mut Reader) -> RoutingConfig {
                     format!("{f} is not between 0.0 and 1.0"),
                 );
             }
+        }
+        if let Some(n) = r.integer(m, &cp, "balance_abs_threshold") {
+            ca.balance_abs_threshold = n.min(1_000_000) as usize;
         }
         if let Some(n) = r.integer(m, &cp, "max_nodes") {
             if n == 0 {
@@ -182,7 +197,7 @@ mod tests {
 
     #[test]
     fn routing_settings_are_read_and_checked() {
-        let ok = "backends: [{name: m, type: mock}]\nselection_strategy: CacheAware\nrouting: {bounded_load_epsilon: 0.5, cache_aware: {match_threshold: 0.7, max_nodes: 10, max_memory: 64KB, expiry: 30s}, load_signals: {interval: 250ms}}\n";
+        let ok = "backends: [{name: m, type: mock}]\nselection_strategy: CacheAware\nrouting: {bounded_load_epsilon: 0.5, cache_aware: {match_threshold: 0.7, balance_abs_threshold: 0, max_nodes: 10, max_memory: 64KB, expiry: 30s}, load_signals: {interval: 250ms}}\n";
         assert_eq!(problems(ok), Vec::<String>::new());
         let p = problems("backends: [{name: m, type: mock}]\nselection_strategy: CacheAwre\nrouting: {bounded_load_epsilon: 0, cache_aware: {match_threshold: 1.5, max_nodes: 0, max_memory: 8B, expiry: 0s, sise: 1}, load_signals: {interval: 1ms}}\n");
         let text = p.join("\n");

@@ -153,7 +153,8 @@ pub(super) fn bounded_load<'t>(
     })
 }
 
-/// `CacheAware`: among the backends within the load bound, the one recently sent the
+/// `CacheAware`: among the backends within balance (under the load bound, or at most
+/// `balance_abs_threshold` requests over the least loaded), the one recently sent the
 /// longest part of the prompt when that covers `match_threshold` of it (longest first, the
 /// less loaded among equals); else the least loaded within the bound (the one holding
 /// fewer prefixes among equals, so new prompts spread); else the least loaded of all. The
@@ -186,9 +187,13 @@ pub(super) fn cache_aware<'t>(
             (matched, s.load(), s.prefixes.nodes(), i)
         })
         .collect();
+    // Within balance: under the bound, or not more than `balance_abs_threshold` over the
+    // least-loaded backend (imbalanced only when both are exceeded, as SGLang's gateway).
+    let least = seen.iter().map(|s| s.1).min().unwrap_or(0);
+    let balanced = |load: usize| load < bound || load <= least + ca.balance_abs_threshold;
     let best = seen
         .iter()
-        .filter(|s| s.1 < bound)
+        .filter(|s| balanced(s.1))
         .map(|s| s.0)
         .max()
         .unwrap_or(0);
@@ -206,7 +211,8 @@ pub(super) fn cache_aware<'t>(
     if best > 0 && (best * BLOCK) as f64 >= ca.match_threshold * bytes as f64 {
         seen.sort_unstable_by_key(|&(m, load, _, i)| (std::cmp::Reverse(m), load, i));
         for &(m, load, _, i) in &seen {
-            if m == 0 || load >= bound || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64 {
+            if m == 0 || !balanced(load) || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64
+            {
                 continue;
             }
             if usable(&t[i]) {
@@ -488,6 +494,34 @@ mod tests {
             )
             .unwrap();
         assert_eq!(c.reason, Reason::AllAtBound { bound: 17 });
+    }
+
+    #[test]
+    fn on_small_loads_a_session_waits_for_its_cache_rather_than_move() {
+        let b = backends(3);
+        let settings = RoutingConfig::default();
+        let index = ModelIndex::build(&b, &[]);
+        let route = index.resolve("m").unwrap();
+        let prompt = PromptBlocks::new([text(4, 3000).as_slice()]);
+        let pick = || {
+            route
+                .select(
+                    SelectionStrategy::CacheAware,
+                    affinity(None, Some(&prompt), &settings),
+                    &b,
+                    |_| true,
+                )
+                .unwrap()
+        };
+        let home = pick().target.backend;
+        // Two in flight there, none elsewhere: over the bound ⌈1.25 · 3/3⌉ = 2, but only 2
+        // over the least loaded (balance_abs_threshold): it stays.
+        let mut held = vec![b[home].state.start_request(), b[home].state.start_request()];
+        assert_eq!(pick().target.backend, home);
+        // Three: both limits passed, it moves.
+        held.push(b[home].state.start_request());
+        assert_ne!(pick().target.backend, home);
+        drop(held);
     }
 
     #[test]
