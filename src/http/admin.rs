@@ -229,7 +229,24 @@ pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response
             pricing.output_tokens.unwrap_or(0.0),
         ))
     };
-    with_request_id(headers, Json(stats.report(window, price)))
+    let mut report = stats.report(window, price);
+    // What each backend's server served from its prompt cache, on routes of the
+    // cache-seeking strategies (counted since the router started, not per window).
+    report["prompt_cache"] = state
+        .backends
+        .iter()
+        .map(|b| {
+            let (prompt, cached) = b.state.cache.totals();
+            json!({
+                "backend": b.name(),
+                "prompt_tokens": prompt,
+                "cached_prompt_tokens": cached,
+                "cache_hit_ratio": (prompt > 0).then(|| cached as f64 / prompt as f64),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into();
+    with_request_id(headers, Json(report))
 }
 
 /// `GET /admin/config`: the configuration file as loaded (after `${VAR}` substitution),

@@ -189,7 +189,12 @@ pub(super) fn cache_aware<'t>(
         .collect();
     // Within balance: under the bound, or not more than `balance_abs_threshold` over the
     // least-loaded backend (imbalanced only when both are exceeded, as SGLang's gateway).
-    let least = seen.iter().map(|s| s.1).min().unwrap_or(0);
+    let least = seen
+        .iter()
+        .filter(|s| backends[t[s.3].backend].state.health.is_healthy())
+        .map(|s| s.1)
+        .min()
+        .unwrap_or(0);
     let balanced = |load: usize| load < bound || load <= least + ca.balance_abs_threshold;
     let best = seen
         .iter()

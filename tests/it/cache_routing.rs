@@ -205,6 +205,14 @@ async fn cache_aware_keeps_each_session_on_its_cache_and_reports_the_hits() {
         )),
         "{m}"
     );
+    let stats = get_path(addr, "/admin/stats").await.json();
+    let rows = stats["prompt_cache"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{stats}");
+    assert!(
+        rows.iter()
+            .all(|r| r["cache_hit_ratio"].as_f64().unwrap() > 0.5),
+        "{stats}"
+    );
 }
 
 /// Waits until the router has read `waiting` from backend `name`'s `/metrics`.
