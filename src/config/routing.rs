@@ -47,11 +47,10 @@ pub struct CacheAwareConfig {
     /// Follow the longest recently sent prefix only when it covers at least this share of
     /// the prompt; else the least-loaded backend.
     pub match_threshold: f64,
-    /// A conversation's own history (not a prefix others share) is followed past the load
-    /// bound while its backend carries at most this many requests more than the least
-    /// loaded: on small loads, where one request is a large share, the bound alone would
-    /// move sessions off their caches for a wait that costs far less than the prefill they
-    /// then redo.
+    /// A matching backend is followed past the load bound while it carries at most this
+    /// many requests more than the least-loaded one: on small loads, where one request is
+    /// a large share, the bound alone would move sessions off their caches for a wait that
+    /// costs far less than the prefill they then redo.
     pub balance_abs_threshold: usize,
     /// Most prefix-tree nodes (128 prompt bytes each) remembered per backend.
     pub max_nodes: usize,

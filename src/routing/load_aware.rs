@@ -153,9 +153,8 @@ pub(super) fn bounded_load<'t>(
     })
 }
 
-/// `CacheAware`: among the backends within balance (under the load bound, or, for a
-/// conversation's own history, at most `balance_abs_threshold` requests over the least
-/// loaded), the one recently sent the
+/// `CacheAware`: among the backends within balance (under the load bound, or at most
+/// `balance_abs_threshold` requests over the least loaded), the one recently sent the
 /// longest part of the prompt when that covers `match_threshold` of it (longest first, the
 /// less loaded among equals); else the least loaded within the bound (the one holding
 /// fewer prefixes among equals, so new prompts spread); else the least loaded of all. The
@@ -174,9 +173,7 @@ pub(super) fn cache_aware<'t>(
     };
     let now = prefix_index::now_secs();
     let bound = load_bound(t, backends, settings.bounded_load_epsilon);
-    // (matched blocks, load, prefixes held, index) of each target, and whether each match
-    // is only a prefix other conversations share.
-    let mut shared = 0u64;
+    // (matched blocks, load, prefixes held, index) of each target.
     let mut seen: Vec<(usize, usize, usize, usize)> = t
         .iter()
         .enumerate()
@@ -185,32 +182,23 @@ pub(super) fn cache_aware<'t>(
             let matched = if s.health.is_healthy() {
                 s.prefixes.matched(prompt, now, limits)
             } else {
-                prefix_index::Match::default()
+                0
             };
-            if matched.shared && i < 64 {
-                shared |= 1 << i;
-            }
-            (matched.blocks, s.load(), s.prefixes.nodes(), i)
+            (matched, s.load(), s.prefixes.nodes(), i)
         })
         .collect();
-    // Within balance: under the bound, or — for a conversation's own history, not a prefix
-    // other conversations share — not more than `balance_abs_threshold` over the
-    // least-loaded backend. So continuing conversations wait a little for their cache,
-    // while new ones on a popular prefix spread once its backend is full, instead of
-    // piling up there and pushing the continuing ones out.
+    // Within balance: under the bound, or not more than `balance_abs_threshold` over the
+    // least-loaded backend (imbalanced only when both are exceeded, as SGLang's gateway).
     let least = seen
         .iter()
         .filter(|s| backends[t[s.3].backend].state.health.is_healthy())
         .map(|s| s.1)
         .min()
         .unwrap_or(0);
-    let own = |i: usize| i >= 64 || shared & (1 << i) == 0;
-    let balanced = |load: usize, i: usize| {
-        load < bound || (own(i) && load <= least + ca.balance_abs_threshold)
-    };
+    let balanced = |load: usize| load < bound || load <= least + ca.balance_abs_threshold;
     let best = seen
         .iter()
-        .filter(|s| balanced(s.1, s.3))
+        .filter(|s| balanced(s.1))
         .map(|s| s.0)
         .max()
         .unwrap_or(0);
@@ -228,9 +216,7 @@ pub(super) fn cache_aware<'t>(
     if best > 0 && (best * BLOCK) as f64 >= ca.match_threshold * bytes as f64 {
         seen.sort_unstable_by_key(|&(m, load, _, i)| (std::cmp::Reverse(m), load, i));
         for &(m, load, _, i) in &seen {
-            if m == 0
-                || !balanced(load, i)
-                || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64
+            if m == 0 || !balanced(load) || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64
             {
                 continue;
             }
@@ -540,57 +526,6 @@ mod tests {
         // Three: both limits passed, it moves.
         held.push(b[home].state.start_request());
         assert_ne!(pick().target.backend, home);
-        drop(held);
-    }
-
-    #[test]
-    fn new_conversations_on_a_busy_shared_prefix_spread_while_continuing_ones_stay() {
-        let b = backends(3);
-        let settings = RoutingConfig::default();
-        let index = ModelIndex::build(&b, &[]);
-        let route = index.resolve("m").unwrap();
-        let pick = |prompt: &PromptBlocks| {
-            route
-                .select(
-                    SelectionStrategy::CacheAware,
-                    affinity(None, Some(prompt), &settings),
-                    &b,
-                    |_| true,
-                )
-                .unwrap()
-        };
-        let system = text(5, 2000);
-        let turn = |conversation: usize, turns: usize| {
-            let mut p = system.clone();
-            for t in 0..turns {
-                p.extend(text(conversation * 10 + t, 300));
-            }
-            PromptBlocks::new([p.as_slice()])
-        };
-        let home = pick(&turn(1, 1)).target.backend;
-        assert_eq!(
-            pick(&turn(2, 1)).target.backend,
-            home,
-            "the system prompt pulls"
-        );
-        // Two in flight there, none elsewhere: at the bound ⌈1.25 · 3/3⌉ = 2.
-        let held = [b[home].state.start_request(), b[home].state.start_request()];
-        // A new conversation matches only the shared system prompt: it goes elsewhere.
-        let c = pick(&turn(3, 1));
-        assert_ne!(c.target.backend, home);
-        assert!(
-            matches!(c.reason, Reason::LeastLoaded { .. }),
-            "{:?}",
-            c.reason
-        );
-        // A continuing one matches its own history there: it waits for its cache.
-        let c = pick(&turn(1, 2));
-        assert_eq!(c.target.backend, home);
-        assert!(
-            matches!(c.reason, Reason::CacheMatch { .. }),
-            "{:?}",
-            c.reason
-        );
         drop(held);
     }
 

@@ -109,24 +109,7 @@ impl Hasher for Identity {
     }
 }
 
-/// A node: when it was last sent, and how many prompts were sent through it.
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    sent: u32,
-    prompts: u32,
-}
-
-type Nodes = HashMap<u64, Node, BuildHasherDefault<Identity>>;
-
-/// How much of a prompt a backend was recently sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Match {
-    /// Leading blocks found.
-    pub blocks: usize,
-    /// The deepest of them was sent by more than one prompt: the match is a prefix other
-    /// conversations share (a system prompt, tools), not this conversation's own history.
-    pub shared: bool,
-}
+type Nodes = HashMap<u64, u32, BuildHasherDefault<Identity>>;
 
 /// Seconds since the first use of any index: node times fit in a `u32`.
 pub fn now_secs() -> u32 {
@@ -169,21 +152,19 @@ impl PrefixIndex {
     }
 
     /// How many leading blocks of `prompt` this backend was sent within the expiry.
-    pub fn matched(&self, prompt: &PromptBlocks, now: u32, limits: Limits) -> Match {
-        let mut m = Match::default();
+    pub fn matched(&self, prompt: &PromptBlocks, now: u32, limits: Limits) -> usize {
+        let mut n = 0;
         for h in &prompt.hashes {
-            let node = self
+            let fresh = self
                 .shard(*h)
                 .get(h)
-                .copied()
-                .filter(|n| now.saturating_sub(n.sent) < limits.expiry_secs);
-            let Some(node) = node else {
+                .is_some_and(|t| now.saturating_sub(*t) < limits.expiry_secs);
+            if !fresh {
                 break;
-            };
-            m.blocks += 1;
-            m.shared = node.prompts > 1;
+            }
+            n += 1;
         }
-        m
+        n
     }
 
     /// Records that `prompt` was sent to this backend now.
@@ -191,13 +172,7 @@ impl PrefixIndex {
         let per_shard = (limits.max_nodes / SHARDS).max(1);
         for h in &prompt.hashes {
             let mut shard = self.shard(*h);
-            let node = shard.entry(*h).or_insert(Node {
-                sent: now,
-                prompts: 0,
-            });
-            node.sent = now;
-            node.prompts = node.prompts.saturating_add(1);
-            if node.prompts == 1 {
+            if shard.insert(*h, now).is_none() {
                 self.nodes.fetch_add(1, Ordering::Relaxed);
                 if shard.len() > per_shard {
                     let before = shard.len();
@@ -228,24 +203,24 @@ impl PrefixIndex {
 
 /// Brings a shard under `cap`: expired nodes first, then the least recently sent eighth.
 fn evict(shard: &mut Nodes, now: u32, expiry: u32, cap: usize) {
-    shard.retain(|_, n| now.saturating_sub(n.sent) < expiry);
+    shard.retain(|_, t| now.saturating_sub(*t) < expiry);
     if shard.len() <= cap {
         return;
     }
-    let mut times: Vec<u32> = shard.values().map(|n| n.sent).collect();
+    let mut times: Vec<u32> = shard.values().copied().collect();
     let drop = (shard.len() - cap)
         .max(shard.len() / 8)
         .min(times.len() - 1);
     let (_, nth, _) = times.select_nth_unstable(drop);
     let threshold = *nth;
-    let older = shard.values().filter(|n| n.sent < threshold).count();
+    let older = shard.values().filter(|t| **t < threshold).count();
     let mut left = drop.saturating_sub(older);
     // Strictly older first; nodes at the threshold time only as many as still needed.
-    shard.retain(|_, n| {
-        if n.sent < threshold {
+    shard.retain(|_, t| {
+        if *t < threshold {
             return false;
         }
-        if n.sent == threshold && left > 0 {
+        if *t == threshold && left > 0 {
             left -= 1;
             return false;
         }
@@ -287,29 +262,20 @@ mod tests {
         index.insert(&PromptBlocks::new([turn1.as_slice()]), 0, LIMITS);
         assert_eq!(index.nodes(), 6);
         assert_eq!(
-            index
-                .matched(&PromptBlocks::new([turn2.as_slice()]), 1, LIMITS)
-                .blocks,
+            index.matched(&PromptBlocks::new([turn2.as_slice()]), 1, LIMITS),
             6
         );
-        let own = index.matched(&PromptBlocks::new([turn2.as_slice()]), 1, LIMITS);
-        assert!(!own.shared, "its own history, sent once");
-        // Another conversation on the same system prompt shares its four blocks; once
-        // sent, those four were sent by two prompts: a shared prefix.
+        // Another conversation on the same system prompt shares its four blocks.
         let other = [system.as_slice(), &text(9, 5 * BLOCK)].concat();
-        let other = PromptBlocks::new([other.as_slice()]);
-        assert_eq!(index.matched(&other, 1, LIMITS).blocks, 4);
-        index.insert(&other, 1, LIMITS);
-        let third = [system.as_slice(), &text(11, 5 * BLOCK)].concat();
-        let m = index.matched(&PromptBlocks::new([third.as_slice()]), 2, LIMITS);
-        assert_eq!((m.blocks, m.shared), (4, true));
+        assert_eq!(
+            index.matched(&PromptBlocks::new([other.as_slice()]), 1, LIMITS),
+            4
+        );
         // A prompt that differs in its first byte shares nothing.
         let mut changed = turn2.clone();
         changed[0] ^= 1;
         assert_eq!(
-            index
-                .matched(&PromptBlocks::new([changed.as_slice()]), 1, LIMITS)
-                .blocks,
+            index.matched(&PromptBlocks::new([changed.as_slice()]), 1, LIMITS),
             0
         );
     }
@@ -319,8 +285,8 @@ mod tests {
         let index = PrefixIndex::default();
         let p = PromptBlocks::new([text(1, 3 * BLOCK).as_slice()]);
         index.insert(&p, 100, LIMITS);
-        assert_eq!(index.matched(&p, 699, LIMITS).blocks, 3);
-        assert_eq!(index.matched(&p, 700, LIMITS).blocks, 0);
+        assert_eq!(index.matched(&p, 699, LIMITS), 3);
+        assert_eq!(index.matched(&p, 700, LIMITS), 0);
     }
 
     #[test]
@@ -341,11 +307,11 @@ mod tests {
         let actual: usize = index.shards.iter().map(|s| s.lock().unwrap().len()).sum();
         assert_eq!(actual, index.nodes());
         assert_eq!(
-            index.matched(&old, 200, limits).blocks,
+            index.matched(&old, 200, limits),
             0,
             "the oldest prompt went first"
         );
-        assert_eq!(index.matched(&prompt(199), 200, limits).blocks, 8);
+        assert_eq!(index.matched(&prompt(199), 200, limits), 8);
     }
 
     #[test]
@@ -355,6 +321,6 @@ mod tests {
         index.insert(&p, 0, LIMITS);
         index.clear();
         assert_eq!(index.nodes(), 0);
-        assert_eq!(index.matched(&p, 0, LIMITS).blocks, 0);
+        assert_eq!(index.matched(&p, 0, LIMITS), 0);
     }
 }
