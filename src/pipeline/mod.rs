@@ -279,23 +279,32 @@ impl Call {
         self.turn.as_ref().and_then(|t| t.pinned.as_deref())
     }
 
-    /// The prompt as `CacheAware` sees it (made on first need): its system prompt,
-    /// instructions, tools, messages and input, in that order, as sent (Claude Code's
-    /// per-request billing block left out of the system prompt).
+    /// The prompt as `CacheAware` sees it (made on first need): the text of its system
+    /// prompt, instructions, messages and input, in that order, then its tools as sent
+    /// (Claude Code's per-request billing block left out of the system prompt); see
+    /// [`crate::routing::prompt_text`].
     pub fn prompt_blocks(&self) -> &crate::routing::prefix_index::PromptBlocks {
         self.prompt.get_or_init(|| {
             let r = &self.routing;
             let part = |span: Option<(usize, usize)>| span.map(|(a, b)| &self.body[a..b]);
             let system = part(r.system_span)
                 .map(|s| crate::protocol::anthropic_client::system_for_hashing(s));
+            // The system prompt first (OpenAI's is the first message; tools, which the
+            // chat templates put after it, then differ between wires only from there).
+            let mut text = Vec::with_capacity(self.body.len());
             let parts = [
                 system.as_deref(),
                 part(r.instructions_span),
-                part(r.tools_span),
                 part(r.messages_span),
                 part(r.input_span),
             ];
-            crate::routing::prefix_index::PromptBlocks::new(parts.into_iter().flatten())
+            for p in parts.into_iter().flatten() {
+                crate::routing::prompt_text::append(p, &mut text);
+            }
+            if let Some(tools) = part(r.tools_span) {
+                text.extend_from_slice(tools);
+            }
+            crate::routing::prefix_index::PromptBlocks::new([text.as_slice()])
         })
     }
 

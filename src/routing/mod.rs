@@ -9,6 +9,7 @@ use http::HeaderValue;
 
 pub mod load_aware;
 pub mod prefix_index;
+pub mod prompt_text;
 pub mod strategy;
 
 use crate::backend::Backend;

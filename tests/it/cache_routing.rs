@@ -181,6 +181,26 @@ async fn cache_aware_keeps_each_session_on_its_cache_and_reports_the_hits() {
     let (b, reason) = ask(addr, conversation(0, 9, 1)).await;
     assert_eq!(b, homes[0]);
     assert!(reason.starts_with("cache-match;"), "{reason}");
+    // So does session 1's conversation sent by an Anthropic client (the system prompt a
+    // field, the content in blocks): the server caches the same text.
+    let first: Value = serde_json::from_str(&conversation(1, 1, 1)).unwrap();
+    let anthropic = json!({
+        "model": "m",
+        "max_tokens": 10,
+        "system": first["messages"][0]["content"],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": first["messages"][1]["content"]}]}],
+    });
+    let r = send(
+        http::Method::POST,
+        format!("http://{addr}/v1/messages"),
+        anthropic.to_string(),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-continuum-backend"), homes[1]);
+    let reason = r.header("x-continuum-route-reason");
+    assert!(reason.starts_with("cache-match;"), "{reason}");
 
     // Hits are counted per backend from the replies' usage.
     for b in admin_backends(addr).await {
