@@ -395,38 +395,10 @@ fn yaml_lines(
     }
 }
 
-/// Sections in the order of the sample config; in a list item, its name first.
-const TOP_ORDER: &[&str] = &[
-    "server",
-    "backends",
-    "selection_strategy",
-    "model_configs",
-    "model_metadata_file",
-    "model_aliases",
-    "timeouts",
-    "health_checks",
-    "retry",
-    "circuit_breaker",
-    "fallback",
-    "logging",
-    "metrics",
-    "api_keys",
-    "rate_limiting",
-    "cors",
-    "admin",
-    "hot_reload",
-    "global_prompts",
-    "tracing",
-    "cache",
-    "store",
-    "responses",
-    "files",
-];
-
 /// Where `key` goes among its siblings under `path` (then alphabetically).
 fn rank(path: &[Seg], key: &str) -> usize {
     let order: &[&str] = match path.last() {
-        None => TOP_ORDER,
+        None => config::SECTIONS,
         Some(Seg::Index(_)) => &["name", "id", "key_hash", "type", "url"],
         Some(Seg::Key(_)) => &["enabled"],
     };

@@ -31,6 +31,36 @@ pub use reader::Problem;
 pub use types::{BindAddr, Secret};
 pub use validate::{parse_log_format, parse_log_level};
 
+/// The top-level sections, in the order of the sample config (`config show` prints them
+/// in this order; any other top-level key is unknown).
+pub const SECTIONS: &[&str] = &[
+    "server",
+    "backends",
+    "selection_strategy",
+    "model_configs",
+    "model_metadata_file",
+    "model_aliases",
+    "timeouts",
+    "health_checks",
+    "retry",
+    "circuit_breaker",
+    "fallback",
+    "routing",
+    "logging",
+    "metrics",
+    "api_keys",
+    "rate_limiting",
+    "cors",
+    "admin",
+    "hot_reload",
+    "global_prompts",
+    "tracing",
+    "cache",
+    "store",
+    "responses",
+    "files",
+];
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -13,33 +13,7 @@ use super::resilience;
 use super::types::BindAddr;
 
 const TOP: Keys = Keys {
-    known: &[
-        "server",
-        "backends",
-        "selection_strategy",
-        "timeouts",
-        "logging",
-        "health_checks",
-        "retry",
-        "circuit_breaker",
-        "fallback",
-        "routing",
-        "model_configs",
-        "model_metadata_file",
-        "metrics",
-        "api_keys",
-        "rate_limiting",
-        "cors",
-        "model_aliases",
-        "admin",
-        "hot_reload",
-        "global_prompts",
-        "tracing",
-        "cache",
-        "store",
-        "responses",
-        "files",
-    ],
+    known: super::SECTIONS,
     unsupported: &["webui", "acp", "web_search"],
 };
 

@@ -280,6 +280,23 @@ mod tests {
         }
     }
 
+    /// `CacheAware`'s choice for `prompt` on `route`, every backend usable.
+    fn cache_aware_pick<'r>(
+        route: &'r crate::routing::Route,
+        b: &[Arc<Backend>],
+        prompt: &PromptBlocks,
+        settings: &RoutingConfig,
+    ) -> Choice<'r> {
+        route
+            .select(
+                SelectionStrategy::CacheAware,
+                affinity(None, Some(prompt), settings),
+                b,
+                |_| true,
+            )
+            .unwrap()
+    }
+
     fn text(seed: usize, len: usize) -> Vec<u8> {
         (0..len)
             .map(|i| b'a' + ((i * 7 + seed * 3) % 26) as u8)
@@ -391,16 +408,7 @@ mod tests {
         let settings = RoutingConfig::default();
         let index = ModelIndex::build(&b, &[]);
         let route = index.resolve("m").unwrap();
-        let pick = |prompt: &PromptBlocks| {
-            route
-                .select(
-                    SelectionStrategy::CacheAware,
-                    affinity(None, Some(prompt), &settings),
-                    &b,
-                    |_| true,
-                )
-                .unwrap()
-        };
+        let pick = |prompt: &PromptBlocks| cache_aware_pick(route, &b, prompt, &settings);
         let system: Vec<PromptBlocks> = (0..3)
             .map(|g| PromptBlocks::new([text(g, 2000).as_slice()]))
             .collect();
@@ -444,16 +452,7 @@ mod tests {
         let index = ModelIndex::build(&b, &[]);
         let route = index.resolve("m").unwrap();
         let prompt = PromptBlocks::new([text(1, 4000).as_slice()]);
-        let pick = || {
-            route
-                .select(
-                    SelectionStrategy::CacheAware,
-                    affinity(None, Some(&prompt), &settings),
-                    &b,
-                    |_| true,
-                )
-                .unwrap()
-        };
+        let pick = || cache_aware_pick(route, &b, &prompt, &settings);
         let home = pick().target.backend;
         assert_eq!(pick().target.backend, home);
         // Its server now reports a queue: over the bound, so the other one gets it.
@@ -508,16 +507,7 @@ mod tests {
         let index = ModelIndex::build(&b, &[]);
         let route = index.resolve("m").unwrap();
         let prompt = PromptBlocks::new([text(4, 3000).as_slice()]);
-        let pick = || {
-            route
-                .select(
-                    SelectionStrategy::CacheAware,
-                    affinity(None, Some(&prompt), &settings),
-                    &b,
-                    |_| true,
-                )
-                .unwrap()
-        };
+        let pick = || cache_aware_pick(route, &b, &prompt, &settings);
         let home = pick().target.backend;
         // Two in flight there, none elsewhere: over the bound ⌈1.25 · 3/3⌉ = 2, but only 2
         // over the least loaded (balance_abs_threshold): it stays.

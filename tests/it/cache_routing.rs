@@ -103,6 +103,18 @@ async fn vllm(server: Arc<Server>) -> std::net::SocketAddr {
     spawn_upstream(app).await
 }
 
+/// Starts `servers` and returns their `backends:` entries (`v0`, `v1`, …).
+async fn fleet(servers: &[Arc<Server>]) -> String {
+    let mut backends = String::new();
+    for (i, s) in servers.iter().enumerate() {
+        let addr = vllm(s.clone()).await;
+        backends.push_str(&format!(
+            "  - {{name: v{i}, type: vllm, url: \"http://{addr}\", models: [m]}}\n"
+        ));
+    }
+    backends
+}
+
 async fn admin_backends(addr: std::net::SocketAddr) -> Vec<Value> {
     let r = get_path(addr, "/admin/backends").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -142,13 +154,7 @@ const ADMIN: &str = "admin:\n  auth: {method: ip_whitelist, allowed_ips: [\"127.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_aware_keeps_each_session_on_its_cache_and_reports_the_hits() {
     let servers: Vec<Arc<Server>> = (0..3).map(|_| Arc::default()).collect();
-    let mut backends = String::new();
-    for (i, s) in servers.iter().enumerate() {
-        let addr = vllm(s.clone()).await;
-        backends.push_str(&format!(
-            "  - {{name: v{i}, type: vllm, url: \"http://{addr}\", models: [m]}}\n"
-        ));
-    }
+    let backends = fleet(&servers).await;
     let router = start_router(&format!(
         "{ADMIN}server: {{expose_backend_header: true}}\nselection_strategy: CacheAware\nhealth_checks: {{enabled: false}}\nbackends:\n{backends}"
     ))
@@ -251,13 +257,7 @@ async fn until_scraped(addr: std::net::SocketAddr, name: &str, waiting: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_whose_server_reports_a_deep_queue_is_passed_over() {
     let servers: Vec<Arc<Server>> = (0..2).map(|_| Arc::default()).collect();
-    let mut backends = String::new();
-    for (i, s) in servers.iter().enumerate() {
-        let addr = vllm(s.clone()).await;
-        backends.push_str(&format!(
-            "  - {{name: v{i}, type: vllm, url: \"http://{addr}\", models: [m]}}\n"
-        ));
-    }
+    let backends = fleet(&servers).await;
     let router = start_router(&format!(
         "{ADMIN}server: {{expose_backend_header: true}}\nselection_strategy: CacheAware\nrouting: {{load_signals: {{interval: 100ms}}}}\nhealth_checks: {{enabled: false}}\nbackends:\n{backends}"
     ))
@@ -289,13 +289,7 @@ async fn a_backend_whose_server_reports_a_deep_queue_is_passed_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounded_load_hash_moves_a_hot_prefix_off_a_full_backend() {
     let servers: Vec<Arc<Server>> = (0..2).map(|_| Arc::default()).collect();
-    let mut backends = String::new();
-    for (i, s) in servers.iter().enumerate() {
-        let addr = vllm(s.clone()).await;
-        backends.push_str(&format!(
-            "  - {{name: v{i}, type: vllm, url: \"http://{addr}\", models: [m]}}\n"
-        ));
-    }
+    let backends = fleet(&servers).await;
     let router = start_router(&format!(
         "server: {{expose_backend_header: true}}\nselection_strategy: BoundedLoadHash\nhealth_checks: {{enabled: false}}\nbackends:\n{backends}"
     ))
