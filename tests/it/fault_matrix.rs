@@ -410,10 +410,16 @@ async fn gauge(addr: std::net::SocketAddr, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
-/// `name` once it is at most `limit` (checked for 5 s); its last value.
+/// `name` once it is at most `limit` (checked for 5 s, 15 s for memory); its last value.
 async fn settled(addr: std::net::SocketAddr, name: &str, limit: f64) -> f64 {
+    // Freed memory goes back on the workers' 5 s heartbeat: wait for up to three of them.
+    let tries = if name == "process_resident_memory_bytes" {
+        300
+    } else {
+        100
+    };
     let mut last = f64::NAN;
-    for _ in 0..100 {
+    for _ in 0..tries {
         last = gauge(addr, name).await;
         if last <= limit {
             break;
