@@ -5,6 +5,7 @@
 //! The `continuum` binary is a thin command line over this library; programs can embed
 //! the router with [`Router::builder`] (see `examples/embedded.rs`).
 
+pub mod acp;
 pub mod auth;
 pub mod backend;
 pub mod bench;
@@ -34,6 +35,6 @@ pub mod tokens;
 pub mod trace;
 
 pub use server::{
-    BoundAddr, ReloadSource, Router, RouterBuilder, RunningRouter, StartError,
+    BoundAddr, HeadlessRouter, ReloadSource, Router, RouterBuilder, RunningRouter, StartError,
     DEFAULT_DISCOVERY_INTERVAL,
 };

@@ -2,6 +2,7 @@
 //! Commands return an exit code: 0 success, 1 a failure the user can fix; clap itself
 //! exits 2 on usage errors.
 
+mod acp;
 mod auth;
 mod bench;
 mod chat;
@@ -55,8 +56,22 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN")]
     pub color: output::ColorChoice,
 
+    /// How bare `continuum` runs: `http` serves (as `continuum serve`); `stdio` is the
+    /// Agent Client Protocol agent for editors (as `continuum acp`).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+
     #[command(flatten)]
     pub legacy: LegacyArgs,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The HTTP router.
+    Http,
+    /// The ACP agent on stdin/stdout.
+    Stdio,
 }
 
 /// The original Continuum Router's top-level flags, kept as hidden aliases.
@@ -120,6 +135,9 @@ pub enum Command {
     /// Log in to OAuth backends (device flow) and manage their stored tokens.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout:
+    /// no HTTP listener, logs on stderr.
+    Acp(AcpArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -162,6 +180,17 @@ pub struct ServeArgs {
     /// too, use --bind HOST:PORT).
     #[arg(long, value_name = "PORT", conflicts_with = "bind")]
     pub port: Option<u16>,
+}
+
+/// Arguments of `continuum acp`.
+#[derive(Debug, Args, Default)]
+pub struct AcpArgs {
+    /// Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/).
+    #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log level (on stderr): trace, debug, info, warn, error.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// `continuum config …`.
@@ -414,6 +443,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Models(ModelsCommand::List(args))) => models::list(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Auth(command)) => auth::run(command),
+        Some(Command::Acp(args)) => acp::run(args),
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(
@@ -442,6 +472,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        None if cli.mode == Some(Mode::Stdio) => acp::run(AcpArgs {
+            config: legacy
+                .config
+                .or_else(|| std::env::var_os("CONTINUUM_CONFIG").map(PathBuf::from)),
+            log_level: legacy.log_level,
+        }),
         None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
         None if legacy.migrate_config_file.is_some() => config_cmd::migrate(
             legacy

@@ -3,6 +3,7 @@
 //! (command line > environment > file > defaults).
 
 pub mod access;
+pub mod acp;
 mod backends;
 pub mod effective;
 pub mod files;
@@ -59,6 +60,7 @@ pub const SECTIONS: &[&str] = &[
     "store",
     "responses",
     "files",
+    "acp",
 ];
 
 /// Why a configuration could not be loaded.

@@ -52,6 +52,8 @@ pub struct Config {
     pub responses: super::store::ResponsesConfig,
     /// The Files API (`files:`).
     pub files: super::files::FilesConfig,
+    /// The agent mode (`acp:`).
+    pub acp: super::acp::AcpConfig,
     /// Request ids, W3C trace context, OTLP export.
     pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
@@ -645,6 +647,7 @@ impl Default for Config {
             store: Default::default(),
             responses: Default::default(),
             files: Default::default(),
+            acp: Default::default(),
             source: serde_json::Value::Null,
         }
     }

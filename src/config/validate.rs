@@ -14,7 +14,7 @@ use super::types::BindAddr;
 
 const TOP: Keys = Keys {
     known: super::SECTIONS,
-    unsupported: &["webui", "acp", "web_search"],
+    unsupported: &["webui", "web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -198,6 +198,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let store = super::store::read_store(top.get("store"), r);
     let responses = super::store::read_responses(top.get("responses"), r);
     let files = super::files::read_files(top.get("files"), r);
+    let acp = super::acp::read_acp(top.get("acp"), r);
 
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
@@ -236,6 +237,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         store,
         responses,
         files,
+        acp,
         source: root.clone(),
     })
 }

@@ -147,6 +147,51 @@ impl RouterBuilder {
     /// Prepares backends, discovers models, binds every address and starts the worker
     /// threads. Must be called within a tokio runtime (it runs model discovery there).
     pub async fn start(self) -> Result<RunningRouter, StartError> {
+        let prepared = self.prepare().await?;
+        let Listeners {
+            listeners,
+            bound,
+            unix_paths,
+        } = Listeners::bind(&prepared.state.config.server)?;
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let workers = worker_count(prepared.state.config.server.workers);
+        let Workers { finished, aborts } =
+            worker::spawn_all(&prepared.state, &listeners, workers, &shutdown_rx)?;
+        let (state, background, stats_path) = prepared.run(shutdown_rx).await;
+        for a in &bound {
+            tracing::info!(workers, "listening on {a}");
+        }
+        Ok(RunningRouter {
+            bound,
+            unix_paths,
+            shutdown_tx,
+            finished,
+            aborts,
+            background,
+            grace: state.config.server.shutdown_grace,
+            stats_path,
+            state,
+        })
+    }
+
+    /// Prepares backends, discovers models and starts the background tasks (discovery,
+    /// health probes, reloads, load signals) but binds nothing: the router's pipeline for a
+    /// front end that is not HTTP (the agent mode over stdio).
+    pub async fn start_headless(self) -> Result<HeadlessRouter, StartError> {
+        let prepared = self.prepare().await?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (state, background, stats_path) = prepared.run(shutdown_rx).await;
+        Ok(HeadlessRouter {
+            core: state,
+            shutdown_tx,
+            background,
+            stats_path,
+        })
+    }
+
+    /// The serving state, built (backends, discovery, probes), before anything runs.
+    async fn prepare(self) -> Result<Prepared, StartError> {
         let config = self.config;
         // Taken first, so a change made while the router starts (discovery, probes) counts.
         let seen = fingerprint(self.source.as_ref(), &config);
@@ -167,22 +212,52 @@ impl RouterBuilder {
         let file = self.source.as_ref().map(|s| s.file.clone());
         let (state, oauth_waits) =
             serving_state(config, &stats_config, cx, reload_tx, file).await?;
+        Ok(Prepared {
+            state,
+            cx,
+            source: self.source,
+            seen,
+            reload_rx,
+            oauth_waits,
+            stats_config,
+            discovery_interval: self.discovery_interval,
+        })
+    }
+}
 
-        let Listeners {
-            listeners,
-            bound,
-            unix_paths,
-        } = Listeners::bind(&state.config.server)?;
+/// A router's state between [`RouterBuilder::prepare`] and its background tasks starting.
+struct Prepared {
+    state: AppState,
+    cx: BuildContext,
+    source: Option<ReloadSource>,
+    seen: u64,
+    reload_rx: Option<mpsc::Receiver<ReloadRequest>>,
+    oauth_waits: Vec<(Arc<Backend>, Duration)>,
+    stats_config: StatsConfig,
+    discovery_interval: Duration,
+}
 
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let workers = worker_count(state.config.server.workers);
-        let Workers { finished, aborts } =
-            worker::spawn_all(&state, &listeners, workers, &shutdown_rx)?;
-
+impl Prepared {
+    /// Starts the background tasks (until `shutdown_rx` says stop); the state, the tasks
+    /// and where usage statistics are saved at shutdown.
+    async fn run(
+        self,
+        shutdown_rx: watch::Receiver<bool>,
+    ) -> (AppState, Vec<JoinHandle<()>>, Option<PathBuf>) {
+        let Prepared {
+            state,
+            cx,
+            source,
+            seen,
+            reload_rx,
+            oauth_waits,
+            stats_config,
+            discovery_interval,
+        } = self;
         let mut background: Vec<JoinHandle<()>> = vec![spawn_discovery(
             state.clone(),
             shutdown_rx.clone(),
-            self.discovery_interval,
+            discovery_interval,
         )];
         let stats_path = stats_config
             .persistence
@@ -206,27 +281,47 @@ impl RouterBuilder {
         let control = Control {
             state: state.clone(),
             cx,
-            source: self.source,
+            source,
             probes: Vec::new(),
             oauth: Vec::new(),
             signals: Vec::new(),
-            shutdown: shutdown_rx.clone(),
+            shutdown: shutdown_rx,
         };
         background.push(tokio::spawn(control.run(reload_rx, seen, oauth_waits)));
-        for a in &bound {
-            tracing::info!(workers, "listening on {a}");
+        (state, background, stats_path)
+    }
+}
+
+/// A router with no listener (see [`RouterBuilder::start_headless`]): its pipeline state
+/// and background tasks, stopped when it is dropped or [`HeadlessRouter::shutdown`].
+pub struct HeadlessRouter {
+    /// The pipeline state requests are served with.
+    pub core: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    stats_path: Option<PathBuf>,
+}
+
+impl HeadlessRouter {
+    /// Stops the background tasks and saves usage statistics when configured to.
+    pub fn shutdown(mut self) {
+        self.stop();
+        if let Some(path) = &self.stats_path {
+            save_stats(&self.core.metrics, path);
         }
-        Ok(RunningRouter {
-            bound,
-            unix_paths,
-            shutdown_tx,
-            finished,
-            aborts,
-            background,
-            grace: state.config.server.shutdown_grace,
-            stats_path,
-            state,
-        })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for HeadlessRouter {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

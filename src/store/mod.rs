@@ -7,6 +7,7 @@
 
 mod files;
 mod responses;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -31,6 +31,7 @@ pub fn page(name: &str) -> Page {
         "continuum-auth-status" => (AUTH_STATUS, AUTH_STATUS_EXAMPLES),
         "continuum-auth-logout" => (AUTH_LOGOUT, AUTH_LOGOUT_EXAMPLES),
         "continuum-completions" => (COMPLETIONS, COMPLETIONS_EXAMPLES),
+        "continuum-acp" => (ACP, ACP_EXAMPLES),
         "continuum-config-show" => (CONFIG_SHOW, CONFIG_SHOW_EXAMPLES),
         _ => (&[], &[]),
     };
@@ -343,6 +344,31 @@ const BENCH_EXAMPLES: &[(&str, &str)] = &[
     (
         "continuum bench --url http://127.0.0.1:8000 --compare http://127.0.0.1:8080 -m smollm2 --json",
         "A backend directly and through the router, in alternating rounds, as JSON:",
+    ),
+];
+
+const ACP: &[&str] = &[
+    "Runs the router as an Agent Client Protocol agent: an editor (Zed's agent_servers, any \
+     ACP client) starts it and speaks JSON-RPC 2.0 to it, one message per line, on standard \
+     input and output. Prompts go through the same routing, retries, fallback, limits, global \
+     prompts and metrics as HTTP requests; no HTTP listener starts, logs go to standard error \
+     and standard output carries protocol messages only. continuum --mode stdio is the same.",
+    "The model's tool calls (read_file, write_file, run_command, and the tools of the MCP \
+     servers the editor names) run through the editor, asking first for the kinds the acp \
+     section's permissions say (edit, delete and execute by default). Sessions are kept in \
+     memory, or with acp.sessions.storage: persistent in the embedded database so that they \
+     can be loaded again after a restart. The process exits 0 when the editor closes its \
+     input, 1 when the configuration cannot be used or acp.enabled is false.",
+];
+
+const ACP_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "continuum acp --config ~/.config/continuum-router/config.yaml",
+        "What an editor runs (Zed: \"command\": \"continuum\", \"args\": [\"acp\", \"--config\", FILE]):",
+    ),
+    (
+        "continuum --config config.yaml --mode stdio",
+        "The original Continuum Router's spelling of the same:",
     ),
 ];
 
