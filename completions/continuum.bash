@@ -16,6 +16,9 @@ _continuum() {
             ",$1")
                 cmd="continuum"
                 ;;
+            continuum,acp)
+                cmd="continuum__subcmd__acp"
+                ;;
             continuum,auth)
                 cmd="continuum__subcmd__auth"
                 ;;
@@ -97,6 +100,9 @@ _continuum() {
             continuum__subcmd__config__subcmd__help,validate)
                 cmd="continuum__subcmd__config__subcmd__help__subcmd__validate"
                 ;;
+            continuum__subcmd__help,acp)
+                cmd="continuum__subcmd__help__subcmd__acp"
+                ;;
             continuum__subcmd__help,auth)
                 cmd="continuum__subcmd__help__subcmd__auth"
                 ;;
@@ -167,12 +173,46 @@ _continuum() {
 
     case "${cmd}" in
         continuum)
-            opts="-h -V --color --help --version serve config health-check chat models bench auth completions help"
+            opts="-h -V --color --mode --help --version serve config health-check chat models bench auth acp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "http stdio" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__acp)
+            opts="-c -h --config --log-level --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -757,8 +797,22 @@ _continuum() {
             return 0
             ;;
         continuum__subcmd__help)
-            opts="serve config health-check chat models bench auth completions help"
+            opts="serve config health-check chat models bench auth acp completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        continuum__subcmd__help__subcmd__acp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

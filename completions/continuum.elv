@@ -19,6 +19,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
     var completions = [
         &'continuum'= {
             cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand --mode 'How bare `continuum` runs: `http` serves (as `continuum serve`); `stdio` is the Agent Client Protocol agent for editors (as `continuum acp`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -30,6 +31,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand models 'What a router can route'
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
+            cand acp 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -228,6 +230,14 @@ set edit:completion:arg-completer[continuum] = {|@words|
         }
         &'continuum;auth;help;help'= {
         }
+        &'continuum;acp'= {
+            cand -c 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --config 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
+            cand --log-level 'Log level (on stderr): trace, debug, info, warn, error'
+            cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'continuum;completions'= {
             cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand -h 'Print help (see more with ''--help'')'
@@ -241,6 +251,7 @@ set edit:completion:arg-completer[continuum] = {|@words|
             cand models 'What a router can route'
             cand bench 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
             cand auth 'Log in to OAuth backends (device flow) and manage their stored tokens'
+            cand acp 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -281,6 +292,8 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;help;auth;status'= {
         }
         &'continuum;help;auth;logout'= {
+        }
+        &'continuum;help;acp'= {
         }
         &'continuum;help;completions'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_continuum_global_optspecs
-    string join \n color= h/help V/version
+    string join \n color= mode= h/help V/version
 end
 
 function __fish_continuum_needs_command
@@ -27,6 +27,8 @@ end
 complete -c continuum -n "__fish_continuum_needs_command" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
+complete -c continuum -n "__fish_continuum_needs_command" -l mode -d 'How bare `continuum` runs: `http` serves (as `continuum serve`); `stdio` is the Agent Client Protocol agent for editors (as `continuum acp`)' -r -f -a "http\t'The HTTP router'
+stdio\t'The ACP agent on stdin/stdout'"
 complete -c continuum -n "__fish_continuum_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_needs_command" -s V -l version -d 'Print version'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "serve" -d 'Run the router'
@@ -36,6 +38,7 @@ complete -c continuum -n "__fish_continuum_needs_command" -f -a "chat" -d 'Chat 
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "models" -d 'What a router can route'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "bench" -d 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "auth" -d 'Log in to OAuth backends (device flow) and manage their stored tokens'
+complete -c continuum -n "__fish_continuum_needs_command" -f -a "acp" -d 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c continuum -n "__fish_continuum_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand serve" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
@@ -178,19 +181,26 @@ complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_see
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "status" -d 'The stored tokens of every OAuth backend'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Delete a backend\'s stored token'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -l log-level -d 'Log level (on stderr): trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
+always\t'Always, even into a pipe or a file'
+never\t'Never'"
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c continuum -n "__fish_continuum_using_subcommand completions" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"
 complete -c continuum -n "__fish_continuum_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "serve" -d 'Run the router'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "models" -d 'What a router can route'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "bench" -d 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "auth" -d 'Log in to OAuth backends (device flow) and manage their stored tokens'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "completions" -d 'Print shell completions'
-complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "serve" -d 'Run the router'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "config" -d 'Generate, validate, migrate or show configuration files'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "health-check" -d 'Check a running router\'s health endpoint (exit 0 if it answers 200, else 1)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "chat" -d 'Chat with a model: one prompt, or an interactive conversation'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "models" -d 'What a router can route'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "bench" -d 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "auth" -d 'Log in to OAuth backends (device flow) and manage their stored tokens'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "acp" -d 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "completions" -d 'Print shell completions'
+complete -c continuum -n "__fish_continuum_using_subcommand help; and not __fish_seen_subcommand_from serve config health-check chat models bench auth acp completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "generate" -d 'Print a fully commented sample configuration (valid as printed)'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Load, substitute and validate a config; print every problem with its key path'
 complete -c continuum -n "__fish_continuum_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the configuration `serve` would run with (file, environment, command line, defaults) and where each value came from; secrets redacted. Takes `serve`\'s flags'

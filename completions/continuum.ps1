@@ -22,6 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
     $completions = @(switch ($command) {
         'continuum' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'How bare `continuum` runs: `http` serves (as `continuum serve`); `stdio` is the Agent Client Protocol agent for editors (as `continuum acp`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -33,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
+            [CompletionResult]::new('acp', 'acp', [CompletionResultType]::ParameterValue, 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -261,6 +263,15 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
         'continuum;auth;help;help' {
             break
         }
+        'continuum;acp' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level (on stderr): trace, debug, info, warn, error')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'continuum;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -275,6 +286,7 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'What a router can route')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Load-test an OpenAI-compatible endpoint (or, with --overhead, the router itself)')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Log in to OAuth backends (device flow) and manage their stored tokens')
+            [CompletionResult]::new('acp', 'acp', [CompletionResultType]::ParameterValue, 'Run as an Agent Client Protocol agent for editors (Zed and others) on stdin/stdout: no HTTP listener, logs on stderr')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -330,6 +342,9 @@ Register-ArgumentCompleter -Native -CommandName 'continuum' -ScriptBlock {
             break
         }
         'continuum;help;auth;logout' {
+            break
+        }
+        'continuum;help;acp' {
             break
         }
         'continuum;help;completions' {

@@ -96,6 +96,26 @@ pub fn to_tree(c: &Config) -> Value {
         "store": {"path": c.store.path.display().to_string()},
         "responses": {"retention": duration(c.responses.retention)},
         "files": files(c),
+        "acp": acp(&c.acp),
+    })
+}
+
+fn acp(a: &super::acp::AcpConfig) -> Value {
+    json!({
+        "enabled": a.enabled,
+        "transport": {"stdio": {"enabled": a.stdio}},
+        "default_model": a.default_model,
+        "capabilities": {"load_session": a.load_session, "mcp": a.mcp},
+        "permissions": {
+            "default_policy": a.permissions.default_policy.as_str(),
+            "auto_allow": a.permissions.auto_allow,
+            "always_ask": a.permissions.always_ask,
+        },
+        "sessions": {
+            "max_concurrent": a.sessions.max_concurrent,
+            "idle_timeout": duration(a.sessions.idle_timeout),
+            "storage": a.sessions.storage.as_str(),
+        },
     })
 }
 
@@ -595,6 +615,7 @@ cache: {ttl: 30s, max_entries: 5, only_deterministic: false, max_entry_size: 2KB
 store: {path: db.redb}
 responses: {retention: 2d}
 files: {enabled: false, max_file_size: 3MB, storage_path: f, retention_days: 3, metadata_storage: memory, cleanup_orphans_on_startup: true, auth: {method: api_key, required_scope: write, enforce_ownership: false, admin_can_access_all: false}}
+acp: {enabled: false, transport: {stdio: {enabled: false}}, default_model: a, capabilities: {load_session: false, mcp: false}, permissions: {default_policy: deny, auto_allow: [read], always_ask: [execute, fetch]}, sessions: {max_concurrent: 3, idle_timeout: 10m, storage: persistent}}
 "#;
 
     fn plain(mut c: Config) -> Config {
