@@ -11,7 +11,7 @@
 #   scripts/real-backends.sh start-llama PORT --reranking
 #                                                 the same serving /v1/rerank (SmolLM2 is no trained
 #                                                 reranker: scores are real model output, not meaningful)
-#   scripts/real-backends.sh start-llama PORT --chat [--threads N]
+#   scripts/real-backends.sh start-llama PORT --chat [--threads N] [--n-predict N]
 #                                                 the same for chat benchmarking (scripts/bench-cache-routing):
 #                                                 no embeddings/rerank mode, -c 8192 (2 slots of 4096
 #                                                 tokens), N CPU threads (default: llama-server's own)
@@ -73,12 +73,13 @@ start_llama() {
     local port="${1:?port}"
     shift
     # Default: embeddings (mean pooling) on; --reranking: /v1/rerank; --chat: neither, more context.
-    local mode=(--embeddings --pooling mean) ctx=4096 threads=()
+    local mode=(--embeddings --pooling mean) ctx=4096 threads=() predict=()
     while [ $# -gt 0 ]; do
         case "$1" in
             --reranking) mode=(--reranking) ;;
             --chat) mode=(); ctx=8192 ;;
             --threads) threads=(--threads "${2:?--threads needs a number}"); shift ;;
+            --n-predict) predict=(-n "${2:?--n-predict needs a number}"); shift ;;
             "") ;;
             *) die "start-llama: unknown option $1" ;;
         esac
@@ -87,7 +88,7 @@ start_llama() {
     mkdir -p "$run"
     LD_LIBRARY_PATH="$bin_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" nohup "$llama" \
         -m "$model" --alias smollm2 --host 127.0.0.1 --port "$port" \
-        -c "$ctx" -np 2 ${mode[@]+"${mode[@]}"} ${threads[@]+"${threads[@]}"} --metrics \
+        -c "$ctx" -np 2 ${mode[@]+"${mode[@]}"} ${threads[@]+"${threads[@]}"} ${predict[@]+"${predict[@]}"} --metrics \
         >"$run/llama-$port.log" 2>&1 </dev/null &
     echo $! >"$run/llama-$port.pid"
     echo "real-backends: llama-server starting on 127.0.0.1:$port (pid $!, log $run/llama-$port.log)"

@@ -11,6 +11,7 @@
 #[path = "../it/common.rs"]
 mod common;
 
+mod acp;
 mod cache_routing;
 mod llama;
 mod real;

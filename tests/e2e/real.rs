@@ -92,6 +92,27 @@ impl Llama {
         l
     }
 
+    /// Starts one for chat whose answers stop after `tokens` tokens (`-n`), and waits
+    /// until it is healthy: for clients that set no `max_tokens`.
+    pub fn chat_capped(tokens: u32) -> Llama {
+        let port = free_port();
+        let ok = script()
+            .args([
+                "start-llama",
+                &port.to_string(),
+                "--chat",
+                "--n-predict",
+                &tokens.to_string(),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "llama-server did not start");
+        let l = Llama { port };
+        l.wait();
+        l
+    }
+
     /// Starts one and waits until it is healthy.
     pub fn ready() -> Llama {
         let l = Llama::start();
