@@ -274,3 +274,84 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(model: &str) -> SessionState {
+        SessionState {
+            cwd: PathBuf::from("/w"),
+            model: model.into(),
+            mode: "default".into(),
+            history: vec![serde_json::json!({"role": "user", "content": "hi"})],
+            tool_calls: HashMap::new(),
+            always: HashMap::new(),
+            updated: now_secs(),
+        }
+    }
+
+    fn session(id: &str, idle: Duration) -> Arc<Session> {
+        let s = Session::new(id.into(), state("m"), Vec::new());
+        *s.last_used.lock().unwrap() = Instant::now() - idle;
+        Arc::new(s)
+    }
+
+    fn registry(max: usize, storage: SessionStorage, dir: &str) -> Sessions {
+        let path = std::env::temp_dir().join(format!("continuum-acp-{dir}-{}", fastrand::u64(..)));
+        let config = SessionsConfig {
+            max_concurrent: max,
+            idle_timeout: Duration::from_secs(60),
+            storage,
+        };
+        Sessions::new(config, Arc::new(Store::new(&path.join("db.redb"))))
+    }
+
+    #[test]
+    fn the_least_recently_used_idle_session_makes_room_and_busy_ones_never_do() {
+        let r = registry(2, SessionStorage::Memory, "lru");
+        r.open(session("old", Duration::from_secs(30))).unwrap();
+        r.open(session("new", Duration::from_secs(1))).unwrap();
+        r.open(session("third", Duration::ZERO)).unwrap();
+        assert!(r.get("old").is_err());
+        assert!(r.get("new").is_ok() && r.get("third").is_ok());
+        // Both open sessions busy: a third cannot open.
+        let _a = r.get("new").unwrap().begin_turn();
+        let _b = r.get("third").unwrap().begin_turn();
+        let e = r.open(session("fourth", Duration::ZERO)).unwrap_err();
+        assert!(e.message.contains("max_concurrent"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_expire_and_stored_ones_load_until_they_would_have() {
+        let r = registry(10, SessionStorage::Persistent, "expiry");
+        r.open(session("idle", Duration::from_secs(61))).unwrap();
+        r.open(session("fresh", Duration::from_secs(5))).unwrap();
+        let busy = session("busy", Duration::from_secs(120));
+        let _turn = busy.begin_turn();
+        // begin_turn touches; age it again so only the turn keeps it.
+        *busy.last_used.lock().unwrap() = Instant::now() - Duration::from_secs(120);
+        r.open(busy).unwrap();
+        r.expire().await;
+        assert!(r.get("idle").is_err());
+        assert!(r.get("fresh").is_ok() && r.get("busy").is_ok());
+
+        r.save("stored", &state("m2")).await;
+        assert_eq!(r.find("stored").await.unwrap().model, "m2");
+        let mut stale = state("m3");
+        stale.updated = now_secs() - 61;
+        r.save("stale", &stale).await;
+        let e = r.find("stale").await.unwrap_err();
+        assert_eq!(e.code, code::RESOURCE_NOT_FOUND);
+        // And it is gone from the store.
+        assert!(r.find("stale").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn memory_sessions_are_not_found_once_closed_and_say_why() {
+        let r = registry(1, SessionStorage::Memory, "mem");
+        r.save("x", &state("m")).await;
+        let e = r.find("x").await.unwrap_err();
+        assert!(e.message.contains("storage: memory"), "{e}");
+    }
+}
