@@ -1,5 +1,6 @@
 //! What ships beside the binary: `--version` (commit and build date, from build.rs), the
-//! Docker image's commands and the deployment config they use, and the man pages.
+//! Docker image's commands and the deployment config they use, LICENSE, CHANGELOG.md and
+//! the install docs, and the man pages.
 
 use crate::common::*;
 
@@ -49,6 +50,39 @@ fn version_names_the_git_commit_and_the_build_date() {
     // -V stays the bare version (man pages and scripts read it).
     let short = run(bin().arg("-V"));
     assert_eq!(short.stdout.trim_end(), format!("continuum {version}"));
+}
+
+#[test]
+fn the_license_changelog_and_install_docs_are_shipped() {
+    // Cargo.toml's license is the text in LICENSE.
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "Apache-2.0");
+    let license = std::fs::read_to_string(repo("LICENSE")).expect("LICENSE");
+    assert!(
+        license.contains("Apache License") && license.contains("Version 2.0, January 2004"),
+        "LICENSE is not the Apache License 2.0 that Cargo.toml names"
+    );
+    // The changelog covers the version being built.
+    let changelog = std::fs::read_to_string(repo("CHANGELOG.md")).expect("CHANGELOG.md");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        changelog.starts_with("# Changelog\n") && changelog.contains(version),
+        "CHANGELOG.md says nothing of {version}"
+    );
+    // The install section: cargo install, and where completions and man pages go.
+    let install = std::fs::read_to_string(repo("docs/install.md")).unwrap();
+    for step in [
+        "cargo install --path .",
+        "continuum completions bash > ",
+        "continuum man --out-dir ",
+        "continuum --version",
+    ] {
+        assert!(install.contains(step), "docs/install.md lacks {step:?}");
+    }
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    assert!(
+        readme.contains("(docs/install.md)"),
+        "README links no install section"
+    );
 }
 
 /// The JSON array of a Dockerfile instruction (`HEALTHCHECK … CMD [...]`, `ENTRYPOINT [...]`),
