@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use continuum::config::{self, effective, EnvSource, Format, Overrides, ProcessEnv, Strictness};
 use serde_json::{json, Map, Value};
 
+use super::output::{out, outln};
 use super::ServeArgs;
 
 /// Prints the effective configuration; exit 1 (with the problem) when it does not load.
@@ -61,22 +62,22 @@ pub fn show(args: ServeArgs, json: bool) -> ExitCode {
             .iter()
             .map(|p| (render(p), Value::from(source_of(p))))
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({"file": file_label, "config": tree, "sources": map})
         );
     } else {
-        println!(
+        outln!(
             "# The configuration `continuum serve` would run with here (file, then environment, then command line),"
         );
-        println!("# each value with where it came from; secrets redacted.");
+        outln!("# each value with where it came from; secrets redacted.");
         match (&file_label, config_origin(&args)) {
-            (Some(f), origin) => println!("# file: {f}{origin}"),
-            (None, _) => println!("# no config file found: the built-in defaults"),
+            (Some(f), origin) => outln!("# file: {f}{origin}"),
+            (None, _) => outln!("# no config file found: the built-in defaults"),
         }
         let mut lines = Vec::new();
         yaml_lines(&tree, &mut Vec::new(), 0, &mut lines);
-        print!("{}", with_comments(&lines, &source_of));
+        out!("{}", with_comments(&lines, &source_of));
     }
     ExitCode::SUCCESS
 }

@@ -302,7 +302,7 @@ pub struct BenchArgs {
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
     /// Requests in flight at once (at least 1).
-    #[arg(long, short = 'c', value_name = "N", default_value_t = 8, value_parser = parse_at_least_one)]
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 8, value_parser = parse_concurrency)]
     pub concurrency: u64,
     /// Requests to send (at least 1); with --compare or --overhead, to each side.
     #[arg(
@@ -412,6 +412,18 @@ fn parse_at_least_one(s: &str) -> Result<u64, String> {
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{s}' is not a whole number")),
     }
+}
+
+/// `bench -c`: the concurrency. Every other command's `-c` is `--config`, so a value that
+/// is no number (`bench -c config.yaml`) is told where a config file goes here.
+fn parse_concurrency(s: &str) -> Result<u64, String> {
+    parse_at_least_one(s).map_err(|e| {
+        if s.trim().parse::<f64>().is_ok() {
+            e
+        } else {
+            format!("{e} (bench's -c is the concurrency; pass a config file as --config {s})")
+        }
+    })
 }
 
 /// A duration longer than zero (`bench -d 0s` would measure nothing).

@@ -200,6 +200,17 @@ fn flags_mean_one_thing_everywhere() {
         "{}",
         bench.stdout
     );
+    // Out of habit, `bench -c FILE`: a usage error saying where the config goes.
+    let out = run(bin().args(["bench", "-n", "1", "-c"]).arg(&file));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "is not a whole number (bench's -c is the concurrency; pass a config file as --config {})",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
     let out = run(bin()
         .args(["chat", "--in-process", "-m", "mock-a", "-c"])
         .arg(&file)

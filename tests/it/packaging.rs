@@ -1,5 +1,6 @@
 //! What ships beside the binary: `--version` (commit and build date, from build.rs), the
-//! Docker image's commands and the deployment config they use, and the man pages.
+//! Docker image's commands and the deployment config they use, LICENSE, CHANGELOG.md and
+//! the install docs, the man pages, and the README's contents pointing into docs/.
 
 use crate::common::*;
 
@@ -49,6 +50,39 @@ fn version_names_the_git_commit_and_the_build_date() {
     // -V stays the bare version (man pages and scripts read it).
     let short = run(bin().arg("-V"));
     assert_eq!(short.stdout.trim_end(), format!("continuum {version}"));
+}
+
+#[test]
+fn the_license_changelog_and_install_docs_are_shipped() {
+    // Cargo.toml's license is the text in LICENSE.
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "Apache-2.0");
+    let license = std::fs::read_to_string(repo("LICENSE")).expect("LICENSE");
+    assert!(
+        license.contains("Apache License") && license.contains("Version 2.0, January 2004"),
+        "LICENSE is not the Apache License 2.0 that Cargo.toml names"
+    );
+    // The changelog covers the version being built.
+    let changelog = std::fs::read_to_string(repo("CHANGELOG.md")).expect("CHANGELOG.md");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        changelog.starts_with("# Changelog\n") && changelog.contains(version),
+        "CHANGELOG.md says nothing of {version}"
+    );
+    // The install section: cargo install, and where completions and man pages go.
+    let install = std::fs::read_to_string(repo("docs/install.md")).unwrap();
+    for step in [
+        "cargo install --path .",
+        "continuum completions bash > ",
+        "continuum man --out-dir ",
+        "continuum --version",
+    ] {
+        assert!(install.contains(step), "docs/install.md lacks {step:?}");
+    }
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    assert!(
+        readme.contains("(docs/install.md)"),
+        "README links no install section"
+    );
 }
 
 /// The JSON array of a Dockerfile instruction (`HEALTHCHECK … CMD [...]`, `ENTRYPOINT [...]`),
@@ -220,4 +254,89 @@ fn man_pages_have_every_section_option_and_repl_command() {
         assert!(repl.contains(command), "continuum-chat.1 lacks {command:?}");
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Markdown text outside fenced code blocks.
+fn prose(text: &str) -> String {
+    let mut fenced = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lower case, backticks and punctuation dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_readme_points_into_docs_and_every_link_resolves() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    for doc in [
+        "docs/configuration.md",
+        "docs/operations.md",
+        "docs/local-models.md",
+    ] {
+        assert!(
+            readme.contains(&format!("]({doc})")),
+            "README's contents lack {doc}"
+        );
+    }
+    let mut pages = vec![repo("README.md"), repo("CHANGELOG.md")];
+    for entry in std::fs::read_dir(repo("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut links = 0;
+    for page in &pages {
+        let text = prose(&std::fs::read_to_string(page).unwrap());
+        for (_, rest) in text.match_indices("](").map(|(i, _)| text.split_at(i + 2)) {
+            let target = &rest[..rest.find(')').unwrap()];
+            if target.contains(':') || target.contains(' ') {
+                continue; // https://…, mailto:, or not a link
+            }
+            links += 1;
+            let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            assert!(
+                file.exists(),
+                "{}: link to {target}: no such file",
+                page.display()
+            );
+            if fragment.is_empty() || file.extension().is_none_or(|e| e != "md") {
+                continue;
+            }
+            let headings: Vec<String> = prose(&std::fs::read_to_string(&file).unwrap())
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .map(|l| anchor(l.trim_start_matches('#')))
+                .collect();
+            assert!(
+                headings.iter().any(|h| h == fragment),
+                "{}: link to {target}: no such heading in {}",
+                page.display(),
+                file.display()
+            );
+        }
+    }
+    assert!(links > 50, "only {links} links found");
 }

@@ -108,9 +108,14 @@ fn printing_commands_into_head_exit_quietly() {
         "bind_address: 0.0.0.0:8080\nbackend_urls:\n  - http://localhost:11434\n  - http://localhost:1234\n",
     )
     .unwrap();
+    let current = dir.join("current.yaml");
+    std::fs::write(&current, "backends:\n  - {name: demo, type: mock}\n").unwrap();
     let exe = env!("CARGO_BIN_EXE_continuum");
     for command in [
         format!("config migrate --dry-run '{}'", file.display()),
+        format!("config show --config '{}'", current.display()),
+        format!("config show --json --config '{}'", current.display()),
+        format!("config validate --config '{}'", current.display()),
         "config generate".to_string(),
         "completions bash".to_string(),
         "man".to_string(),

@@ -1,6 +1,6 @@
 //! The `chat` REPL through a pseudo-terminal, as a person types: Ctrl-C at an idle prompt,
-//! line-editing keys, history (arrows, kept in the data directory), `/model` checked at
-//! once, `/models`, `/set`, multi-line input and Ctrl-D.
+//! line-editing keys (Ctrl-A/E/U/W/K, arrows), history (up arrow, Ctrl-R search, kept in
+//! the data directory), `/model` checked at once, `/models`, `/set`, multi-line input and Ctrl-D.
 
 use std::time::Duration;
 
@@ -83,6 +83,25 @@ async fn the_repl_edits_lines_keeps_history_and_checks_commands() {
         p.send_line(" world").unwrap();
         p.expect(Regex("\nhello world")).unwrap();
         p.expect("you> ").unwrap();
+        // Ctrl-W erases the word before the cursor.
+        p.send("one two three\x17").unwrap();
+        p.send_line("four").unwrap();
+        p.expect(Regex("\none two four")).unwrap();
+        p.expect("you> ").unwrap();
+        // The left arrow moves the cursor; Ctrl-K cuts the line from it to the end.
+        p.send("keep drop").unwrap();
+        p.send("\x1b[D".repeat(5)).unwrap();
+        p.send("\x0b").unwrap();
+        p.send_line("!").unwrap();
+        p.expect(Regex("\nkeep!")).unwrap();
+        p.expect("you> ").unwrap();
+        // Ctrl-R searches the history; Enter sends what it found.
+        p.send("\x12").unwrap();
+        p.send("lo w").unwrap();
+        p.expect("hello world").unwrap();
+        p.send("\r").unwrap();
+        p.expect(Regex("\nhello world")).unwrap();
+        p.expect("you> ").unwrap();
 
         p.send_line("/models").unwrap();
         p.expect("* mock-a").unwrap();
@@ -123,7 +142,11 @@ async fn the_repl_edits_lines_keeps_history_and_checks_commands() {
     .unwrap();
     let saved = std::fs::read_to_string(&history).expect("history saved in XDG_DATA_HOME");
     assert!(saved.contains("hello world"), "{saved}");
-    assert!(!saved.contains("xyz"), "{saved}");
+    assert!(saved.contains("one two four"), "{saved}");
+    assert!(saved.contains("keep!"), "{saved}");
+    for erased in ["xyz", "three", "drop"] {
+        assert!(!saved.contains(erased), "{erased} in {saved}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
