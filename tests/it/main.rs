@@ -2,6 +2,7 @@
 //! backends, and the `continuum` binary run as a process.
 
 mod access;
+mod acp;
 mod admin;
 mod admission;
 mod anthropic;
