@@ -256,8 +256,7 @@ pub fn text_content(text: &str) -> Value {
     json!({"type": "content", "content": {"type": "text", "text": text}})
 }
 
-/// Carries out `tool` with `args` for `session`; `on_terminal` is told a terminal's id
-/// as soon as the client creates it (so the user can watch it).
+/// Carries out `tool` with `args` for `session` (relative paths from `cwd`).
 pub async fn run(peer: &Peer, session: &Session, cwd: &Path, tool: &Tool, args: &Value) -> Outcome {
     let sid = &session.id;
     let path = args["path"].as_str().map(|p| resolve(cwd, p));
@@ -376,8 +375,8 @@ async fn run_command(peer: &Peer, sid: &str, cwd: &Path, args: &Value) -> Outcom
     }
 }
 
-/// Asks the user about a tool call: `Ok(Some(always))` to run it (and whether to always),
-/// `Ok(None)`... see [`Answer`].
+/// Asks the user about a tool call (`session/request_permission` with allow once, always
+/// allow, reject and always reject); what they answered.
 pub async fn ask(peer: &Peer, sid: &str, call: &Value) -> Result<Answer, RpcError> {
     let options = json!([
         {"optionId": "allow_once", "name": "Allow", "kind": "allow_once"},

@@ -570,3 +570,45 @@ fn raw_a_router_error_is_a_json_rpc_error_and_the_agent_goes_on() {
     );
     assert_eq!(r["stopReason"], "end_turn", "{r}");
 }
+
+#[test]
+fn raw_an_oauth_backend_without_a_login_is_an_auth_method_until_logged_in() {
+    let dir = temp_dir("raw-auth");
+    let store = dir.join("tokens.json");
+    let env = mock_env(
+        "raw-auth",
+        &format!(
+            "  - {{name: hosted, url: \"http://127.0.0.1:9\", models: [hosted-model], auth: {{type: oauth, oauth: {{client_id: c, device_authorization_url: \"http://127.0.0.1:9/d\", token_url: \"http://127.0.0.1:9/t\", token_store: \"{}\"}}}}}}\n",
+            store.display()
+        ),
+    );
+    let mut agent = RawAgent::acp(&env.config);
+    let init = agent.initialize();
+    let methods = init["authMethods"].as_array().unwrap();
+    assert_eq!(methods.len(), 1, "{init}");
+    assert_eq!(methods[0]["id"], "oauth-hosted");
+    assert!(methods[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("continuum auth login --backend hosted"));
+    let r = agent.call("authenticate", json!({"methodId": "oauth-hosted"}));
+    assert_eq!(error_code(&r), -32000, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("auth login"),
+        "{r}"
+    );
+    let r = agent.call("authenticate", json!({"methodId": "password"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    // `continuum auth login` stores a token: now authenticate succeeds.
+    let token = continuum::oauth::StoredToken {
+        access_token: "t".into(),
+        refresh_token: None,
+        expires_at: None,
+        obtained_at: 1,
+    };
+    continuum::oauth::save_token(&store, "hosted", &token).unwrap();
+    agent.ok("authenticate", json!({"methodId": "oauth-hosted"}));
+}
