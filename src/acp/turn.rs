@@ -165,7 +165,16 @@ async fn tool_call(
     let args: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
         let outcome = Outcome::failed(format!("there is no tool named '{}'", call.name));
-        update(agent, session, &call.id, "failed", &outcome.content).await;
+        let shown = json!({
+            "sessionUpdate": "tool_call",
+            "toolCallId": call.id,
+            "title": format!("Unknown tool {}", call.name),
+            "kind": "other",
+            "status": "failed",
+            "rawInput": args,
+            "content": outcome.content,
+        });
+        agent.notify_update(&session.id, shown).await;
         return Ok(Some(outcome));
     };
     let (title, locations) = tools::describe(tool, &args, &state.cwd);
