@@ -41,6 +41,14 @@ struct Agg {
     latency_sum_ms: f64,
     #[serde(with = "latency_serde")]
     latency: [u32; LATENCY_BUCKETS],
+    /// Time to the first byte of the answer, where it was measured (snapshots written
+    /// before it was kept read as none).
+    #[serde(default = "no_buckets", with = "latency_serde")]
+    ttft: [u32; LATENCY_BUCKETS],
+}
+
+fn no_buckets() -> [u32; LATENCY_BUCKETS] {
+    [0; LATENCY_BUCKETS]
 }
 
 impl Default for Agg {
@@ -52,6 +60,7 @@ impl Default for Agg {
             output_tokens: 0,
             latency_sum_ms: 0.0,
             latency: [0; LATENCY_BUCKETS],
+            ttft: [0; LATENCY_BUCKETS],
         }
     }
 }
@@ -86,6 +95,9 @@ impl Agg {
         for (a, b) in self.latency.iter_mut().zip(o.latency.iter()) {
             *a += b;
         }
+        for (a, b) in self.ttft.iter_mut().zip(o.ttft.iter()) {
+            *a += b;
+        }
     }
 
     fn record(&mut self, r: &Record<'_>) {
@@ -99,23 +111,35 @@ impl Agg {
         }
         self.latency_sum_ms += r.latency.as_secs_f64() * 1000.0;
         self.latency[latency_bucket(r.latency)] += 1;
+        if let Some(t) = r.ttft {
+            self.ttft[latency_bucket(t)] += 1;
+        }
     }
 
     fn percentile_ms(&self, q: f64) -> Option<f64> {
-        let total: u64 = self.latency.iter().map(|n| u64::from(*n)).sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = (q * total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, n) in self.latency.iter().enumerate() {
-            seen += u64::from(*n);
-            if seen >= rank {
-                return Some(latency_bound_ms(i));
-            }
-        }
-        Some(latency_bound_ms(LATENCY_BUCKETS - 1))
+        percentile_ms(&self.latency, q)
     }
+
+    fn ttft_ms(&self) -> serde_json::Value {
+        serde_json::json!({"p50": percentile_ms(&self.ttft, 0.5), "p99": percentile_ms(&self.ttft, 0.99)})
+    }
+}
+
+/// The `q` quantile of a latency histogram (its bucket's upper bound); `None` when empty.
+fn percentile_ms(histogram: &[u32; LATENCY_BUCKETS], q: f64) -> Option<f64> {
+    let total: u64 = histogram.iter().map(|n| u64::from(*n)).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, n) in histogram.iter().enumerate() {
+        seen += u64::from(*n);
+        if seen >= rank {
+            return Some(latency_bound_ms(i));
+        }
+    }
+    Some(latency_bound_ms(LATENCY_BUCKETS - 1))
 }
 
 /// Which table a row belongs to.
@@ -216,6 +240,8 @@ pub struct Record<'a> {
     pub latency: Duration,
     /// (input, output) tokens when the usage was seen.
     pub tokens: Option<(u64, u64)>,
+    /// Time to the first byte of the answer, when measured.
+    pub ttft: Option<Duration>,
 }
 
 /// The statistics collector.
@@ -279,6 +305,51 @@ impl Stats {
         }
     }
 
+    /// The `series` of `GET /admin/stats?series=1`: each time bucket over `window` (at
+    /// most the retention window), oldest first, with its totals and per-model and
+    /// per-backend counts; buckets without requests are left out.
+    pub fn series(&self, window: Option<Duration>) -> serde_json::Value {
+        use serde_json::json;
+        let window = window
+            .unwrap_or(self.config.retention_window)
+            .min(self.config.retention_window);
+        let now = now_secs() / self.width;
+        let span = window.as_secs().div_ceil(self.width).max(1);
+        let mut slots: std::collections::BTreeMap<u64, Rows> = Default::default();
+        for shard in self.shards.iter() {
+            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, rows) in s.buckets.iter().filter(|(t, _)| t + span > now) {
+                slots.entry(*t).or_default().merge(rows);
+            }
+        }
+        let counts = |table: &HashMap<Arc<str>, Agg>| {
+            let mut m = serde_json::Map::new();
+            for (name, a) in table {
+                m.insert(
+                    name.to_string(),
+                    json!({"requests": a.requests, "errors": a.errors}),
+                );
+            }
+            m
+        };
+        let points: Vec<_> = slots
+            .iter()
+            .map(|(t, rows)| {
+                let a = &rows.total;
+                json!({
+                    "t": t * self.width,
+                    "requests": a.requests,
+                    "errors": a.errors,
+                    "latency_ms": {"p50": a.percentile_ms(0.5), "p99": a.percentile_ms(0.99)},
+                    "ttft_ms": {"p50": percentile_ms(&a.ttft, 0.5)},
+                    "models": counts(&rows.models),
+                    "backends": counts(&rows.backends),
+                })
+            })
+            .collect();
+        json!({"bucket_seconds": self.width, "points": points})
+    }
+
     /// Every row over the last `window` (at most the retention window), merged.
     fn merged(&self, window: Duration) -> Rows {
         let now = now_secs() / self.width;
@@ -322,6 +393,7 @@ impl Stats {
                     "p90": a.percentile_ms(0.9),
                     "p99": a.percentile_ms(0.99),
                 },
+                "ttft_ms": a.ttft_ms(),
                 "tokens": {"input": a.input_tokens, "output": a.output_tokens},
                 "estimated_cost": cost,
             })
@@ -356,6 +428,7 @@ impl Stats {
             "tokens": {"input": total.input_tokens, "output": total.output_tokens},
             "token_tracking": self.config.token_tracking,
             "latency_ms": {"p50": total.percentile_ms(0.5), "p90": total.percentile_ms(0.9), "p99": total.percentile_ms(0.99)},
+            "ttft_ms": total.ttft_ms(),
             "estimated_cost": total_cost,
             "models": models,
             "backends": backends,
@@ -464,6 +537,7 @@ mod tests {
                 key: Some("team"),
                 latency: Duration::from_millis(ms),
                 tokens: Some((10, 5)),
+                ttft: Some(Duration::from_millis(ms / 2)),
             },
         );
     }
@@ -486,6 +560,26 @@ mod tests {
         assert_eq!(r["estimated_cost"], 2.0);
         assert_eq!(r["backends"][0]["name"], "b");
         assert_eq!(r["keys"][0]["requests"], 100);
+        let ttft = r["ttft_ms"]["p50"].as_f64().unwrap();
+        assert!((25.0..=32.0).contains(&ttft), "{ttft}");
+    }
+
+    #[test]
+    fn the_series_has_one_point_per_bucket_with_its_counts() {
+        let stats = Stats::new(StatsConfig::default(), 2);
+        for ms in 1..=30 {
+            record(&stats, ms, if ms % 10 == 0 { 500 } else { 200 });
+        }
+        let s = stats.series(None);
+        assert_eq!(s["bucket_seconds"], stats.width);
+        let points = s["points"].as_array().unwrap();
+        let total: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap()).sum();
+        assert_eq!(total, 30);
+        let last = points.last().unwrap();
+        assert!(last["t"].as_u64().unwrap() <= now_secs());
+        assert!(last["models"]["m"]["requests"].as_u64().unwrap() > 0);
+        assert!(last["backends"]["b"]["errors"].is_u64());
+        assert!(last["ttft_ms"]["p50"].is_f64());
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub fn to_tree(c: &Config) -> Value {
         "responses": {"retention": duration(c.responses.retention)},
         "files": files(c),
         "acp": acp(&c.acp),
+        "webui": {"enabled": c.webui.enabled, "path_prefix": c.webui.path_prefix},
     })
 }
 
@@ -615,6 +616,7 @@ cache: {ttl: 30s, max_entries: 5, only_deterministic: false, max_entry_size: 2KB
 store: {path: db.redb}
 responses: {retention: 2d}
 files: {enabled: false, max_file_size: 3MB, storage_path: f, retention_days: 3, metadata_storage: memory, cleanup_orphans_on_startup: true, auth: {method: api_key, required_scope: write, enforce_ownership: false, admin_can_access_all: false}}
+webui: {enabled: true, path_prefix: /ops/ui}
 acp: {enabled: false, transport: {stdio: {enabled: false}}, default_model: a, capabilities: {load_session: false, mcp: false}, permissions: {default_policy: deny, auto_allow: [read], always_ask: [execute, fetch]}, sessions: {max_concurrent: 3, idle_timeout: 10m, storage: persistent}}
 "#;
 

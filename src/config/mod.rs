@@ -22,6 +22,7 @@ pub mod sample;
 pub mod store;
 pub mod types;
 mod validate;
+pub mod webui;
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,7 @@ pub const SECTIONS: &[&str] = &[
     "responses",
     "files",
     "acp",
+    "webui",
 ];
 
 /// Why a configuration could not be loaded.
@@ -481,7 +483,7 @@ mod tests {
     #[test]
     fn reports_every_problem_with_its_path() {
         let p = problems(
-            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nwebui: {enabled: true}\ntimeouts:\n  connection: 10\n",
+            "server:\n  bind_adress: x\n  workers: many\nbackends:\n  - name: a\n    type: vlm\n    url: ftp://x\n  - name: a\n    type: openai\n    api_key: ${NOPE}\nhealth_checks:\n  intervall: 3s\nweb_search: {enabled: true}\ntimeouts:\n  connection: 10\n",
         );
         let text = p.join("\n");
         assert!(
@@ -505,7 +507,7 @@ mod tests {
             text.contains("health_checks.intervall: unknown key; did you mean 'interval'?"),
             "{text}"
         );
-        assert!(text.contains("webui: not supported yet"), "{text}");
+        assert!(text.contains("web_search: not supported yet"), "{text}");
         assert!(
             text.contains("timeouts.connection: durations need a unit"),
             "{text}"

@@ -54,6 +54,8 @@ pub struct Config {
     pub files: super::files::FilesConfig,
     /// The agent mode (`acp:`).
     pub acp: super::acp::AcpConfig,
+    /// The admin web UI (`webui:`, `admin.webui`).
+    pub webui: super::webui::WebUiConfig,
     /// Request ids, W3C trace context, OTLP export.
     pub tracing: super::operations::TracingConfig,
     /// System prompts added to every chat request.
@@ -648,6 +650,10 @@ impl Default for Config {
             responses: Default::default(),
             files: Default::default(),
             acp: Default::default(),
+            webui: super::webui::WebUiConfig {
+                enabled: false,
+                path_prefix: "/webui".into(),
+            },
             source: serde_json::Value::Null,
         }
     }

@@ -86,7 +86,7 @@ impl Default for AdminConfig {
 }
 
 const ADMIN: Keys = Keys {
-    known: &["auth", "stats"],
+    known: &["auth", "stats", "webui"],
     unsupported: &[],
 };
 

@@ -14,7 +14,7 @@ use super::types::BindAddr;
 
 const TOP: Keys = Keys {
     known: super::SECTIONS,
-    unsupported: &["webui", "web_search"],
+    unsupported: &["web_search"],
 };
 
 const SERVER: Keys = Keys {
@@ -199,6 +199,20 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
     let responses = super::store::read_responses(top.get("responses"), r);
     let files = super::files::read_files(top.get("files"), r);
     let acp = super::acp::read_acp(top.get("acp"), r);
+    let webui = super::webui::read_webui(top, r);
+    let p = &webui.path_prefix;
+    if webui.enabled
+        && metrics.enabled
+        && (metrics.path == *p || metrics.path.starts_with(&format!("{p}/")))
+    {
+        r.error(
+            "webui.path_prefix",
+            format!(
+                "{p} overlaps metrics.path ({}); move one of them",
+                metrics.path
+            ),
+        );
+    }
 
     let timeouts = match top.get("timeouts") {
         Some(v) => read_timeouts(v, r),
@@ -238,6 +252,7 @@ pub fn read_config(root: &Value, r: &mut Reader) -> Option<Config> {
         responses,
         files,
         acp,
+        webui,
         source: root.clone(),
     })
 }

@@ -201,12 +201,11 @@ pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response
             },
         );
     };
-    let window = req
-        .uri()
-        .query()
-        .unwrap_or("")
+    let query = req.uri().query().unwrap_or("");
+    let window = query.split('&').find_map(|kv| kv.strip_prefix("window="));
+    let series = query
         .split('&')
-        .find_map(|kv| kv.strip_prefix("window="));
+        .any(|kv| kv == "series" || kv == "series=1" || kv == "series=true");
     let window = match window.map(crate::config::types::parse_duration) {
         None => None,
         Some(Ok(d)) => Some(d),
@@ -246,6 +245,9 @@ pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response
         })
         .collect::<Vec<_>>()
         .into();
+    if series {
+        report["series"] = stats.series(window);
+    }
     with_request_id(headers, Json(report))
 }
 
@@ -254,6 +256,27 @@ pub async fn stats(State(state): State<Arc<AppState>>, req: Request) -> Response
 pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let state = state.current();
     with_request_id(&headers, Json(config_body(&state, false)))
+}
+
+/// `GET /admin/models`: every routable model (as `/v1/models` lists it, whatever the
+/// API keys allow) and every alias, for the web UI's models view and playground.
+pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let state = state.current();
+    let index = state.index.load();
+    let models: Vec<Value> = index.listed().iter().map(super::model_json).collect();
+    let mut aliases = Map::new();
+    for b in state.backends.iter() {
+        for (alias, target) in &b.config.model_aliases {
+            aliases.insert(alias.clone(), json!(target));
+        }
+    }
+    for (alias, target) in &state.config.model_aliases {
+        aliases.insert(alias.clone(), json!(target));
+    }
+    with_request_id(
+        &headers,
+        Json(json!({"models": models, "aliases": aliases})),
+    )
 }
 
 /// `GET /admin/config/full`: as `/admin/config`, plus what was built from it: every

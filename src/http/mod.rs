@@ -14,6 +14,7 @@ mod responses;
 mod serve;
 pub mod tap;
 mod trace;
+mod webui;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -97,6 +98,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/healthz", get(health))
         .route("/health/ready", get(ready))
         .merge(admin_routes(state.clone()))
+        .merge(webui_routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Outermost: preflights are answered before any route or authentication.
@@ -133,6 +135,16 @@ fn start_timer(
     })
 }
 
+/// The admin web UI's files, when the config that starts the router has it on (a reload
+/// can turn it off; turning it on or moving it takes a restart).
+fn webui_routes(state: &AppState) -> axum::Router<Arc<AppState>> {
+    if state.config.webui.enabled {
+        webui::routes(&state.config.webui.path_prefix)
+    } else {
+        axum::Router::new()
+    }
+}
+
 /// `/admin/*`, behind `admin.auth`.
 fn admin_routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
@@ -141,6 +153,7 @@ fn admin_routes(state: Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/admin/config", get(admin::config))
         .route("/admin/config/full", get(admin::config_full))
         .route("/admin/config/reload", post(admin::reload))
+        .route("/admin/models", get(admin::models))
         .route_layer(axum::middleware::from_fn_with_state(state, admin::guard))
 }
 
@@ -215,7 +228,7 @@ fn with_request_id(headers: &HeaderMap, resp: impl IntoResponse) -> Response {
     resp
 }
 
-fn model_json(m: &ListedModel) -> serde_json::Value {
+pub(super) fn model_json(m: &ListedModel) -> serde_json::Value {
     let mut v = json!({"id": m.id, "object": "model", "created": 0, "owned_by": m.owned_by, "backends": m.backends});
     if let Some(md) = &m.metadata {
         v["metadata"] = serde_json::to_value(md).unwrap_or_default();

@@ -289,6 +289,11 @@ fn outside_routes(metrics_path: Option<&str>) -> Vec<(&str, &'static str, Value)
             "POST",
             "Reload the configuration file",
         ),
+        (
+            "/admin/models",
+            "GET",
+            "Every routable model with its metadata, and every alias",
+        ),
     ];
     for (path, method, summary) in admin {
         let mut op = json!({
@@ -301,10 +306,16 @@ fn outside_routes(metrics_path: Option<&str>) -> Vec<(&str, &'static str, Value)
         });
         op["responses"]["200"] = json_ok("Success", json!({"type": "object"}));
         if path == "/admin/stats" {
-            op["parameters"] = json!([query(
-                "window",
-                json!({"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$", "description": "A duration such as `1h`."})
-            )]);
+            op["parameters"] = json!([
+                query(
+                    "window",
+                    json!({"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$", "description": "A duration such as `1h`."})
+                ),
+                query(
+                    "series",
+                    json!({"type": "string", "enum": ["1", "true"], "description": "Add the per-bucket `series` (the web UI's charts)."})
+                )
+            ]);
         }
         routes.push((path, method, op));
     }

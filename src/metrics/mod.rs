@@ -495,6 +495,7 @@ impl RequestTimer {
                     key: self.key.as_deref(),
                     latency: elapsed,
                     tokens,
+                    ttft,
                 },
             );
         }

@@ -31,7 +31,7 @@ backends:
     mock: {fail_rate: 2}
 health_checks:
   intervall: "30s"
-webui:
+web_search:
   enabled: true
 timeouts:
   request:
@@ -55,7 +55,7 @@ timeouts:
         "backends[1].weight: 0 is out of range",
         "backends[2].mock.fail_rate: 2 is not between 0.0 and 1.0",
         "health_checks.intervall: unknown key; did you mean 'interval'?",
-        "webui: not supported yet",
+        "web_search: not supported yet",
         "timeouts.request.standard.first_byte: durations need a unit",
     ] {
         assert!(out.stderr.contains(expected), "missing '{expected}' in:\n{}", out.stderr);
@@ -76,7 +76,7 @@ timeouts:
     let unsupported = dir.join("unsupported.yaml");
     std::fs::write(
         &unsupported,
-        "backends: [{name: m, type: mock}]\nwebui: {enabled: true}\n",
+        "backends: [{name: m, type: mock}]\nweb_search: {enabled: true}\n",
     )
     .unwrap();
     let out = run(bin()
@@ -84,7 +84,7 @@ timeouts:
         .arg(&unsupported));
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("webui: not supported yet"),
+        out.stderr.contains("web_search: not supported yet"),
         "{}",
         out.stderr
     );

@@ -52,3 +52,4 @@ mod streams;
 mod toolkit;
 mod tracing;
 mod usage;
+mod webui;
