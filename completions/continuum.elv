@@ -233,7 +233,8 @@ set edit:completion:arg-completer[continuum] = {|@words|
         &'continuum;acp'= {
             cand -c 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
             cand --config 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)'
-            cand --log-level 'Log level (on stderr): trace, debug, info, warn, error'
+            cand --log-level 'Log level: trace, debug, info, warn, error'
+            cand --log-file 'Append logs to this file instead of writing them to stderr'
             cand --color 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

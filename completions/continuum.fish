@@ -182,7 +182,8 @@ complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_see
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Delete a backend\'s stored token'
 complete -c continuum -n "__fish_continuum_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c continuum -n "__fish_continuum_using_subcommand acp" -s c -l config -d 'Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/)' -r -F
-complete -c continuum -n "__fish_continuum_using_subcommand acp" -l log-level -d 'Log level (on stderr): trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -l log-level -d 'Log level: trace, debug, info, warn, error' -r
+complete -c continuum -n "__fish_continuum_using_subcommand acp" -l log-file -d 'Append logs to this file instead of writing them to stderr' -r -F
 complete -c continuum -n "__fish_continuum_using_subcommand acp" -l color -d 'Colour in logs and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'On a terminal, unless `NO_COLOR` is set (https://no-color.org)'
 always\t'Always, even into a pipe or a file'
 never\t'Never'"

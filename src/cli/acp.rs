@@ -42,10 +42,14 @@ pub fn run(args: AcpArgs) -> ExitCode {
         eprintln!("error: agent mode is off in {file} ({key}: false); set it to true to use continuum as an ACP agent");
         return ExitCode::FAILURE;
     }
-    if let Err(e) = continuum::telemetry::init_logging(
-        &loaded.config.logging,
-        super::output::color_for(std::io::stderr().is_terminal()),
-    ) {
+    let logging = match &args.log_file {
+        Some(f) => continuum::telemetry::init_logging_to_file(&loaded.config.logging, f),
+        None => continuum::telemetry::init_logging(
+            &loaded.config.logging,
+            super::output::color_for(std::io::stderr().is_terminal()),
+        ),
+    };
+    if let Err(e) = logging {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }

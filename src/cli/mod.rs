@@ -188,9 +188,12 @@ pub struct AcpArgs {
     /// Config file (YAML or TOML). Default: the search path (./config.yaml, ~/.config/continuum-router/, /etc/continuum-router/).
     #[arg(long, short = 'c', value_name = "FILE", env = "CONTINUUM_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Log level (on stderr): trace, debug, info, warn, error.
+    /// Log level: trace, debug, info, warn, error.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Append logs to this file instead of writing them to stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// `continuum config …`.
@@ -489,6 +492,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 .config
                 .or_else(|| std::env::var_os("CONTINUUM_CONFIG").map(PathBuf::from)),
             log_level: legacy.log_level,
+            log_file: None,
         }),
         None if legacy.generate_config => config_cmd::generate(SampleFormat::Yaml, false),
         None if legacy.migrate_config_file.is_some() => config_cmd::migrate(

@@ -352,7 +352,8 @@ const ACP: &[&str] = &[
      ACP client) starts it and speaks JSON-RPC 2.0 to it, one message per line, on standard \
      input and output. Prompts go through the same routing, retries, fallback, limits, global \
      prompts and metrics as HTTP requests; no HTTP listener starts, logs go to standard error \
-     and standard output carries protocol messages only. continuum --mode stdio is the same.",
+     (or to the --log-file) and standard output carries protocol messages only. continuum \
+     --mode stdio is the same.",
     "The model's tool calls (read_file, write_file, run_command, and the tools of the MCP \
      servers the editor names) run through the editor, asking first for the kinds the acp \
      section's permissions say (edit, delete and execute by default). Sessions are kept in \

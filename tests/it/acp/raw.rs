@@ -612,3 +612,44 @@ fn raw_an_oauth_backend_without_a_login_is_an_auth_method_until_logged_in() {
     continuum::oauth::save_token(&store, "hosted", &token).unwrap();
     agent.ok("authenticate", json!({"methodId": "oauth-hosted"}));
 }
+
+#[test]
+fn raw_log_file_takes_the_logs_and_stderr_stays_quiet() {
+    let env = mock_env("raw-log-file", "logging: {level: debug}\n");
+    let log = env.dir.join("agent.log");
+    let mut a = RawAgent::start(&[
+        "acp",
+        "--config",
+        env.config.to_str().unwrap(),
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    a.initialize();
+    a.new_session(&env.work);
+    a.close_stdin();
+    assert_eq!(a.wait_exit(Duration::from_secs(5)), 0, "{}", a.stderr());
+    a.drain();
+    assert_eq!(a.stderr().trim(), "", "logs went to stderr too");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("ACP agent ready"), "{logged}");
+    // A log file that cannot be opened is a clear start-up error.
+    let bad = env.dir.join("no-such-dir/agent.log");
+    let out = bin()
+        .args([
+            "acp",
+            "--config",
+            env.config.to_str().unwrap(),
+            "--log-file",
+        ])
+        .arg(&bad)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the log file") && err.contains("no-such-dir"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
