@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -452,6 +452,60 @@ async fn webui_reload_button_applies_a_changed_config() {
         "{config}"
     );
     assert_eq!(config["last_reload"]["ok"], true, "{config}");
+}
+
+/// 7. Usable (issue 19): Tab walks the nav with a visible focus ring and Enter opens a view;
+/// every control, chart and table has an accessible name; dark and light themes both read
+/// well; nothing sticks out sideways at 1280×800 or at 390 px; and the backends view (while
+/// a backend goes down) and the traffic view (while requests keep coming) do not shift
+/// their layout across two refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webui_is_usable_by_keyboard_and_holds_still() {
+    let _browser = BROWSER.lock().await;
+    let mut r = Served::start("usable").await;
+    const BODY: &str = r#"{"model":"alpha-model","stream":true,"messages":[{"role":"user","content":"hold still"}]}"#;
+    // Rows in the traffic and usage tables before the page opens ...
+    for _ in 0..5 {
+        let reply = chat(r.addr, BODY).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    // ... and new requests all along (paced, not waited on), so that the traffic view's
+    // figures and charts change while the driver watches it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = tokio::spawn({
+        let (addr, stop) = (r.addr, stop.clone());
+        async move {
+            let mut pace = tokio::time::interval(Duration::from_millis(200));
+            let mut refused = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                pace.tick().await;
+                let reply = chat(addr, BODY).await;
+                if reply.status != StatusCode::OK {
+                    refused.push(format!("{}: {}", reply.status, reply.text()));
+                }
+            }
+            refused
+        }
+    });
+    let health = r.health.clone();
+    let out = r
+        .ui(
+            "usable",
+            &["--backend", "bk-flaky", "--models", MODELS],
+            move |what| {
+                assert_eq!(what, "backends");
+                // While the backends view is watched: bk-flaky's probe starts failing.
+                health.store(500, Ordering::SeqCst);
+            },
+        )
+        .await;
+    stop.store(true, Ordering::SeqCst);
+    let refused = trickle.await.unwrap();
+    assert!(
+        refused.is_empty(),
+        "requests of the trickle failed: {refused:?}"
+    );
+    assert!(out.contains("ok usable"), "{out}");
 }
 
 /// `admin.webui.enabled`: on by default with an `admin` section, off without one, and each

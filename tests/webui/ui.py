@@ -4,9 +4,10 @@ Usage: python3 tests/webui/ui.py SCENARIO --url http://ADDR/webui/ --token T --s
        [--backends A,B] [--models M,N] [--backend NAME] [--model ID] [--prompt TEXT]
        [--min-requests N] [--deadline SECONDS] [--expect TEXT]
 
-Scenarios: refuses, loads, backend_down, traffic, playground, reload. Prints `ok SCENARIO`
-when every check passed; otherwise exits 1 saying what was expected, what the page showed
-and where the screenshot of that moment is. Run by the Rust tests in tests/it/webui.rs.
+Scenarios: refuses, loads, backend_down, traffic, playground, reload, usable. Prints
+`ok SCENARIO` when every check passed; otherwise exits 1 saying what was expected, what the
+page showed and where the screenshot of that moment is. Run by the Rust tests in
+tests/it/webui.rs.
 
 Some scenarios hand over to the test in the middle: the driver prints `ready WHAT` on
 stdout and waits for a line on stdin (the test changed the world: a backend went down, the
@@ -36,11 +37,14 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-VIEWS = ["backends", "traffic", "usage", "models", "config", "playground"]
+from usable import VIEWS, Usable
+
 NAV_BACKENDS = 'a[href="#backends"]'
 WAIT = 10.0  # seconds for anything the page does on its own (fetches, renders)
 
+# ---- page-side helpers of the `usable` scenario (run with execute_script) ------------
 
+# The accessibility-tree roles that must have a name.
 class Failure(Exception):
     pass
 
@@ -57,7 +61,7 @@ def find_binary(env, *names):
     )
 
 
-class UI:
+class UI(Usable):
     def __init__(self, args):
         self.args = args
         self.url = args.url
@@ -246,6 +250,32 @@ class UI:
         print(f"phone width {width}px: {path}{note}")
         self.driver.set_window_size(1280, 800)
 
+    def view_checks(self, models):
+        """For each view: a condition that holds once it shows its data, and what it waits for."""
+        ready = {
+            "backends": lambda: True,
+            "traffic": lambda: self.text("#traffic-requests") and self.shown("svg#chart-requests"),
+            "usage": lambda: self.text("#usage-total-cost"),
+            "models": lambda: all(self.qs(self.row("#models-table", "model", m)) for m in models),
+            "config": lambda: self.text("pre#config-text"),
+            "playground": lambda: all(
+                self.driver.execute_script(
+                    "return [...document.querySelectorAll('#pg-model option')].some(o=>o.value===arguments[0]||o.textContent.trim()===arguments[0])",
+                    m,
+                )
+                for m in models
+            ),
+        }
+        hooks = {
+            "backends": "#backends-table",
+            "traffic": "#traffic-requests, svg#chart-requests",
+            "usage": "#usage-total-cost",
+            "models": "#models-table rows " + ",".join(models),
+            "config": "pre#config-text",
+            "playground": "select#pg-model with options " + ",".join(models),
+        }
+        return ready, hooks
+
     def number(self, css):
         t = self.text(css)
         if not t:
@@ -316,28 +346,7 @@ class UI:
         for field in ["status", "circuit", "latency", "in_flight", "models", "cache"]:
             if not self.qs(f'#backends-table tbody tr[data-backend="{a.backends[0]}"] td[data-field={field}]'):
                 self.fail(f"td[data-field={field}] in the row of {a.backends[0]}", "no such cell")
-        ready = {
-            "backends": lambda: True,
-            "traffic": lambda: self.text("#traffic-requests") and self.shown("svg#chart-requests"),
-            "usage": lambda: self.text("#usage-total-cost"),
-            "models": lambda: all(self.qs(self.row("#models-table", "model", m)) for m in a.models),
-            "config": lambda: self.text("pre#config-text"),
-            "playground": lambda: all(
-                self.driver.execute_script(
-                    "return [...document.querySelectorAll('#pg-model option')].some(o=>o.value===arguments[0]||o.textContent.trim()===arguments[0])",
-                    m,
-                )
-                for m in a.models
-            ),
-        }
-        hooks = {
-            "backends": "#backends-table",
-            "traffic": "#traffic-requests, svg#chart-requests",
-            "usage": "#usage-total-cost",
-            "models": "#models-table rows " + ",".join(a.models),
-            "config": "pre#config-text",
-            "playground": "select#pg-model with options " + ",".join(a.models),
-        }
+        ready, hooks = self.view_checks(a.models)
         for view in VIEWS:
             self.go(view)
             self.wait(
@@ -525,10 +534,11 @@ class UI:
         self.phone_check()
         self.console_check()
 
+    # ---- usable: keyboard, focus, names, themes, widths, a page that holds still ------
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["refuses", "loads", "backend_down", "traffic", "playground", "reload"])
+    p.add_argument("scenario", choices=["refuses", "loads", "backend_down", "traffic", "playground", "reload", "usable"])
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--shots", required=True)
