@@ -211,7 +211,7 @@ impl Live {
 /// Sections a reload cannot change: listeners, workers and pools, the metrics route, the
 /// log format, the connect timeout, the stats ring, the cache, the span exporter and the
 /// embedded store are set up once at start. Shown by `/admin/config/full`.
-pub const RESTART_ONLY: [&str; 11] = [
+pub const RESTART_ONLY: [&str; 12] = [
     "server.bind_address",
     "server",
     "metrics",
@@ -223,6 +223,7 @@ pub const RESTART_ONLY: [&str; 11] = [
     "store",
     "files",
     "webui",
+    "acp",
 ];
 
 /// Which of [`RESTART_ONLY`] changed between `old` and `new`.
@@ -253,6 +254,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
             || old.files.metadata_storage != new.files.metadata_storage,
         // Turning the UI off applies at once; its routes are made at start.
         old.webui.path_prefix != new.webui.path_prefix || (new.webui.enabled && !old.webui.enabled),
+        // The agent reads its section once, when it starts.
+        old.acp != new.acp,
     ];
     RESTART_ONLY
         .iter()

@@ -313,15 +313,8 @@ impl Stats {
         let window = window
             .unwrap_or(self.config.retention_window)
             .min(self.config.retention_window);
-        let now = now_secs() / self.width;
-        let span = window.as_secs().div_ceil(self.width).max(1);
         let mut slots: std::collections::BTreeMap<u64, Rows> = Default::default();
-        for shard in self.shards.iter() {
-            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (t, rows) in s.buckets.iter().filter(|(t, _)| t + span > now) {
-                slots.entry(*t).or_default().merge(rows);
-            }
-        }
+        self.each_bucket(window, |t, rows| slots.entry(t).or_default().merge(rows));
         let counts = |table: &HashMap<Arc<str>, Agg>| {
             let mut m = serde_json::Map::new();
             for (name, a) in table {
@@ -352,16 +345,21 @@ impl Stats {
 
     /// Every row over the last `window` (at most the retention window), merged.
     fn merged(&self, window: Duration) -> Rows {
+        let mut out = Rows::default();
+        self.each_bucket(window, |_, rows| out.merge(rows));
+        out
+    }
+
+    /// Calls `f` with every bucket of every shard over the last `window`.
+    fn each_bucket(&self, window: Duration, mut f: impl FnMut(u64, &Rows)) {
         let now = now_secs() / self.width;
         let span = window.as_secs().div_ceil(self.width).max(1);
-        let mut out = Rows::default();
         for shard in self.shards.iter() {
             let s = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (_, rows) in s.buckets.iter().filter(|(t, _)| t + span > now) {
-                out.merge(rows);
+            for (t, rows) in s.buckets.iter().filter(|(t, _)| t + span > now) {
+                f(*t, rows);
             }
         }
-        out
     }
 
     /// The `GET /admin/stats` body over `window` (`None`: the retention window); `price`

@@ -22,6 +22,8 @@ use crate::backend::HttpClient;
 const PROTOCOL_VERSION: &str = "2025-06-18";
 /// Longest wait for a server's answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most pages of `tools/list` read (a server repeating its cursor cannot hold a session).
+const MAX_PAGES: usize = 100;
 /// Largest line or event a server may send.
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -59,6 +61,25 @@ pub struct McpTool {
     pub input_schema: Value,
     /// The server says it changes nothing (`annotations.readOnlyHint`).
     pub read_only: bool,
+    /// The server says it may delete or overwrite (`annotations.destructiveHint`).
+    pub destructive: bool,
+    /// The server says it reaches outside (`annotations.openWorldHint`).
+    pub open_world: bool,
+}
+
+impl McpTool {
+    /// Its ACP kind, from the server's hints: read, delete, fetch, else other.
+    pub fn kind(&self) -> &'static str {
+        if self.read_only {
+            "read"
+        } else if self.destructive {
+            "delete"
+        } else if self.open_world {
+            "fetch"
+        } else {
+            "other"
+        }
+    }
 }
 
 /// What a tool call returned: its text content, and whether the server called it an error.
@@ -165,7 +186,11 @@ impl McpConnection {
         conn.request("initialize", init).await?;
         conn.notify("notifications/initialized").await?;
         let mut cursor: Option<String> = None;
-        loop {
+        for page in 0.. {
+            if page == MAX_PAGES {
+                tracing::warn!(server = %conn.name, "MCP server lists more than {MAX_PAGES} pages of tools; the rest are not offered");
+                break;
+            }
             let params = match &cursor {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
@@ -183,6 +208,8 @@ impl McpConnection {
                         .cloned()
                         .unwrap_or_else(|| json!({"type": "object"})),
                     read_only: t["annotations"]["readOnlyHint"].as_bool() == Some(true),
+                    destructive: t["annotations"]["destructiveHint"].as_bool() == Some(true),
+                    open_world: t["annotations"]["openWorldHint"].as_bool() == Some(true),
                 });
             }
             cursor = page["nextCursor"].as_str().map(str::to_string);
@@ -224,6 +251,14 @@ impl McpConnection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let answer = tokio::time::timeout(CALL_TIMEOUT, self.exchange(id, &message)).await;
+        if answer.is_err() {
+            if let Transport::Stdio { waiting, .. } = &self.transport {
+                waiting
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+        }
         let unavailable = |reason: String| McpError::Unavailable {
             server: self.name.clone(),
             reason,
@@ -427,4 +462,36 @@ async fn read_stdio(stdout: tokio::process::ChildStdout, waiting: Arc<Waiting>, 
     }
     // Dropping the senders fails every request still waiting.
     waiting.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tools_kind_follows_its_hints() {
+        let tool = |read_only, destructive, open_world| McpTool {
+            name: "t".into(),
+            description: String::new(),
+            input_schema: json!({}),
+            read_only,
+            destructive,
+            open_world,
+        };
+        assert_eq!(tool(true, true, true).kind(), "read");
+        assert_eq!(tool(false, true, true).kind(), "delete");
+        assert_eq!(tool(false, false, true).kind(), "fetch");
+        assert_eq!(tool(false, false, false).kind(), "other");
+    }
+
+    #[test]
+    fn an_answer_is_found_by_its_id() {
+        let msgs = [
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"a": 1}}),
+            json!({"jsonrpc": "2.0", "id": 2, "error": {"message": "no"}}),
+        ];
+        assert_eq!(find_response(&msgs, 1), Some(Ok(json!({"a": 1}))));
+        assert_eq!(find_response(&msgs, 2), Some(Err("no".to_string())));
+        assert_eq!(find_response(&msgs, 3), None);
+    }
 }

@@ -127,6 +127,26 @@ where
             Err((id, e)) => peer.respond(id, Err(e)).await,
             Ok(Incoming::Response { id, outcome }) => peer.resolve(&id, outcome),
             Ok(Incoming::Notification { method, params }) => notification(&agent, &method, params),
+            // Done here, in order: initialize (a call sent right after it is never checked
+            // first) and a prompt's reservation (a cancel sent right after it is never lost).
+            Ok(Incoming::Request { id, method, params }) if method == "initialize" => {
+                let outcome = request(&agent, &method, params).await;
+                peer.respond(id, outcome).await;
+            }
+            Ok(Incoming::Request { id, method, params })
+                if method == "session/prompt" && agent.initialized() =>
+            {
+                match reserve_prompt(&agent, params) {
+                    Err(e) => peer.respond(id, Err(e)).await,
+                    Ok((session, prompt, cancel)) => {
+                        let agent = agent.clone();
+                        tasks.spawn(async move {
+                            let outcome = turn::prompt(&agent, &session, prompt, cancel).await;
+                            agent.peer.respond(id, outcome).await;
+                        });
+                    }
+                }
+            }
             Ok(Incoming::Request { id, method, params }) => {
                 let agent = agent.clone();
                 tasks.spawn(async move {
@@ -165,6 +185,21 @@ async fn skip_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) {
     }
 }
 
+/// A prompt ready to run: its session, its content and its reserved turn's cancel signal.
+type ReservedPrompt = (
+    Arc<Session>,
+    Vec<schema::ContentBlock>,
+    tokio::sync::watch::Receiver<bool>,
+);
+
+/// Reserves a prompt's turn (one at a time per session).
+fn reserve_prompt(agent: &Agent, p: Value) -> Result<ReservedPrompt, RpcError> {
+    let p: schema::Prompt = params("session/prompt", p)?;
+    let session = agent.sessions.get(&p.session_id)?;
+    let cancel = session.reserve_turn()?;
+    Ok((session, p.prompt, cancel))
+}
+
 fn notification(agent: &Arc<Agent>, method: &str, params: Value) {
     match method {
         "session/cancel" => {
@@ -193,9 +228,8 @@ async fn request(agent: &Arc<Agent>, method: &str, p: Value) -> Result<Value, Rp
             load_session(agent, params(method, p)?).await
         }
         "session/prompt" => {
-            let p: schema::Prompt = params(method, p)?;
-            let session = agent.sessions.get(&p.session_id)?;
-            turn::prompt(agent, &session, p.prompt).await
+            let (session, prompt, cancel) = reserve_prompt(agent, p)?;
+            turn::prompt(agent, &session, prompt, cancel).await
         }
         "session/set_mode" => {
             let p: schema::SetMode = params(method, p)?;
@@ -262,7 +296,13 @@ fn auth_methods(agent: &Agent) -> Vec<(String, String)> {
 }
 
 fn authenticate(agent: &Agent, p: schema::Authenticate) -> Result<Value, RpcError> {
-    let Some(backend) = p.method_id.strip_prefix("oauth-") else {
+    let snap = agent.core.live.current.load_full();
+    let known = |b: &str| {
+        snap.backends
+            .iter()
+            .any(|x| x.name() == b && x.config.oauth.is_some())
+    };
+    let Some(backend) = p.method_id.strip_prefix("oauth-").filter(|b| known(b)) else {
         return Err(RpcError::params(format!(
             "authenticate: unknown method '{}'",
             p.method_id
@@ -322,7 +362,16 @@ async fn connect_mcp(
 async fn new_session(agent: &Agent, p: schema::NewSession) -> Result<Value, RpcError> {
     let dir = cwd("session/new", &p.cwd)?;
     let model = match &agent.config.default_model {
-        Some(m) => m.clone(),
+        Some(m) => {
+            let index = agent.core.live.current.load_full().index.load_full();
+            if index.resolve(m).is_err() {
+                return Err(RpcError::internal(format!(
+                    "acp.default_model '{m}' is not a model the router serves (it serves: {}); fix the config",
+                    models(agent).join(", ")
+                )));
+            }
+            m.clone()
+        }
         None => models(agent).into_iter().next().ok_or_else(|| {
             RpcError::internal("the router serves no model yet: check the backends in the config (`continuum models list`)")
         })?,
@@ -401,10 +450,7 @@ async fn replay(agent: &Agent, id: &str, state: &SessionState) {
 
 /// The modes and config options a session is answered with (`sessionId` when new).
 fn session_reply(agent: &Agent, state: &SessionState, id: Option<&str>) -> Value {
-    let modes: Vec<Value> = MODES
-        .iter()
-        .map(|(id, name, d)| json!({"id": id, "name": name, "description": d}))
-        .collect();
+    let modes = modes_as("id");
     let mut r = json!({
         "modes": {"currentModeId": state.mode, "availableModes": modes},
         "configOptions": config_options(agent, state),
@@ -424,14 +470,20 @@ fn config_options(agent: &Agent, state: &SessionState) -> Value {
         .iter()
         .map(|m| json!({"value": m, "name": m}))
         .collect();
-    let modes: Vec<Value> = MODES
-        .iter()
-        .map(|(id, name, d)| json!({"value": id, "name": name, "description": d}))
-        .collect();
+    let modes = modes_as("value");
     json!([
         {"id": "model", "name": "Model", "category": "model", "type": "select", "currentValue": state.model, "options": options},
         {"id": "mode", "name": "Mode", "category": "mode", "type": "select", "currentValue": state.mode, "options": modes},
     ])
+}
+
+/// The session modes as ACP lists them: `{key: id, name, description}` (`id` for the modes
+/// state, `value` for the `mode` config option).
+fn modes_as(key: &str) -> Vec<Value> {
+    MODES
+        .iter()
+        .map(|(id, name, d)| json!({key: id, "name": name, "description": d}))
+        .collect()
 }
 
 /// Sets a session's `model` or `mode`; the state after.
@@ -470,7 +522,7 @@ async fn set_option(
     }
     let mut state = session.state.try_lock().map_err(|_| {
         RpcError::new(
-            code::INVALID_REQUEST,
+            code::INTERNAL_ERROR,
             "a prompt is running in this session; change it after the answer",
         )
     })?;

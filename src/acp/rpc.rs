@@ -5,7 +5,7 @@
 //! interleave and nothing but protocol messages is ever written there.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -168,6 +168,8 @@ pub struct Peer {
     out: mpsc::Sender<Vec<u8>>,
     pending: Arc<Pending>,
     next_id: Arc<AtomicU64>,
+    /// The client is gone (its input closed, or its output broke): requests fail at once.
+    closed: Arc<AtomicBool>,
 }
 
 impl Peer {
@@ -178,21 +180,25 @@ impl Peer {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
+        let peer = Peer {
+            out: tx,
+            pending: Arc::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            closed: Arc::default(),
+        };
+        // Not a Peer: a sender kept here would keep the channel (and this task) open.
+        let (pending, closed) = (peer.pending.clone(), peer.closed.clone());
         let writer = tokio::spawn(async move {
             let mut output = output;
             while let Some(line) = rx.recv().await {
                 let ok = output.write_all(&line).await.is_ok() && output.flush().await.is_ok();
                 if !ok {
-                    // The client is gone; what is left can go nowhere.
+                    // The client is gone; what is left can go nowhere, and nobody answers.
+                    fail_all(&pending, &closed);
                     break;
                 }
             }
         });
-        let peer = Peer {
-            out: tx,
-            pending: Arc::default(),
-            next_id: Arc::new(AtomicU64::new(1)),
-        };
         (peer, writer)
     }
 
@@ -221,16 +227,28 @@ impl Peer {
     /// Sends a request to the client and waits for its answer (an error when the
     /// connection closes first).
     pub async fn request(&self, method: &str, params: impl Serialize) -> Result<Value, RpcError> {
+        let gone = || Err(RpcError::internal("the client closed the connection"));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked under the lock `fail_pending` takes, so no request slips past it.
+            if self.closed.load(Ordering::Relaxed) {
+                return gone();
+            }
+            pending.insert(id, tx);
+        }
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send(&message).await;
-        let answer = rx.await;
-        answer.unwrap_or_else(|_| Err(RpcError::internal("the client closed the connection")))
+        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+        line.push(b'\n');
+        if self.out.send(line).await.is_err() {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            return gone();
+        }
+        rx.await.unwrap_or_else(|_| gone())
     }
 
     /// Hands the client's answer to the request waiting for it; an answer to nothing
@@ -250,12 +268,17 @@ impl Peer {
         }
     }
 
-    /// Fails every request still waiting for the client (it has gone).
+    /// Fails every request still waiting for the client, and every later one (it has gone).
     pub fn fail_pending(&self) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (_, tx) in pending.drain() {
-            let _ = tx.send(Err(RpcError::internal("the client closed the connection")));
-        }
+        fail_all(&self.pending, &self.closed);
+    }
+}
+
+fn fail_all(pending: &Pending, closed: &AtomicBool) {
+    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+    closed.store(true, Ordering::Relaxed);
+    for (_, tx) in pending.drain() {
+        let _ = tx.send(Err(RpcError::internal("the client closed the connection")));
     }
 }
 
@@ -328,5 +351,21 @@ mod tests {
         assert_eq!(sent["method"], "fs/read_text_file");
         peer.resolve(&sent["id"], Ok(json!({"content": "hi"})));
         assert_eq!(asking.await.unwrap().unwrap()["content"], "hi");
+    }
+
+    #[tokio::test]
+    async fn once_the_client_is_gone_requests_fail_at_once() {
+        let (client, agent) = tokio::io::duplex(4096);
+        let (peer, _writer) = Peer::start(agent);
+        let waiting = {
+            let peer = peer.clone();
+            tokio::spawn(async move { peer.request("fs/read_text_file", json!({})).await })
+        };
+        // Its request is out: read it, then the client leaves.
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(client));
+        lines.next_line().await.unwrap();
+        peer.fail_pending();
+        assert!(waiting.await.unwrap().is_err());
+        assert!(peer.request("terminal/output", json!({})).await.is_err());
     }
 }

@@ -92,12 +92,20 @@ impl Session {
         }
     }
 
-    /// Starts a prompt turn: the receiver that says when it is cancelled.
-    pub fn begin_turn(&self) -> watch::Receiver<bool> {
+    /// Reserves the session's next prompt turn: the receiver that says when it is
+    /// cancelled; an error while another turn runs (one at a time).
+    pub fn reserve_turn(&self) -> Result<watch::Receiver<bool>, RpcError> {
+        let mut slot = self.cancel.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return Err(RpcError::internal(
+                "a prompt is already running in this session; cancel it or wait for its answer",
+            ));
+        }
         let (tx, rx) = watch::channel(false);
-        *self.cancel.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        *slot = Some(tx);
+        drop(slot);
         self.touch();
-        rx
+        Ok(rx)
     }
 
     /// Ends the turn (a later cancel is a no-op).
@@ -197,7 +205,8 @@ impl Sessions {
         Ok(())
     }
 
-    /// Closes sessions idle longer than `idle_timeout`, deleting their stored state.
+    /// Closes sessions idle longer than `idle_timeout`, and deletes stored sessions not
+    /// used for that long.
     pub async fn expire(&self) {
         let expired: Vec<String> = {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,12 +220,14 @@ impl Sessions {
             }
             ids
         };
-        for id in expired {
+        for id in &expired {
             tracing::info!(session = %id, "session closed after acp.sessions.idle_timeout");
-            if let Some(store) = &self.store {
-                if let Err(e) = store.delete_session(id).await {
-                    tracing::warn!("an expired session could not be deleted: {e}");
-                }
+        }
+        // Stored sessions expire too, open or not (closed to make room, or never loaded).
+        if let Some(store) = &self.store {
+            let before = now_secs().saturating_sub(self.config.idle_timeout.as_secs());
+            if let Err(e) = store.sweep_sessions(before).await {
+                tracing::warn!("expired sessions could not be deleted: {e}");
             }
         }
     }
@@ -316,8 +327,8 @@ mod tests {
         assert!(r.get("old").is_err());
         assert!(r.get("new").is_ok() && r.get("third").is_ok());
         // Both open sessions busy: a third cannot open.
-        let _a = r.get("new").unwrap().begin_turn();
-        let _b = r.get("third").unwrap().begin_turn();
+        let _a = r.get("new").unwrap().reserve_turn().unwrap();
+        let _b = r.get("third").unwrap().reserve_turn().unwrap();
         let e = r.open(session("fourth", Duration::ZERO)).unwrap_err();
         assert!(e.message.contains("max_concurrent"), "{e}");
     }
@@ -328,11 +339,20 @@ mod tests {
         r.open(session("idle", Duration::from_secs(61))).unwrap();
         r.open(session("fresh", Duration::from_secs(5))).unwrap();
         let busy = session("busy", Duration::from_secs(120));
-        let _turn = busy.begin_turn();
-        // begin_turn touches; age it again so only the turn keeps it.
+        let _turn = busy.reserve_turn().unwrap();
+        // reserve_turn touches; age it again so only the turn keeps it.
         *busy.last_used.lock().unwrap() = Instant::now() - Duration::from_secs(120);
         r.open(busy).unwrap();
+        let mut never_opened = state("m");
+        never_opened.updated = now_secs() - 120;
+        r.save("never-opened", &never_opened).await;
         r.expire().await;
+        let store = r.store.as_ref().unwrap();
+        let swept = store.get_session("never-opened".into()).await.unwrap();
+        assert!(
+            swept.is_none(),
+            "a stored session unused past idle_timeout is deleted"
+        );
         assert!(r.get("idle").is_err());
         assert!(r.get("fresh").is_ok() && r.get("busy").is_ok());
 

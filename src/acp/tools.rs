@@ -104,7 +104,7 @@ pub fn toolset(caps: &ClientCapabilities, session: &Session) -> Vec<Tool> {
         for t in &server.tools {
             let name = mcp_name(&server.name, &t.name);
             tools.push(Tool {
-                kind: if t.read_only { "read" } else { "other" },
+                kind: t.kind(),
                 def: function(&name, &t.description, t.input_schema.clone()),
                 name,
                 action: Action::Mcp {
@@ -256,8 +256,16 @@ pub fn text_content(text: &str) -> Value {
     json!({"type": "content", "content": {"type": "text", "text": text}})
 }
 
-/// Carries out `tool` with `args` for `session` (relative paths from `cwd`).
-pub async fn run(peer: &Peer, session: &Session, cwd: &Path, tool: &Tool, args: &Value) -> Outcome {
+/// Carries out `tool` with `args` for `session` (relative paths from `cwd`); a command
+/// in the client's terminal is stopped when `cancel` says so.
+pub async fn run(
+    peer: &Peer,
+    session: &Session,
+    cwd: &Path,
+    tool: &Tool,
+    args: &Value,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
     let sid = &session.id;
     let path = args["path"].as_str().map(|p| resolve(cwd, p));
     let missing =
@@ -301,7 +309,7 @@ pub async fn run(peer: &Peer, session: &Session, cwd: &Path, tool: &Tool, args: 
                 }
             }
         }
-        Action::RunCommand => run_command(peer, sid, cwd, args).await,
+        Action::RunCommand => run_command(peer, sid, cwd, args, cancel).await,
         Action::Mcp { server, tool: name } => {
             let Some(conn) = session.mcp.get(*server) else {
                 return Outcome::failed(format!("{} is no longer connected", tool.name));
@@ -320,17 +328,30 @@ pub async fn run(peer: &Peer, session: &Session, cwd: &Path, tool: &Tool, args: 
     }
 }
 
-async fn run_command(peer: &Peer, sid: &str, cwd: &Path, args: &Value) -> Outcome {
+async fn run_command(
+    peer: &Peer,
+    sid: &str,
+    cwd: &Path,
+    args: &Value,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
     let Some(command) = args["command"].as_str() else {
         return Outcome::failed("run_command needs a 'command' argument".into());
     };
     let dir = args["cwd"]
         .as_str()
         .map_or_else(|| cwd.to_path_buf(), |d| resolve(cwd, d));
+    // The protocol takes strings; a model may write numbers.
+    let argv: Vec<String> = args["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+        .collect();
     let create = json!({
         "sessionId": sid,
         "command": command,
-        "args": args["args"].as_array().cloned().unwrap_or_default(),
+        "args": argv,
         "cwd": dir,
         "outputByteLimit": OUTPUT_LIMIT,
     });
@@ -347,7 +368,16 @@ async fn run_command(peer: &Peer, sid: &str, cwd: &Path, args: &Value) -> Outcom
         return Outcome::failed("the client created no terminal".into());
     };
     let ids = json!({"sessionId": sid, "terminalId": terminal});
-    let exited = peer.request("terminal/wait_for_exit", ids.clone()).await;
+    let exited = tokio::select! {
+        x = peer.request("terminal/wait_for_exit", ids.clone()) => Some(x),
+        _ = cancel.wait_for(|c| *c) => None,
+    };
+    let Some(exited) = exited else {
+        // Stopped by the user: the command must not go on running in the editor.
+        let _ = peer.request("terminal/kill", ids.clone()).await;
+        let _ = peer.request("terminal/release", ids).await;
+        return Outcome::failed(format!("{command} was stopped (the prompt was cancelled)"));
+    };
     let output = peer.request("terminal/output", ids.clone()).await;
     let _ = peer.request("terminal/release", ids).await;
     let (exited, output) = match (exited, output) {

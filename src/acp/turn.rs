@@ -19,6 +19,8 @@ use crate::pipeline::{self, Call};
 
 /// Most model requests one prompt may make (each tool round is one).
 pub const MAX_TURN_REQUESTS: usize = 25;
+/// Most tool calls one answer may make.
+const MAX_CALLS: usize = 128;
 /// Largest SSE event read from the pipeline.
 const MAX_EVENT: usize = 16 << 20;
 
@@ -46,20 +48,23 @@ struct PendingCall {
     arguments: String,
 }
 
-/// Runs a prompt turn in `session`; the `session/prompt` result.
+/// Runs a prompt turn in `session`, whose turn the caller reserved
+/// ([`Session::reserve_turn`]; `cancel` says when it is cancelled); the `session/prompt`
+/// result. The reservation ends with the turn.
 pub async fn prompt(
     agent: &Agent,
     session: &Session,
     blocks: Vec<ContentBlock>,
+    mut cancel: watch::Receiver<bool>,
 ) -> Result<Value, RpcError> {
-    let Ok(mut state) = session.state.try_lock() else {
-        return Err(RpcError::new(
-            super::rpc::code::INVALID_REQUEST,
-            "a prompt is already running in this session; cancel it or wait for its answer",
-        ));
+    let message = match user_message(blocks) {
+        Ok(m) => m,
+        Err(e) => {
+            session.end_turn();
+            return Err(e);
+        }
     };
-    let message = user_message(blocks)?;
-    let mut cancel = session.begin_turn();
+    let mut state = session.state.lock().await;
     state.history.push(message);
     let tools = tools::toolset(&agent.client_caps(), session);
     let mut usage = Usage::default();
@@ -130,36 +135,41 @@ async fn run_turn(
             };
             return Ok(Some(Stop::Model(stop)));
         }
-        for call in &reply.calls {
-            let outcome = tokio::select! {
-                o = tool_call(agent, session, state, tools, call) => o?,
-                _ = cancel.wait_for(|c| *c) => None,
-            };
-            let Some(outcome) = outcome else {
-                // Every call the model made gets an answer, so the history stays valid.
-                for c in reply.calls.iter().skip_while(|c| c.id != call.id) {
-                    state
-                        .history
-                        .push(tool_message(&c.id, "Cancelled by the user."));
+        for (i, call) in reply.calls.iter().enumerate() {
+            let outcome = tool_call(agent, session, state, tools, call, cancel).await;
+            // Every call the model made gets an answer, so the history stays valid
+            // whatever ends the turn here.
+            let unanswered = |state: &mut SessionState, text: &str| {
+                for c in &reply.calls[i..] {
+                    state.history.push(tool_message(&c.id, text));
                 }
-                return Ok(Some(Stop::Cancelled));
             };
-            state
-                .history
-                .push(tool_message(&call.id, &outcome.for_model));
+            match outcome {
+                Ok(Some(o)) => state.history.push(tool_message(&call.id, &o.for_model)),
+                Ok(None) => {
+                    unanswered(state, "Cancelled by the user.");
+                    return Ok(Some(Stop::Cancelled));
+                }
+                Err(e) => {
+                    unanswered(state, &format!("Not run: {}", e.message));
+                    return Err(e);
+                }
+            }
         }
     }
     Ok(None)
 }
 
 /// Runs one tool call: shown, decided (asking when it must), run, and its end shown;
-/// `None` when the user cancelled while being asked.
+/// `None` when the turn was cancelled while asking or running (a command running in the
+/// client's terminal is killed and released).
 async fn tool_call(
     agent: &Agent,
     session: &Session,
     state: &mut SessionState,
     tools: &[Tool],
     call: &PendingCall,
+    cancel: &mut watch::Receiver<bool>,
 ) -> Result<Option<Outcome>, RpcError> {
     let peer = &agent.peer;
     let args: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
@@ -196,10 +206,34 @@ async fn tool_call(
     };
     let always = state.always.get(&tool.name).copied();
     let mut decision = tools::decide(&agent.config.permissions, &state.mode, tool, always);
+    let cancelled = |state: &mut SessionState| {
+        state.tool_calls.insert(call.id.clone(), record("failed"));
+    };
     if decision == Decision::Ask {
-        decision = match tools::ask(peer, &session.id, &shown).await? {
-            Answer::Cancelled => {
+        let answer = tokio::select! {
+            a = tools::ask(peer, &session.id, &shown) => a,
+            _ = cancel.wait_for(|c| *c) => Ok(Answer::Cancelled),
+        };
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                let why = format!("the permission request failed: {}", e.message);
+                update(
+                    agent,
+                    session,
+                    &call.id,
+                    "failed",
+                    &[tools::text_content(&why)],
+                )
+                .await;
                 state.tool_calls.insert(call.id.clone(), record("failed"));
+                return Err(e);
+            }
+        };
+        decision = match answer {
+            Answer::Cancelled => {
+                update(agent, session, &call.id, "failed", &[]).await;
+                cancelled(state);
                 return Ok(None);
             }
             Answer::Allow { always } => {
@@ -221,9 +255,14 @@ async fn tool_call(
         _ => {
             let progress = json!({"sessionUpdate": "tool_call_update", "toolCallId": call.id, "status": "in_progress"});
             agent.notify_update(&session.id, progress).await;
-            tools::run(peer, session, &state.cwd, tool, &args).await
+            tools::run(peer, session, &state.cwd, tool, &args, cancel).await
         }
     };
+    if *cancel.borrow() {
+        update(agent, session, &call.id, "failed", &outcome.content).await;
+        cancelled(state);
+        return Ok(None);
+    }
     let status = if outcome.failed {
         "failed"
     } else {
@@ -295,7 +334,13 @@ async fn stream_answer(agent: &Agent, session: &Session, body: Bytes) -> Result<
             || String::from_utf8_lossy(&bytes).into_owned(),
             str::to_string,
         );
-        let mut e = RpcError::internal(message);
+        // A backend that wants credentials it was not given: the client may authenticate.
+        let code = if status == http::StatusCode::UNAUTHORIZED {
+            super::rpc::code::AUTH_REQUIRED
+        } else {
+            super::rpc::code::INTERNAL_ERROR
+        };
+        let mut e = RpcError::new(code, message);
         e.data = Some(json!({"status": status.as_u16()}));
         return Err(e);
     }
@@ -352,7 +397,11 @@ async fn absorb(agent: &Agent, session: &Session, chunk: &Value, reply: &mut Rep
         }
     }
     for tc in delta["tool_calls"].as_array().into_iter().flatten() {
-        let index = tc["index"].as_u64().unwrap_or(reply.calls.len() as u64) as usize;
+        let index = tc["index"].as_u64().unwrap_or(reply.calls.len() as u64);
+        // A backend's index sizes the list: one past any sane number of calls is ignored.
+        let Some(index) = usize::try_from(index).ok().filter(|i| *i < MAX_CALLS) else {
+            continue;
+        };
         while reply.calls.len() <= index {
             reply.calls.push(PendingCall::default());
         }
@@ -370,9 +419,9 @@ async fn absorb(agent: &Agent, session: &Session, chunk: &Value, reply: &mut Rep
     if let Some(f) = choice["finish_reason"].as_str() {
         reply.finish = Some(f.to_string());
     }
-    for (i, c) in reply.calls.iter_mut().enumerate() {
+    for c in reply.calls.iter_mut() {
         if c.id.is_empty() {
-            c.id = format!("call_{i}_{}", now_secs());
+            c.id = format!("call_{:016x}", fastrand::u64(..));
         }
     }
 }

@@ -133,6 +133,34 @@ impl Store {
         .await
     }
 
+    /// Deletes every record of `table` that `expired` says is; how many went.
+    async fn sweep<F>(self: &Arc<Self>, table: Table, expired: F) -> Result<usize, StoreError>
+    where
+        F: Fn(&[u8]) -> bool + Send + 'static,
+    {
+        use redb::ReadableTable;
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(StoreError::io)?;
+            let n = {
+                let mut t = tx.open_table(table).map_err(StoreError::io)?;
+                let mut old = Vec::new();
+                for entry in t.iter().map_err(StoreError::io)? {
+                    let (k, v) = entry.map_err(StoreError::io)?;
+                    if expired(v.value()) {
+                        old.push(k.value().to_string());
+                    }
+                }
+                for k in &old {
+                    t.remove(k.as_str()).map_err(StoreError::io)?;
+                }
+                old.len()
+            };
+            tx.commit().map_err(StoreError::io)?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Runs `f` over `table` in a read transaction (a table never written reads as
     /// empty: `f` gets `None`).
     async fn read<T, F>(self: &Arc<Self>, table: Table, f: F) -> Result<T, StoreError>

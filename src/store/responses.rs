@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -105,26 +105,8 @@ impl Store {
 
     /// Deletes responses created before `before` (Unix seconds); how many went.
     pub async fn sweep_responses(self: &Arc<Self>, before: u64) -> Result<usize, StoreError> {
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(StoreError::io)?;
-            let n = {
-                let mut t = tx.open_table(RESPONSES).map_err(StoreError::io)?;
-                let mut old = Vec::new();
-                for entry in t.iter().map_err(StoreError::io)? {
-                    let (k, v) = entry.map_err(StoreError::io)?;
-                    let expired =
-                        decode::<ResponseRecord>(v.value()).map_or(true, |r| r.created_at < before);
-                    if expired {
-                        old.push(k.value().to_string());
-                    }
-                }
-                for k in &old {
-                    t.remove(k.as_str()).map_err(StoreError::io)?;
-                }
-                old.len()
-            };
-            tx.commit().map_err(StoreError::io)?;
-            Ok(n)
+        self.sweep(RESPONSES, move |v| {
+            decode::<ResponseRecord>(v).map_or(true, |r| r.created_at < before)
         })
         .await
     }

@@ -26,6 +26,15 @@ impl Store {
         self.get_json(SESSIONS, id).await
     }
 
+    /// Deletes sessions last used before `before` (Unix seconds, their `updated`); how
+    /// many went.
+    pub async fn sweep_sessions(self: &Arc<Self>, before: u64) -> Result<usize, StoreError> {
+        self.sweep(SESSIONS, move |v| {
+            super::decode::<Value>(v).map_or(true, |s| s["updated"].as_u64().unwrap_or(0) < before)
+        })
+        .await
+    }
+
     /// Deletes a session; whether it was there.
     pub async fn delete_session(self: &Arc<Self>, id: String) -> Result<bool, StoreError> {
         self.delete_key(SESSIONS, id).await

@@ -222,6 +222,7 @@ class Recorder:
 
     def _terminal(self, what: str, terminal_id: str) -> dict[str, Any]:
         self.terminal_calls.append((what, {"terminalId": terminal_id}))
+        self._wake()
         t = self.terminals.get(terminal_id)
         if t is None:
             self.problems.append(f"terminal/{what} for an unknown or released terminal {terminal_id}")
@@ -756,6 +757,36 @@ async def scenario_terminal(c: Ctx) -> None:
     check("terminal-works-42" in answer, f"the command's output did not reach the model: answer {answer!r}")
 
 
+async def scenario_cancel_terminal(c: Ctx) -> None:
+    """`run sleep 30`, cancelled while it runs: the agent kills and releases the terminal,
+    the prompt answers cancelled at once, and the session goes on."""
+    await c.initialize()
+    sid = (await c.new_session()).session_id
+    start = len(c.rec.updates)
+    task = asyncio.ensure_future(c.conn.prompt(session_id=sid, prompt=[acp.text_block("run sleep 30")]))
+    await c.rec.wait_for(
+        lambda: any(w == "wait_for_exit" for w, _ in c.rec.terminal_calls) or task.done(),
+        "terminal/wait_for_exit for `sleep 30`",
+    )
+    if task.done():
+        raise Failure(f"the prompt ended before the command ran: {task.exception() or task.result()}")
+    procs = [t["proc"] for t in c.rec.terminals.values()]
+    await c.conn.cancel(session_id=sid)
+    try:
+        resp = await asyncio.wait_for(task, 5.0)
+    except asyncio.TimeoutError:
+        raise Failure("session/cancel during run_command: the prompt did not answer within 5 s") from None
+    check(resp.stop_reason == "cancelled", f"stopReason {resp.stop_reason}, expected cancelled")
+    calls = [w for w, _ in c.rec.terminal_calls]
+    check("kill" in calls and calls[-1] == "release", f"terminal calls {calls}: expected kill, then release")
+    check(all(p.returncode is not None for p in procs), "the command still runs after the cancel")
+    turn = c.rec.updates[start:]
+    tcid = c.tool_call_of(turn, "execute", "run sleep")
+    c.expect_status(turn, tcid, "failed", "run_command cancelled")
+    _, turn = await c.prompt(sid, "hello after the cancel")
+    check(chunk_text(turn, "agent_message_chunk").strip(), "after cancel: the next prompt got no text")
+
+
 PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
@@ -796,6 +827,7 @@ SCENARIOS = {
     "write_unasked": scenario_write_unasked,
     "rich_prompt": scenario_rich_prompt,
     "terminal": scenario_terminal,
+    "cancel_terminal": scenario_cancel_terminal,
 }
 
 DEFAULT_PERMISSION = {
@@ -806,6 +838,7 @@ DEFAULT_PERMISSION = {
     "permission_never": "reject_always",
     "cancel_permission": "cancelled",
     "terminal": "allow_once",
+    "cancel_terminal": "allow_once",
 }
 
 
@@ -813,7 +846,7 @@ async def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     permission = args.permission or DEFAULT_PERMISSION.get(args.scenario, "reject_once")
-    rec = Recorder(workdir, permission, terminal=args.scenario == "terminal")
+    rec = Recorder(workdir, permission, terminal=args.scenario in ("terminal", "cancel_terminal"))
     failure: str | None = None
     returncode: int | None = None
     async with acp.spawn_agent_process(

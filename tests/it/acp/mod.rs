@@ -296,6 +296,21 @@ async fn scripted_upstream() -> (SocketAddr, Seen) {
     (spawn_upstream(app).await, seen)
 }
 
+/// The tool message that answers the first tool call in a chat request's history (every
+/// call must be answered, or backends refuse the history).
+fn answer_to_first_call(req: &Value) -> Value {
+    let messages = req["messages"].as_array().unwrap();
+    let call = messages
+        .iter()
+        .find_map(|m| m["tool_calls"][0]["id"].as_str())
+        .expect("a tool call in the history");
+    messages
+        .iter()
+        .find(|m| m["role"] == "tool" && m["tool_call_id"] == call)
+        .unwrap_or_else(|| panic!("no tool message answers {call}: {messages:?}"))
+        .clone()
+}
+
 /// The names of the tools a chat request offered.
 fn tool_names(req: &Value) -> Vec<String> {
     req["tools"]

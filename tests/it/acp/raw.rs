@@ -600,8 +600,10 @@ fn raw_an_oauth_backend_without_a_login_is_an_auth_method_until_logged_in() {
             .contains("auth login"),
         "{r}"
     );
-    let r = agent.call("authenticate", json!({"methodId": "password"}));
-    assert_eq!(error_code(&r), -32602, "{r}");
+    for unknown in ["password", "oauth-nope", "oauth-demo"] {
+        let r = agent.call("authenticate", json!({"methodId": unknown}));
+        assert_eq!(error_code(&r), -32602, "{unknown}: {r}");
+    }
     // `continuum auth login` stores a token: now authenticate succeeds.
     let token = continuum::oauth::StoredToken {
         access_token: "t".into(),
@@ -652,4 +654,48 @@ fn raw_log_file_takes_the_logs_and_stderr_stays_quiet() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_a_failed_permission_request_leaves_a_history_the_backend_takes() {
+    let (addr, seen) = scripted_upstream().await;
+    let env = env_with("raw-permission-error", &scripted_config(addr, "", ""));
+    tokio::task::spawn_blocking(move || {
+        let mut a = RawAgent::acp(&env.config);
+        a.initialize();
+        let sid = a.new_session(&env.work);
+        a.send_line(
+            &json!({"jsonrpc": "2.0", "id": 77, "method": "session/prompt",
+                    "params": {"sessionId": sid, "prompt": [{"type": "text", "text": "write notes.txt"}]}})
+            .to_string(),
+        );
+        // The client answers the permission request with an error.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ask = loop {
+            let v = a
+                .next(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|| panic!("no permission request; stderr:\n{}", a.stderr()));
+            if v["method"] == "session/request_permission" {
+                break v;
+            }
+        };
+        a.send_line(
+            &json!({"jsonrpc": "2.0", "id": ask["id"], "error": {"code": -32603, "message": "the dialog broke"}})
+                .to_string(),
+        );
+        let r = a.response(&json!(77));
+        assert_eq!(error_code(&r), -32603, "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("the dialog broke"), "{r}");
+        assert!(!env.work.join("notes.txt").exists());
+        // The session goes on, and the backend gets a history that answers every call.
+        let r = a.ok(
+            "session/prompt",
+            json!({"sessionId": sid, "prompt": [{"type": "text", "text": "hello again"}]}),
+        );
+        assert_eq!(r["stopReason"], "end_turn", "{r}");
+    })
+    .await
+    .unwrap();
+    let answer = answer_to_first_call(seen.all().last().unwrap());
+    assert!(text_of(&answer["content"]).contains("Not run"), "{answer}");
 }

@@ -297,3 +297,16 @@ async fn sdk_runs_a_command_in_the_clients_terminal() {
     let result = text_of(&last["content"]);
     assert!(result.contains("terminal-works-42"), "{result}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_cancel_stops_a_command_running_in_the_clients_terminal() {
+    let (addr, seen) = scripted_upstream().await;
+    let env = env_with("cancel-terminal", &scripted_config(addr, "", ""));
+    run_client(&env, "cancel_terminal", &[]).await;
+    // The next prompt's history answers the cancelled call, so the backend takes it.
+    let answer = answer_to_first_call(seen.all().last().unwrap());
+    assert!(
+        text_of(&answer["content"]).contains("Cancelled"),
+        "{answer}"
+    );
+}
