@@ -290,6 +290,7 @@ pub async fn config_full(State(state): State<Arc<AppState>>, headers: HeaderMap)
 fn config_body(state: &AppState, full: bool) -> Value {
     let mut body = json!({
         "config": redact(&state.config.source),
+        "effective": redact(&crate::config::effective::to_tree(&state.config)),
         "file": state.live.file.as_ref().map(|f| f.display().to_string()),
         "last_reload": state.live.last().map(|r| report_json(&r)),
         "hot_reload": state.config.hot_reload.enabled,

@@ -157,6 +157,12 @@ async fn config_is_shown_with_secrets_redacted() {
         assert_eq!(v["config"]["api_keys"]["api_keys"][0]["id"], "team");
         assert_eq!(v["config"]["backends"][0]["api_key"], "[redacted]");
         assert!(v["last_reload"].is_null(), "no reload yet: {v}");
+        // What the router runs with: sections the file left out, with their defaults.
+        assert!(
+            v["effective"]["health_checks"]["interval"].is_string(),
+            "{v}"
+        );
+        assert_eq!(v["effective"]["api_keys"]["api_keys"][0]["id"], "team");
     }
     let full = admin(addr, "/admin/config/full", &auth).await.json();
     assert_eq!(full["resolved"]["backends"][0]["type"], "mock");

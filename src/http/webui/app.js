@@ -767,7 +767,10 @@
     setText('config-last-reload', body.last_reload ? reloadText(body.last_reload) : 'none since start');
     let text;
     try {
-      text = JSON.stringify(body.config === undefined ? null : body.config, null, 2);
+      // What the router runs with (defaults filled in); the file as written when older
+      // routers give only that.
+      const shown = body.effective !== undefined ? body.effective : body.config;
+      text = JSON.stringify(shown === undefined ? null : shown, null, 2);
     } catch {
       text = '(could not show the configuration)';
     }
