@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use continuum::config::{self, Overrides, ProcessEnv, Strictness};
+use continuum::config::{Overrides, ProcessEnv};
 use continuum::{ReloadSource, Router};
 
 use super::AcpArgs;
@@ -16,17 +16,8 @@ pub fn run(args: AcpArgs) -> ExitCode {
         log_level: args.log_level,
         ..Default::default()
     };
-    let loaded = match config::load(
-        args.config.as_deref(),
-        &overrides,
-        &ProcessEnv,
-        Strictness::Serve,
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            super::hints::report_config_error(&e, args.config.as_deref());
-            return ExitCode::FAILURE;
-        }
+    let Some(loaded) = super::hints::load_to_run(args.config.as_deref(), &overrides) else {
+        return ExitCode::FAILURE;
     };
     let file = loaded.file.as_ref().map_or_else(
         || "the built-in defaults".to_string(),

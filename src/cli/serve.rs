@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use continuum::config::{self, Overrides, ProcessEnv, Strictness};
+use continuum::config::{Overrides, ProcessEnv};
 use continuum::{ReloadSource, Router};
 
 use super::ServeArgs;
@@ -23,17 +23,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         port: args.port,
     };
     let reload_overrides = overrides.clone();
-    let loaded = match config::load(
-        args.config.as_deref(),
-        &overrides,
-        &ProcessEnv,
-        Strictness::Serve,
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            super::hints::report_config_error(&e, args.config.as_deref());
-            return ExitCode::FAILURE;
-        }
+    let Some(loaded) = super::hints::load_to_run(args.config.as_deref(), &overrides) else {
+        return ExitCode::FAILURE;
     };
     if let Err(e) = continuum::telemetry::init_logging(
         &loaded.config.logging,

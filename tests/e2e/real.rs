@@ -65,45 +65,29 @@ impl Llama {
 
     /// Starts one serving `/v1/rerank` (`--reranking`) and waits until it is healthy.
     pub fn reranker() -> Llama {
-        let port = free_port();
-        let ok = script()
-            .args(["start-llama", &port.to_string(), "--reranking"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "llama-server did not start");
-        let l = Llama { port };
-        l.wait();
-        l
+        Llama::ready_with(&["--reranking"])
     }
 
     /// Starts one for chat (`--chat`: no embeddings mode, 2 slots of 4096 tokens) and waits
     /// until it is healthy.
     pub fn chat() -> Llama {
-        let port = free_port();
-        let ok = script()
-            .args(["start-llama", &port.to_string(), "--chat"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "llama-server did not start");
-        let l = Llama { port };
-        l.wait();
-        l
+        Llama::ready_with(&["--chat"])
     }
 
     /// Starts one for chat whose answers stop after `tokens` tokens (`-n`), and waits
     /// until it is healthy: for clients that set no `max_tokens`.
     pub fn chat_capped(tokens: u32) -> Llama {
+        Llama::ready_with(&["--chat", "--n-predict", &tokens.to_string()])
+    }
+
+    /// Starts one with `start-llama`'s `options` on a free port and waits until it is
+    /// healthy.
+    fn ready_with(options: &[&str]) -> Llama {
         let port = free_port();
         let ok = script()
-            .args([
-                "start-llama",
-                &port.to_string(),
-                "--chat",
-                "--n-predict",
-                &tokens.to_string(),
-            ])
+            .arg("start-llama")
+            .arg(port.to_string())
+            .args(options)
             .status()
             .unwrap()
             .success();
