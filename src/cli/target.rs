@@ -18,10 +18,22 @@ pub struct Target {
     pub _router: Option<RunningRouter>,
 }
 
+/// Where a `--url` value came from: `CONTINUUM_URL` when the command line has no `--url`
+/// (clap fills the flag from it), else nothing worth saying.
+fn url_origin(url: &str) -> String {
+    let on_command_line = std::env::args().any(|a| a == "--url" || a.starts_with("--url="));
+    let from_env = std::env::var("CONTINUUM_URL").is_ok_and(|v| v == url);
+    if from_env && !on_command_line {
+        "CONTINUUM_URL".to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// The router root a client command uses, and where it came from (for messages).
 pub fn router_url(url: Option<&str>, config: Option<&Path>) -> Result<(String, String), String> {
     if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
-        return Ok((url.to_string(), String::new()));
+        return Ok((url.to_string(), url_origin(url)));
     }
     let file = config::find_config_file(config, &ProcessEnv);
     if let Some(f) = &file {

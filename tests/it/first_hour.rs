@@ -150,6 +150,17 @@ fn nothing_listening_is_one_sentence_naming_the_url_and_what_to_do() {
         out.stderr,
         format!("error: nothing is listening at http://127.0.0.1:{port}; start `continuum serve` or pass --url\n")
     );
+    // From the environment: the variable is named, as the config key is above.
+    for args in [vec!["chat", "-m", "m", "hi"], vec!["models", "list"]] {
+        let out = run(bin_in(&dir)
+            .env("CONTINUUM_URL", format!("http://127.0.0.1:{port}"))
+            .args(&args));
+        assert_eq!(
+            out.stderr,
+            format!("error: nothing is listening at http://127.0.0.1:{port} (CONTINUUM_URL); start `continuum serve` or pass --url\n"),
+            "{args:?}"
+        );
+    }
     let out = run(bin_in(&dir).args([
         "models",
         "list",
