@@ -411,15 +411,7 @@ async fn load_session(agent: &Agent, p: schema::LoadSession) -> Result<Value, Rp
 /// Sends a loaded session's history as `session/update` notifications.
 async fn replay(agent: &Agent, id: &str, state: &SessionState) {
     for m in &state.history {
-        let text = match &m["content"] {
-            Value::String(s) => s.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n\n"),
-            _ => String::new(),
-        };
+        let text = crate::protocol::openai::text_of(&m["content"]);
         let kind = match m["role"].as_str() {
             Some("user") => "user_message_chunk",
             Some("assistant") => "agent_message_chunk",

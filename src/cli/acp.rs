@@ -47,14 +47,10 @@ pub fn run(args: AcpArgs) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{file}: {w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::target::runtime() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -50,13 +50,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     // This runtime only waits for signals and runs model discovery; requests are served on
     // the router's own worker threads (`server.workers`).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::target::runtime() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };

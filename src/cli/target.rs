@@ -108,7 +108,8 @@ pub async fn connect(
     })
 }
 
-/// A current-thread runtime for a client command.
+/// A current-thread runtime for a command: client commands, `serve` (whose requests run on
+/// the router's own worker threads) and `acp` (one editor's requests).
 pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

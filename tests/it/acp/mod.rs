@@ -49,17 +49,7 @@ enum Script {
 }
 
 /// A message's text: a string, or the text parts of an array.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    }
-}
+use continuum::protocol::openai::text_of;
 
 /// Decides the answer from the request (see the module's scenarios in tests/acp/client.py):
 /// `loop` → always a read_file call; the last message a tool result → an answer quoting
