@@ -50,7 +50,8 @@ pub struct CacheAwareConfig {
     /// A matching backend is followed past the load bound while it carries at most this
     /// many requests more than the least-loaded one: on small loads, where one request is
     /// a large share, the bound alone would move sessions off their caches for a wait that
-    /// costs far less than the prefill they then redo.
+    /// costs far less than the prefill they then redo. Twice this for a conversation whose
+    /// own history only that backend holds.
     pub balance_abs_threshold: usize,
     /// Most prefix-tree nodes (128 prompt bytes each) remembered per backend.
     pub max_nodes: usize,

@@ -5,7 +5,7 @@
 //! A backend's load is what [`crate::resilience::BackendState::load`] says: the router's
 //! own requests in flight to it, or what its server reports running and queued when more.
 
-use super::prefix_index::{self, PromptBlocks, BLOCK};
+use super::prefix_index::{self, Match, PromptBlocks, BLOCK};
 use super::strategy::by_rendezvous;
 use super::Target;
 use crate::backend::Backend;
@@ -32,6 +32,18 @@ pub enum Reason {
         matched: usize,
         /// The prompt's bytes.
         prompt: usize,
+    },
+    /// `CacheAware`: the backend holding this conversation's history, over the balance
+    /// limits but at most twice `balance_abs_threshold` over the least loaded.
+    HistoryKept {
+        /// Bytes matched.
+        matched: usize,
+        /// The prompt's bytes.
+        prompt: usize,
+        /// Its load.
+        load: usize,
+        /// The load bound.
+        bound: usize,
     },
     /// `CacheAware`: the least-loaded backend, as no long enough match was within the
     /// load bound.
@@ -71,6 +83,14 @@ impl Reason {
             Reason::CacheMatch { matched, prompt } => {
                 format!("cache-match; matched_bytes={matched}; prompt_bytes={prompt}")
             }
+            Reason::HistoryKept {
+                matched,
+                prompt,
+                load,
+                bound,
+            } => format!(
+                "history-kept; matched_bytes={matched}; prompt_bytes={prompt}; load={load}; bound={bound}"
+            ),
             Reason::LeastLoaded {
                 load,
                 best_match,
@@ -156,9 +176,13 @@ pub(super) fn bounded_load<'t>(
 /// `CacheAware`: among the backends within balance (under the load bound, or at most
 /// `balance_abs_threshold` requests over the least loaded), the one recently sent the
 /// longest part of the prompt when that covers `match_threshold` of it (longest first, the
-/// less loaded among equals); else the least loaded within the bound (the one holding
-/// fewer prefixes among equals, so new prompts spread); else the least loaded of all. The
-/// prompt is then recorded as sent to the backend chosen.
+/// less loaded among equals). When none within balance has such a match but the longest
+/// match anywhere is the conversation's own history (it stops where an earlier prompt
+/// ended), its backend keeps it while at most twice `balance_abs_threshold` over the least
+/// loaded: moving would recompute the whole conversation and leave nothing another request
+/// could use, where moving a shared prefix copies it for the conversations that follow. Else the least loaded within the bound
+/// (the one holding fewer prefixes among equals, so new prompts spread); else the least
+/// loaded of all. The prompt is then recorded as sent to the backend chosen.
 pub(super) fn cache_aware<'t>(
     t: &'t [Target],
     prompt: &PromptBlocks,
@@ -169,40 +193,42 @@ pub(super) fn cache_aware<'t>(
     let ca = &settings.cache_aware;
     let limits = prefix_index::Limits {
         max_nodes: ca.node_cap(),
-        expiry_secs: ca.expiry.as_secs().clamp(1, u64::from(u32::MAX)) as u32,
+        expiry_secs: ca.expiry.as_secs().clamp(1, u64::from(u32::MAX >> 1)) as u32,
     };
     let now = prefix_index::now_secs();
     let bound = load_bound(t, backends, settings.bounded_load_epsilon);
-    // (matched blocks, load, prefixes held, index) of each target.
-    let mut seen: Vec<(usize, usize, usize, usize)> = t
+    let mut seen: Vec<Seen> = t
         .iter()
         .enumerate()
         .map(|(i, x)| {
             let s = &backends[x.backend].state;
-            let matched = if s.health.is_healthy() {
-                s.prefixes.matched(prompt, now, limits)
-            } else {
-                0
-            };
-            (matched, s.load(), s.prefixes.nodes(), i)
+            let healthy = s.health.is_healthy();
+            Seen {
+                matched: if healthy {
+                    s.prefixes.matched(prompt, now, limits)
+                } else {
+                    Match::default()
+                },
+                load: s.load(),
+                prefixes: s.prefixes.nodes(),
+                healthy,
+                index: i,
+            }
         })
         .collect();
     // Within balance: under the bound, or not more than `balance_abs_threshold` over the
     // least-loaded backend (imbalanced only when both are exceeded, as SGLang's gateway).
     let least = seen
         .iter()
-        .filter(|s| backends[t[s.3].backend].state.health.is_healthy())
-        .map(|s| s.1)
+        .filter(|s| s.healthy)
+        .map(|s| s.load)
         .min()
         .unwrap_or(0);
-    let balanced = |load: usize| load < bound || load <= least + ca.balance_abs_threshold;
-    let best = seen
-        .iter()
-        .filter(|s| balanced(s.1))
-        .map(|s| s.0)
-        .max()
-        .unwrap_or(0);
+    // `slack` requests over the least loaded are still within balance.
+    let within = |load: usize, slack: usize| load < bound || load <= least + slack;
     let bytes = prompt.bytes();
+    let long_enough =
+        |m: &Match| m.blocks > 0 && (m.blocks * BLOCK) as f64 >= ca.match_threshold * bytes as f64;
     let chosen = |i: usize, reason: Reason| {
         backends[t[i].backend]
             .state
@@ -213,39 +239,62 @@ pub(super) fn cache_aware<'t>(
             reason,
         })
     };
-    if best > 0 && (best * BLOCK) as f64 >= ca.match_threshold * bytes as f64 {
-        seen.sort_unstable_by_key(|&(m, load, _, i)| (std::cmp::Reverse(m), load, i));
-        for &(m, load, _, i) in &seen {
-            if m == 0 || !balanced(load) || ((m * BLOCK) as f64) < ca.match_threshold * bytes as f64
-            {
-                continue;
-            }
-            if usable(&t[i]) {
-                let reason = Reason::CacheMatch {
-                    matched: (m * BLOCK).min(bytes),
-                    prompt: bytes,
-                };
-                return chosen(i, reason);
-            }
+    let matched = |s: &Seen| (s.matched.blocks * BLOCK).min(bytes);
+    seen.sort_unstable_by_key(|s| (std::cmp::Reverse(s.matched.blocks), s.load, s.index));
+    for s in &seen {
+        if long_enough(&s.matched)
+            && within(s.load, ca.balance_abs_threshold)
+            && usable(&t[s.index])
+        {
+            let reason = Reason::CacheMatch {
+                matched: matched(s),
+                prompt: bytes,
+            };
+            return chosen(s.index, reason);
         }
     }
-    seen.sort_unstable_by_key(|&(_, load, nodes, i)| (load, nodes, i));
-    let best_match = (best * BLOCK).min(bytes);
-    for &(_, load, _, i) in &seen {
-        if usable(&t[i]) {
-            let reason = if load < bound {
+    // The longest match of all (first after the sort) when it is a conversation's own history.
+    if let Some(s) = seen.first() {
+        if long_enough(&s.matched)
+            && s.matched.own_history
+            && within(s.load, 2 * ca.balance_abs_threshold)
+            && usable(&t[s.index])
+        {
+            let reason = Reason::HistoryKept {
+                matched: matched(s),
+                prompt: bytes,
+                load: s.load,
+                bound,
+            };
+            return chosen(s.index, reason);
+        }
+    }
+    let best_match = seen.first().map_or(0, matched);
+    seen.sort_unstable_by_key(|s| (s.load, s.prefixes, s.index));
+    for s in &seen {
+        if usable(&t[s.index]) {
+            let reason = if s.load < bound {
                 Reason::LeastLoaded {
-                    load,
+                    load: s.load,
                     best_match,
                     prompt: bytes,
                 }
             } else {
                 Reason::AllAtBound { bound }
             };
-            return chosen(i, reason);
+            return chosen(s.index, reason);
         }
     }
     None
+}
+
+/// What `CacheAware` weighs of one target.
+struct Seen {
+    matched: Match,
+    load: usize,
+    prefixes: usize,
+    healthy: bool,
+    index: usize,
 }
 
 #[cfg(test)]
@@ -506,17 +555,73 @@ mod tests {
         let settings = RoutingConfig::default();
         let index = ModelIndex::build(&b, &[]);
         let route = index.resolve("m").unwrap();
-        let prompt = PromptBlocks::new([text(4, 3000).as_slice()]);
-        let pick = || cache_aware_pick(route, &b, &prompt, &settings);
-        let home = pick().target.backend;
+        let pick = |p: &[u8]| cache_aware_pick(route, &b, &PromptBlocks::new([p]), &settings);
+        let system = text(4, 3000);
+        // One conversation, its turns growing on the shared system prompt.
+        let mut conversation = [system.as_slice(), &text(5, 400)].concat();
+        let home = pick(&conversation).target.backend;
+        let mut next_turn = |seed: usize| {
+            conversation.extend_from_slice(&text(seed, 300));
+            conversation.clone()
+        };
+        let new_conversation = |seed: usize| [system.as_slice(), &text(seed, 400)].concat();
         // Two in flight there, none elsewhere: over the bound ⌈1.25 · 3/3⌉ = 2, but only 2
-        // over the least loaded (balance_abs_threshold): it stays.
+        // over the least loaded (balance_abs_threshold): both kinds of request stay.
         let mut held = vec![b[home].state.start_request(), b[home].state.start_request()];
-        assert_eq!(pick().target.backend, home);
-        // Three: both limits passed, it moves.
+        assert_eq!(pick(&next_turn(6)).target.backend, home);
+        assert_eq!(pick(&new_conversation(7)).target.backend, home);
+        // Three and four over: the conversation whose history only `home` holds stays (up
+        // to twice balance_abs_threshold over the least loaded) ...
         held.push(b[home].state.start_request());
-        assert_ne!(pick().target.backend, home);
+        let c = pick(&next_turn(8));
+        assert_eq!(c.target.backend, home);
+        assert_eq!(
+            c.reason,
+            Reason::HistoryKept {
+                matched: 3584,
+                prompt: 4000,
+                load: 3,
+                bound: 2
+            }
+        );
+        held.push(b[home].state.start_request());
+        let c = pick(&next_turn(9));
+        assert!(
+            matches!(c.reason, Reason::HistoryKept { load: 4, .. }),
+            "{:?}",
+            c.reason
+        );
+        // ... while a new conversation goes where it is least loaded: a copy of the shared
+        // prefix there serves the conversations after it.
+        let c = pick(&new_conversation(10));
+        assert_ne!(c.target.backend, home);
+        assert!(
+            matches!(c.reason, Reason::LeastLoaded { load: 0, .. }),
+            "{:?}",
+            c.reason
+        );
+        let copy = c.target.backend;
+        // With that copy within balance, the conversation moves to it: only its own turns
+        // (under match_threshold of the prompt) are recomputed there.
+        let c = pick(&next_turn(11));
+        assert_eq!(c.target.backend, copy);
+        assert!(
+            matches!(c.reason, Reason::CacheMatch { matched: 2944, .. }),
+            "{:?}",
+            c.reason
+        );
         drop(held);
+        // A conversation over twice the slack with no copy anywhere moves too.
+        let b = backends(2);
+        let index = ModelIndex::build(&b, &[]);
+        let route = index.resolve("m").unwrap();
+        let prompt = PromptBlocks::new([text(12, 3000).as_slice()]);
+        let home = cache_aware_pick(route, &b, &prompt, &settings)
+            .target
+            .backend;
+        let _held: Vec<InFlight> = (0..5).map(|_| b[home].state.start_request()).collect();
+        let c = cache_aware_pick(route, &b, &prompt, &settings);
+        assert_ne!(c.target.backend, home);
     }
 
     #[test]
@@ -528,6 +633,16 @@ mod tests {
         assert_eq!(
             r.header_value(),
             "cache-match; matched_bytes=1024; prompt_bytes=2048"
+        );
+        assert_eq!(
+            Reason::HistoryKept {
+                matched: 4096,
+                prompt: 4200,
+                load: 5,
+                bound: 3
+            }
+            .header_value(),
+            "history-kept; matched_bytes=4096; prompt_bytes=4200; load=5; bound=3"
         );
         assert_eq!(
             Reason::Order(SelectionStrategy::RoundRobin).header_value(),

@@ -5,8 +5,11 @@
 //! A prompt (its normalised parts: system, tools, messages, in order) is cut into blocks of
 //! [`BLOCK`] bytes, and block *i* is named by a hash chained over blocks 0..=*i*, so one
 //! hash stands for a whole prefix: it is a node of the tree, whose parent is the previous
-//! block's hash. A backend's index is a set of such nodes with the time each was last sent;
-//! a match walks the request's blocks from the first until one is missing or expired.
+//! block's hash. A backend's index is a set of such nodes with the time each was last sent,
+//! and whether a longer prompt went on past it; a match walks the request's blocks from the
+//! first until one is missing or expired. A match that stops where an earlier prompt ended
+//! is a conversation's own history; one that stops where earlier prompts went on is a
+//! prefix they share (a system prompt, tools).
 //! Deciding is O(prompt length) and takes no lock shared by all requests: each index is
 //! split into shards with a lock each, held for one lookup or one insert.
 //!
@@ -14,6 +17,7 @@
 //! turned into nodes at [`NODE_BYTES`] each): when a shard is over its share, its expired
 //! nodes go, then its least recently sent eighth.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,7 +113,26 @@ impl Hasher for Identity {
     }
 }
 
+/// A node's value: the second it was last sent, and [`CONTINUED`].
 type Nodes = HashMap<u64, u32, BuildHasherDefault<Identity>>;
+
+/// Set on a node when a prompt sent went on past it (it is not where that prompt ended).
+const CONTINUED: u32 = 1 << 31;
+
+/// The time part of a node's value.
+fn sent(value: u32) -> u32 {
+    value & !CONTINUED
+}
+
+/// How much of a prompt a backend was recently sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Match {
+    /// Leading blocks matched.
+    pub blocks: usize,
+    /// The match stops where an earlier prompt ended rather than where one went on: the
+    /// rest of this prompt continues a conversation whose history only this backend holds.
+    pub own_history: bool,
+}
 
 /// Seconds since the first use of any index: node times fit in a `u32`.
 pub fn now_secs() -> u32 {
@@ -151,28 +174,45 @@ impl PrefixIndex {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many leading blocks of `prompt` this backend was sent within the expiry.
-    pub fn matched(&self, prompt: &PromptBlocks, now: u32, limits: Limits) -> usize {
-        let mut n = 0;
+    /// How many leading blocks of `prompt` this backend was sent within the expiry, and
+    /// whether that match ends where an earlier prompt ended.
+    pub fn matched(&self, prompt: &PromptBlocks, now: u32, limits: Limits) -> Match {
+        let mut m = Match::default();
         for h in &prompt.hashes {
-            let fresh = self
-                .shard(*h)
-                .get(h)
-                .is_some_and(|t| now.saturating_sub(*t) < limits.expiry_secs);
-            if !fresh {
-                break;
+            let value = self.shard(*h).get(h).copied();
+            match value {
+                Some(v) if now.saturating_sub(sent(v)) < limits.expiry_secs => {
+                    m.blocks += 1;
+                    m.own_history = v & CONTINUED == 0;
+                }
+                _ => break,
             }
-            n += 1;
         }
-        n
+        m
     }
 
     /// Records that `prompt` was sent to this backend now.
     pub fn insert(&self, prompt: &PromptBlocks, now: u32, limits: Limits) {
         let per_shard = (limits.max_nodes / SHARDS).max(1);
-        for h in &prompt.hashes {
+        let now = sent(now);
+        let last = prompt.hashes.len().saturating_sub(1);
+        for (i, h) in prompt.hashes.iter().enumerate() {
             let mut shard = self.shard(*h);
-            if shard.insert(*h, now).is_none() {
+            // Every block but the last has this prompt going on past it; a node once gone
+            // past stays so (another prompt did).
+            let continued = if i < last { CONTINUED } else { 0 };
+            let added = match shard.entry(*h) {
+                Entry::Occupied(mut e) => {
+                    let v = e.get_mut();
+                    *v = now | continued | (*v & CONTINUED);
+                    false
+                }
+                Entry::Vacant(e) => {
+                    e.insert(now | continued);
+                    true
+                }
+            };
+            if added {
                 self.nodes.fetch_add(1, Ordering::Relaxed);
                 if shard.len() > per_shard {
                     let before = shard.len();
@@ -203,24 +243,25 @@ impl PrefixIndex {
 
 /// Brings a shard under `cap`: expired nodes first, then the least recently sent eighth.
 fn evict(shard: &mut Nodes, now: u32, expiry: u32, cap: usize) {
-    shard.retain(|_, t| now.saturating_sub(*t) < expiry);
+    shard.retain(|_, v| now.saturating_sub(sent(*v)) < expiry);
     if shard.len() <= cap {
         return;
     }
-    let mut times: Vec<u32> = shard.values().copied().collect();
+    let mut times: Vec<u32> = shard.values().map(|v| sent(*v)).collect();
     let drop = (shard.len() - cap)
         .max(shard.len() / 8)
         .min(times.len() - 1);
     let (_, nth, _) = times.select_nth_unstable(drop);
     let threshold = *nth;
-    let older = shard.values().filter(|t| **t < threshold).count();
+    let older = shard.values().filter(|v| sent(**v) < threshold).count();
     let mut left = drop.saturating_sub(older);
     // Strictly older first; nodes at the threshold time only as many as still needed.
-    shard.retain(|_, t| {
-        if *t < threshold {
+    shard.retain(|_, v| {
+        let t = sent(*v);
+        if t < threshold {
             return false;
         }
-        if *t == threshold && left > 0 {
+        if t == threshold && left > 0 {
             left -= 1;
             return false;
         }
@@ -262,22 +303,64 @@ mod tests {
         index.insert(&PromptBlocks::new([turn1.as_slice()]), 0, LIMITS);
         assert_eq!(index.nodes(), 6);
         assert_eq!(
-            index.matched(&PromptBlocks::new([turn2.as_slice()]), 1, LIMITS),
+            index
+                .matched(&PromptBlocks::new([turn2.as_slice()]), 1, LIMITS)
+                .blocks,
             6
         );
         // Another conversation on the same system prompt shares its four blocks.
         let other = [system.as_slice(), &text(9, 5 * BLOCK)].concat();
         assert_eq!(
-            index.matched(&PromptBlocks::new([other.as_slice()]), 1, LIMITS),
+            index
+                .matched(&PromptBlocks::new([other.as_slice()]), 1, LIMITS)
+                .blocks,
             4
         );
         // A prompt that differs in its first byte shares nothing.
         let mut changed = turn2.clone();
         changed[0] ^= 1;
         assert_eq!(
-            index.matched(&PromptBlocks::new([changed.as_slice()]), 1, LIMITS),
+            index
+                .matched(&PromptBlocks::new([changed.as_slice()]), 1, LIMITS)
+                .blocks,
             0
         );
+    }
+
+    #[test]
+    fn a_match_says_whether_it_is_a_conversations_own_history() {
+        let index = PrefixIndex::default();
+        let system = text(1, 4 * BLOCK);
+        let turn1 = [system.as_slice(), &text(2, 2 * BLOCK)].concat();
+        let turn2 = [turn1.as_slice(), &text(3, 3 * BLOCK)].concat();
+        let other = [system.as_slice(), &text(9, 5 * BLOCK)].concat();
+        let blocks = |p: &[u8]| PromptBlocks::new([p]);
+        index.insert(&blocks(&turn1), 0, LIMITS);
+        // The next turn matches up to where the first one ended: its own history.
+        let m = index.matched(&blocks(&turn2), 1, LIMITS);
+        assert_eq!((m.blocks, m.own_history), (6, true));
+        // Another conversation stops inside it, at the shared system prompt.
+        let m = index.matched(&blocks(&other), 1, LIMITS);
+        assert_eq!((m.blocks, m.own_history), (4, false));
+        // Once the second turn is sent, the first turn's end is gone past: only a prompt
+        // ending exactly there still calls it its own.
+        index.insert(&blocks(&turn2), 1, LIMITS);
+        let m = index.matched(&blocks(&turn2), 2, LIMITS);
+        assert_eq!((m.blocks, m.own_history), (9, true));
+        let m = index.matched(
+            &blocks(&[turn1.as_slice(), &text(4, 3 * BLOCK)].concat()),
+            2,
+            LIMITS,
+        );
+        assert_eq!((m.blocks, m.own_history), (6, false));
+        // Sending a shorter prompt again does not make a node gone past its end again.
+        index.insert(&blocks(&turn1), 3, LIMITS);
+        let m = index.matched(
+            &blocks(&[turn1.as_slice(), &text(5, 3 * BLOCK)].concat()),
+            3,
+            LIMITS,
+        );
+        assert_eq!((m.blocks, m.own_history), (6, false));
     }
 
     #[test]
@@ -285,8 +368,8 @@ mod tests {
         let index = PrefixIndex::default();
         let p = PromptBlocks::new([text(1, 3 * BLOCK).as_slice()]);
         index.insert(&p, 100, LIMITS);
-        assert_eq!(index.matched(&p, 699, LIMITS), 3);
-        assert_eq!(index.matched(&p, 700, LIMITS), 0);
+        assert_eq!(index.matched(&p, 699, LIMITS).blocks, 3);
+        assert_eq!(index.matched(&p, 700, LIMITS).blocks, 0);
     }
 
     #[test]
@@ -307,11 +390,11 @@ mod tests {
         let actual: usize = index.shards.iter().map(|s| s.lock().unwrap().len()).sum();
         assert_eq!(actual, index.nodes());
         assert_eq!(
-            index.matched(&old, 200, limits),
+            index.matched(&old, 200, limits).blocks,
             0,
             "the oldest prompt went first"
         );
-        assert_eq!(index.matched(&prompt(199), 200, limits), 8);
+        assert_eq!(index.matched(&prompt(199), 200, limits).blocks, 8);
     }
 
     #[test]
@@ -321,6 +404,6 @@ mod tests {
         index.insert(&p, 0, LIMITS);
         index.clear();
         assert_eq!(index.nodes(), 0);
-        assert_eq!(index.matched(&p, 0, LIMITS), 0);
+        assert_eq!(index.matched(&p, 0, LIMITS).blocks, 0);
     }
 }

@@ -266,11 +266,23 @@ async fn a_backend_whose_server_reports_a_deep_queue_is_passed_over() {
     let (home, _) = ask(addr, conversation(0, 0, 1)).await;
     let (b, _) = ask(addr, conversation(0, 0, 2)).await;
     assert_eq!(b, home);
-    // Its server now queues 8 requests from other clients.
+    // Its server queues 3 requests from other clients: over the load bound and
+    // balance_abs_threshold, but within twice the latter, so the conversation keeps its
+    // history there.
     let i: usize = home[1..].parse().unwrap();
+    servers[i].waiting.store(3, Ordering::Relaxed);
+    until_scraped(addr, &home, 3).await;
+    let (b, reason) = ask(addr, conversation(0, 0, 3)).await;
+    assert_eq!(b, home);
+    assert!(
+        reason.starts_with("history-kept; matched_bytes="),
+        "{reason}"
+    );
+    assert!(reason.ends_with("; load=3; bound=3"), "{reason}");
+    // Now 8: passed over.
     servers[i].waiting.store(8, Ordering::Relaxed);
     until_scraped(addr, &home, 8).await;
-    let (b, reason) = ask(addr, conversation(0, 0, 3)).await;
+    let (b, reason) = ask(addr, conversation(0, 0, 4)).await;
     assert_ne!(b, home, "the deep queue was not passed over");
     assert!(reason.starts_with("least-loaded; load=0"), "{reason}");
     // The queue drains: the session's longest prefix is now on the other backend, which
