@@ -180,9 +180,10 @@ pub(super) fn bounded_load<'t>(
 /// match anywhere is the conversation's own history (it stops where an earlier prompt
 /// ended), its backend keeps it while at most twice `balance_abs_threshold` over the least
 /// loaded: moving would recompute the whole conversation and leave nothing another request
-/// could use, where moving a shared prefix copies it for the conversations that follow. Else the least loaded within the bound
-/// (the one holding fewer prefixes among equals, so new prompts spread); else the least
-/// loaded of all. The prompt is then recorded as sent to the backend chosen.
+/// could use, where moving a shared prefix copies it for the conversations that follow.
+/// Else the least loaded within the bound (the one holding fewer prefixes among equals, so
+/// new prompts spread); else the least loaded of all. The prompt is then recorded as sent
+/// to the backend chosen.
 pub(super) fn cache_aware<'t>(
     t: &'t [Target],
     prompt: &PromptBlocks,
